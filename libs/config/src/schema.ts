@@ -1,0 +1,156 @@
+import { z } from 'zod';
+
+/** Keyspace, table-name parts and queue names are interpolated into CQL/Redis keys: plain identifiers only. */
+export const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,40}$/, 'must be a plain identifier: lower-case letter, then letters, digits or _ (at most 41)');
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+/** Ids and amounts in config may be written as numbers or strings; they become bigint. */
+const bigintLike = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a non-negative integer')])
+  .transform((v) => BigInt(v));
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-_]+(:\d{1,5})?$/, 'must be host or host:port');
+
+export const assetSchema = z.object({
+  id: positiveInt,
+  code: z.string().regex(/^[A-Z0-9]{2,10}$/, 'must be 2-10 upper-case letters or digits'),
+  /** Minor units per whole unit, as a power of ten. */
+  decimals: z.number().int().min(0).max(30),
+});
+
+export const symbolSchema = z.object({
+  name: identifier,
+  base: positiveInt,
+  quote: positiveInt,
+  /**
+   * quote amount = price × quantity / quote_divisor. Default 10^base.decimals (price in quote
+   * minor units per whole base unit); 1 for engines that send pre-scaled prices.
+   */
+  quote_divisor: bigintLike.optional(),
+});
+
+export const settlementConfigSchema = z
+  .object({
+    scylladb: z.object({
+      hosts: z.array(hostPort).min(1),
+      local_data_center: z.string().min(1).default('datacenter1'),
+      keyspace: identifier.default('trading'),
+      replication_factor: positiveInt.default(1),
+      /** Driver-side timeout for one request, ms. Default 12 000. */
+      request_timeout_ms: positiveInt.default(12_000),
+      /** Consistency for writes and reads: one, local_quorum or quorum. */
+      consistency: z.enum(['one', 'local_one', 'local_quorum', 'quorum']).default('local_quorum'),
+    }),
+    redis: z.object({
+      url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),
+      /** BullMQ prefix; the braces are a Redis Cluster hash tag so one shard's keys share a slot. */
+      prefix: z.string().regex(/^\{[a-z0-9_-]+\}$/, 'must be a hash tag like {settlement}').default('{settlement}'),
+    }),
+    zmq: z.object({
+      settlement_port: z.number().int().min(1).max(65535).default(5557),
+      bind_host: z.string().default('127.0.0.1'),
+      /** Connect a SUB socket to this PUB endpoint as well (older engines). */
+      pub_endpoint: z.string().regex(/^tcp:\/\//, 'must be a tcp:// endpoint').optional(),
+      topic: z.string().min(1).default('settlement'),
+      /** The engine's replay service (ZMQ REQ/REP), asked for missed ranges after a restart. */
+      replay_endpoint: z.string().regex(/^tcp:\/\//, 'must be a tcp:// endpoint').optional(),
+      /** ZMQ receive high-water mark, messages. */
+      receive_high_water_mark: positiveInt.default(20_000),
+    }),
+    data_dir: z.string().min(1).default('./data'),
+    backup: z
+      .object({
+        /** Append-only spool for jobs while Redis is unreachable, relative to data_dir. */
+        spool_file: z.string().min(1).default('ingest-spool.jsonl'),
+        /** Messages that cannot even be dead-lettered in Cassandra land here, relative to data_dir. */
+        failed_trades_file: z.string().min(1).default('failed-trades.jsonl'),
+      })
+      .prefault({}),
+    /** global: output_sequence is one counter across symbols; per_symbol: one per symbol. */
+    sequence_scope: z.enum(['global', 'per_symbol']).default('global'),
+    fee_account_user_id: bigintLike.default(0n),
+    assets: z.array(assetSchema).min(1),
+    symbols: z.array(symbolSchema).min(1),
+    batch: z
+      .object({
+        /** Messages per settlement job. Default 50. */
+        max_messages: positiveInt.max(1000).default(50),
+        /** How long the ingestor waits to fill a job, ms. Default 5. */
+        max_wait_ms: nonNegativeInt.max(10_000).default(5),
+        /** Messages buffered in the ingestor before it stops reading ZMQ. Default 50 000. */
+        buffer_messages_max: positiveInt.default(50_000),
+      })
+      .prefault({}),
+    settler: z
+      .object({
+        /** Statements in one LOGGED BATCH before a job is split. Default 600. */
+        batch_statements_max: positiveInt.min(8).default(600),
+        /** BullMQ lock duration, ms; above the worst in-place retry. Default 60 000. */
+        lock_duration_ms: positiveInt.default(60_000),
+        /** Stalls before BullMQ fails a job; high, because a failed job would break the chain. */
+        max_stalled_count: positiveInt.default(1000),
+        retry_initial_ms: positiveInt.default(50),
+        retry_max_ms: positiveInt.default(5_000),
+        /** Balance rows cached per shard. Default 2 000 000. */
+        cache_rows_max: positiveInt.default(2_000_000),
+      })
+      .prefault({}),
+    reconciliation: z
+      .object({
+        enabled: z.boolean().default(true),
+        interval_seconds: positiveInt.default(3600),
+        sample_size: positiveInt.default(1000),
+        /** Users read per page in full mode. */
+        page_size: positiveInt.max(10_000).default(500),
+        /** Users verified in parallel. */
+        concurrency: positiveInt.max(256).default(16),
+      })
+      .prefault({}),
+    dashboard: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(3000),
+        /** Bearer token or basic-auth password; required when host is not loopback. */
+        token: z.string().min(12, 'must be at least 12 characters').optional(),
+        user: z.string().default('admin'),
+      })
+      .prefault({}),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((config, ctx) => {
+    const assetIds = new Set(config.assets.map((a) => a.id));
+    if (assetIds.size !== config.assets.length) {
+      ctx.addIssue({ code: 'custom', path: ['assets'], message: 'asset ids must be unique' });
+    }
+    const names = new Set<string>();
+    config.symbols.forEach((symbol, i) => {
+      for (const side of ['base', 'quote'] as const) {
+        if (!assetIds.has(symbol[side])) {
+          ctx.addIssue({ code: 'custom', path: ['symbols', i, side], message: `asset ${symbol[side]} is not in assets` });
+        }
+      }
+      if (symbol.base === symbol.quote) {
+        ctx.addIssue({ code: 'custom', path: ['symbols', i, 'quote'], message: 'quote must differ from base' });
+      }
+      if (names.has(symbol.name) || symbol.name === 'funding') {
+        ctx.addIssue({ code: 'custom', path: ['symbols', i, 'name'], message: `symbol name ${symbol.name} is taken` });
+      }
+      names.add(symbol.name);
+    });
+    const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.dashboard.host);
+    if (!loopback && config.dashboard.token === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dashboard', 'token'],
+        message: `is required when dashboard.host (${config.dashboard.host}) is not a loopback address`,
+      });
+    }
+  });
+
+export type SettlementConfigInput = z.input<typeof settlementConfigSchema>;
+export type SettlementConfig = z.output<typeof settlementConfigSchema>;
+export type AssetConfig = z.output<typeof assetSchema>;
+export type SymbolConfig = z.output<typeof symbolSchema>;

@@ -1,0 +1,182 @@
+/**
+ * The wire format of existing matching engines: one JSON object per ZMQ frame, either a trade
+ * (MatchExecData) or a funding event (LedgerEvent). Numbers can exceed 2^53, so the JSON is
+ * parsed losslessly: every integer becomes a bigint.
+ */
+import { isInteger, parse as parseLosslessJson } from 'lossless-json';
+import { z } from 'zod';
+import type { MarketCatalog } from './catalog.js';
+import { FUNDING_SHARD } from './catalog.js';
+import { DomainError } from './domain-error.js';
+import { FundingEventType, type UnsequencedMessage } from './messages.js';
+import { U64_MAX, I64_MAX, exactDiv } from './money.js';
+
+/** Integers become bigint; other numbers stay numbers so validation can name them as fractional. */
+function parseNumber(text: string): bigint | number {
+  return isInteger(text) ? BigInt(text) : Number(text);
+}
+
+const u64 = z
+  .bigint({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be an unsigned integer') })
+  .min(0n, { error: 'must not be negative' })
+  .max(U64_MAX, { error: 'must be at most 2^64-1' });
+
+/** Amounts are stored as signed 64-bit values, so the engine's u64 must also fit in i63. */
+const amount = u64.max(I64_MAX, { error: 'must be at most 2^63-1' });
+const positiveAmount = amount.min(1n, { error: 'must be positive' });
+const assetId = u64.max(2n ** 31n - 1n, { error: 'must be a 31-bit asset id' });
+
+export const tradeWireSchema = z.object({
+  trade_id: u64,
+  buy_order_id: u64,
+  sell_order_id: u64,
+  buyer_user_id: amount,
+  seller_user_id: amount,
+  price: positiveAmount,
+  quantity: positiveAmount,
+  base_asset: assetId,
+  quote_asset: assetId,
+  buyer_refund: amount,
+  seller_refund: amount,
+  match_seq: u64,
+  output_sequence: amount,
+  settled_at: u64,
+  buyer_quote_version: u64,
+  buyer_base_version: u64,
+  seller_base_version: u64,
+  seller_quote_version: u64,
+  buyer_fee: amount.optional(),
+  seller_fee: amount.optional(),
+  symbol: z.string().max(64).optional(),
+});
+
+export const fundingWireSchema = z.object({
+  user_id: amount,
+  sequence_id: amount,
+  event_type: z.enum(Object.values(FundingEventType) as [FundingEventType, ...FundingEventType[]], {
+    error: `must be one of ${Object.values(FundingEventType).join(', ')}`,
+  }),
+  amount: positiveAmount,
+  currency: assetId,
+  related_id: u64,
+  created_at: u64,
+});
+
+export type WireParseResult =
+  | { readonly ok: true; readonly message: UnsequencedMessage }
+  | { readonly ok: false; readonly reason: string; readonly field?: string };
+
+function describeIssues(what: string, issues: readonly z.core.$ZodIssue[]): { reason: string; field: string } {
+  const first = issues[0]!;
+  const field = first.path.join('.') || '(root)';
+  const all = issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return { reason: `Invalid ${what}: ${all}`, field };
+}
+
+/** Parses and validates one frame. Never throws: a bad frame yields a reason naming the field. */
+export function parseWireMessage(frame: Uint8Array | string, catalog: MarketCatalog): WireParseResult {
+  const text = typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8');
+  let raw: unknown;
+  try {
+    raw = parseLosslessJson(text, null, parseNumber);
+  } catch (error) {
+    return { ok: false, reason: `Invalid message: not JSON: ${(error as Error).message}`, field: '(root)' };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, reason: 'Invalid message: expected a JSON object', field: '(root)' };
+  }
+  try {
+    if ('trade_id' in raw) return parseTrade(raw, catalog);
+    if ('event_type' in raw) return parseFunding(raw, catalog);
+  } catch (error) {
+    if (error instanceof DomainError) return { ok: false, reason: error.message, field: error.field };
+    throw error;
+  }
+  return {
+    ok: false,
+    reason: 'Invalid message: neither a trade (trade_id) nor a funding event (event_type)',
+    field: '(root)',
+  };
+}
+
+function parseTrade(raw: object, catalog: MarketCatalog): WireParseResult {
+  const result = tradeWireSchema.safeParse(raw);
+  if (!result.success) return { ok: false, ...describeIssues('trade', result.error.issues) };
+  const t = result.data;
+  const baseAsset = Number(t.base_asset);
+  const quoteAsset = Number(t.quote_asset);
+  for (const [field, id] of [['base_asset', baseAsset], ['quote_asset', quoteAsset]] as const) {
+    if (!catalog.assets.has(id)) return { ok: false, reason: `Invalid trade: ${field}: unknown asset ${id}`, field };
+  }
+  const market = catalog.marketForPair(baseAsset, quoteAsset);
+  if (market === undefined) {
+    return { ok: false, reason: `Invalid trade: base_asset/quote_asset: no symbol trades ${baseAsset}/${quoteAsset}`, field: 'base_asset' };
+  }
+  if (t.symbol !== undefined && t.symbol.toLowerCase() !== market.name) {
+    return { ok: false, reason: `Invalid trade: symbol: ${t.symbol} does not match assets ${baseAsset}/${quoteAsset} (${market.name})`, field: 'symbol' };
+  }
+  const gross = t.price * t.quantity;
+  if (gross % market.quoteDivisor !== 0n) {
+    return {
+      ok: false,
+      reason: `Invalid trade: price: price × quantity (${gross}) is not a multiple of the quote divisor ${market.quoteDivisor}`,
+      field: 'price',
+    };
+  }
+  const quoteAmount = exactDiv(gross, market.quoteDivisor, 'quote amount');
+  if (quoteAmount > I64_MAX) return { ok: false, reason: `Invalid trade: price: quote amount ${quoteAmount} exceeds 2^63-1`, field: 'price' };
+  const buyerFee = t.buyer_fee ?? 0n;
+  const sellerFee = t.seller_fee ?? 0n;
+  if (buyerFee > t.quantity) return { ok: false, reason: `Invalid trade: buyer_fee: ${buyerFee} exceeds quantity ${t.quantity}`, field: 'buyer_fee' };
+  if (sellerFee > quoteAmount) return { ok: false, reason: `Invalid trade: seller_fee: ${sellerFee} exceeds quote amount ${quoteAmount}`, field: 'seller_fee' };
+  return {
+    ok: true,
+    message: {
+      kind: 'trade',
+      shard: market.name,
+      tradeId: t.trade_id,
+      buyOrderId: t.buy_order_id,
+      sellOrderId: t.sell_order_id,
+      buyerUserId: t.buyer_user_id,
+      sellerUserId: t.seller_user_id,
+      price: t.price,
+      quantity: t.quantity,
+      quoteAmount,
+      baseAsset,
+      quoteAsset,
+      buyerRefund: t.buyer_refund,
+      sellerRefund: t.seller_refund,
+      buyerFee,
+      sellerFee,
+      matchSeq: t.match_seq,
+      outputSequence: t.output_sequence,
+      settledAt: t.settled_at,
+      buyerQuoteVersion: t.buyer_quote_version,
+      buyerBaseVersion: t.buyer_base_version,
+      sellerBaseVersion: t.seller_base_version,
+      sellerQuoteVersion: t.seller_quote_version,
+    },
+  };
+}
+
+function parseFunding(raw: object, catalog: MarketCatalog): WireParseResult {
+  const result = fundingWireSchema.safeParse(raw);
+  if (!result.success) return { ok: false, ...describeIssues('funding event', result.error.issues) };
+  const e = result.data;
+  const currency = Number(e.currency);
+  if (!catalog.assets.has(currency)) return { ok: false, reason: `Invalid funding event: currency: unknown asset ${currency}`, field: 'currency' };
+  return {
+    ok: true,
+    message: {
+      kind: 'funding',
+      shard: FUNDING_SHARD,
+      userId: e.user_id,
+      sequenceId: e.sequence_id,
+      eventType: e.event_type,
+      amount: e.amount,
+      currency,
+      relatedId: e.related_id,
+      createdAt: e.created_at,
+    },
+  };
+}

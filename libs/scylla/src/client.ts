@@ -1,0 +1,74 @@
+import cassandra from 'cassandra-driver';
+
+export interface ScyllaClientOptions {
+  /** host or host:port; port defaults to 9042. */
+  readonly hosts: readonly string[];
+  readonly localDataCenter: string;
+  /** Keyspace to use; omit to connect without one (migrations create it). */
+  readonly keyspace?: string;
+  /** Per-request read timeout, ms. */
+  readonly requestTimeoutMs: number;
+  readonly consistency: 'one' | 'local_one' | 'local_quorum' | 'quorum';
+}
+
+export const CONSISTENCY = {
+  one: cassandra.types.consistencies.one,
+  local_one: cassandra.types.consistencies.localOne,
+  local_quorum: cassandra.types.consistencies.localQuorum,
+  quorum: cassandra.types.consistencies.quorum,
+} as const;
+
+function splitHosts(hosts: readonly string[]): { contactPoints: string[]; port: number } {
+  const ports = new Set<number>();
+  const contactPoints = hosts.map((h) => {
+    const [host, port] = h.split(':');
+    ports.add(port === undefined ? 9042 : Number(port));
+    return host!;
+  });
+  if (ports.size > 1) throw new Error(`all scylladb.hosts must use one port, got ${[...ports].join(', ')}`);
+  return { contactPoints, port: [...ports][0] ?? 9042 };
+}
+
+/**
+ * One long-lived client per process. The driver negotiates the protocol version down to what
+ * the server speaks (v3 on Cassandra 2.1, v4 on ScyllaDB). bigint/varint map to JS bigint so
+ * money never passes through a float.
+ */
+export function createScyllaClient(options: ScyllaClientOptions): cassandra.Client {
+  const { contactPoints, port } = splitHosts(options.hosts);
+  return new cassandra.Client({
+    contactPoints,
+    localDataCenter: options.localDataCenter,
+    keyspace: options.keyspace,
+    protocolOptions: { port },
+    encoding: { useBigIntAsLong: true, useBigIntAsVarint: true },
+    socketOptions: { readTimeout: options.requestTimeoutMs, connectTimeout: 5_000 },
+    queryOptions: {
+      consistency: CONSISTENCY[options.consistency],
+      prepare: true,
+    },
+    pooling: { heartBeatInterval: 10_000 },
+  });
+}
+
+/** Options shaped like the `scylladb` section of the config. */
+export function scyllaOptionsFromConfig(config: {
+  scylladb: { hosts: readonly string[]; local_data_center: string; keyspace: string; request_timeout_ms: number; consistency: ScyllaClientOptions['consistency'] };
+}): ScyllaClientOptions {
+  return {
+    hosts: config.scylladb.hosts,
+    localDataCenter: config.scylladb.local_data_center,
+    keyspace: config.scylladb.keyspace,
+    requestTimeoutMs: config.scylladb.request_timeout_ms,
+    consistency: config.scylladb.consistency,
+  };
+}
+
+/** u64 values are stored in signed bigint columns as their two's complement. */
+export function u64ToCql(value: bigint): bigint {
+  return BigInt.asIntN(64, value);
+}
+
+export function u64FromCql(value: bigint): bigint {
+  return BigInt.asUintN(64, value);
+}
