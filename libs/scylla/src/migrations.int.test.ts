@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createScyllaClient, scyllaOptionsFromConfig } from './client.js';
+import { migrate } from './migrations.js';
+import { ROOT, testConfig } from '@settlement/testing';
+import path from 'node:path';
+
+const config = testConfig();
+const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
+const options = {
+  schemaDir: path.join(ROOT, 'schema'),
+  keyspace: config.scylladb.keyspace,
+  replicationFactor: 1,
+  symbols: config.symbols.map((s) => s.name),
+};
+
+afterAll(async () => {
+  await admin.execute(`DROP KEYSPACE IF EXISTS ${config.scylladb.keyspace}`);
+  await admin.shutdown();
+});
+
+describe('migrate', () => {
+  it('creates every table once and is a no-op the second time', async () => {
+    const first = await migrate(admin, options);
+    expect(first.applied).toEqual(['001_core', '002_settled_trades:btc_usdt', '002_settled_trades:eth_usdt', '002_settled_trades:btc_eth']);
+    expect(first.skipped).toEqual([]);
+
+    const second = await migrate(admin, options);
+    expect(second.applied).toEqual([]);
+    expect(second.skipped).toEqual(first.applied);
+
+    const tables = await admin.execute(
+      'SELECT columnfamily_name FROM system.schema_columnfamilies WHERE keyspace_name = ?',
+      [config.scylladb.keyspace],
+    ).catch(() => admin.execute('SELECT table_name AS columnfamily_name FROM system_schema.tables WHERE keyspace_name = ?', [config.scylladb.keyspace]));
+    const names = tables.rows.map((r) => r['columnfamily_name'] as string).sort();
+    expect(names).toEqual(
+      [
+        'balance_corrections', 'dead_letters', 'ledger_events', 'ledger_events_by_user', 'reconciliation_errors',
+        'reconciliation_jobs', 'schema_migrations', 'sequence_gaps', 'settled_trades_btc_eth', 'settled_trades_btc_usdt',
+        'settled_trades_eth_usdt', 'shard_watermarks', 'trades_by_user', 'user_balances',
+      ].sort(),
+    );
+  });
+
+  it('refuses a keyspace name that is not an identifier', async () => {
+    await expect(migrate(admin, { ...options, keyspace: 'x; DROP KEYSPACE system' })).rejects.toThrow(/not a plain identifier/);
+  });
+});

@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const root = path.dirname(fileURLToPath(import.meta.url));
+const lib = (name: string) => path.join(root, 'libs', name, 'src', 'index.ts');
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@settlement/domain': lib('domain'),
+      '@settlement/config': lib('config'),
+      '@settlement/scylla': lib('scylla'),
+      '@settlement/runtime': lib('runtime'),
+      '@settlement/testing': path.join(root, 'tools', 'testing', 'index.ts'),
+    },
+  },
+  test: {
+    include: ['**/*.test.ts'],
+    exclude: ['**/node_modules/**', 'dist/**', 'data/**'],
+    globalSetup: [path.join(root, 'tools', 'testing', 'global-setup.ts')],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // Two cores share Cassandra, Redis and the test processes; more files at once only thrash.
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
