@@ -6,3 +6,5 @@ export { createSettlementQueue } from './queues.js';
 export type { SettlementQueueOptions } from './queues.js';
 export { runApp } from './app.js';
 export type { AppContext } from './app.js';
+export { startHeartbeat, heartbeatKey, heartbeatPattern } from './heartbeat.js';
+export type { Heartbeat } from './heartbeat.js';
