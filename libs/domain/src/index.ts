@@ -6,3 +6,4 @@ export * from './wire.js';
 export * from './effects.js';
 export * from './balances.js';
 export * from './job.js';
+export * from './reconcile-job.js';

@@ -1,0 +1,37 @@
+/**
+ * The payload of a reconciliation job: enqueued hourly by the scheduler, or on demand from
+ * bull-board, the CLI or the HTTP API.
+ */
+import { z } from 'zod';
+import { DomainError } from './domain-error.js';
+
+export const RECONCILE_JOB_NAME = 'reconcile';
+/** Id of the job scheduler that runs the sampled reconciliation every interval. */
+export const RECONCILE_SCHEDULER_ID = 'reconcile-hourly';
+
+const userId = z
+  .union([z.string().regex(/^\d{1,19}$/, 'must be a decimal user id'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)])
+  .transform((v) => BigInt(v));
+
+export const reconcileJobSchema = z.discriminatedUnion(
+  'mode',
+  [
+    z.object({ mode: z.literal('sample'), size: z.number().int().positive().max(1_000_000).optional(), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
+    z.object({ mode: z.literal('users'), userIds: z.array(userId).min(1).max(100_000), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
+    z.object({ mode: z.literal('full'), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
+  ],
+  { error: 'mode must be one of sample, users, full' },
+);
+
+export type ReconcileJobRequest = z.output<typeof reconcileJobSchema>;
+/** What a producer sends (user ids as decimal strings). */
+export type ReconcileJobPayload = z.input<typeof reconcileJobSchema>;
+
+export function decodeReconcileJob(data: unknown): ReconcileJobRequest {
+  const result = reconcileJobSchema.safeParse(data);
+  if (!result.success) {
+    const detail = result.error.issues.map((i) => `${i.path.join('.') || 'mode'}: ${i.message}`).join('; ');
+    throw new DomainError('INVALID_JOB', `Invalid reconcile job: ${detail}`, result.error.issues[0]?.path.join('.'));
+  }
+  return result.data;
+}
