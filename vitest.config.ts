@@ -13,6 +13,10 @@ export default defineConfig({
       '@settlement/scylla': lib('scylla'),
       '@settlement/runtime': lib('runtime'),
       '@settlement/testing': path.join(root, 'tools', 'testing', 'index.ts'),
+      '@settlement/simulator': path.join(root, 'apps', 'simulator', 'src', 'index.ts'),
+      '@settlement/settler': path.join(root, 'apps', 'settler', 'src', 'index.ts'),
+      '@settlement/ingestor': path.join(root, 'apps', 'ingestor', 'src', 'index.ts'),
+      '@settlement/reconciler': path.join(root, 'apps', 'reconciler', 'src', 'index.ts'),
     },
   },
   test: {

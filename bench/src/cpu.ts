@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined if it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return (utime + stime) / CLOCK_TICKS_PER_S;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Measures the share of a core each named process used between start() and stop(). */
+export class CpuMeter {
+  private readonly startCpu = new Map<string, number>();
+  private startedAt = 0;
+
+  constructor(private readonly pids: () => Record<string, number | undefined>) {}
+
+  start(): void {
+    this.startedAt = performance.now();
+    this.startCpu.clear();
+    for (const [name, pid] of Object.entries(this.pids())) {
+      const cpu = pid === undefined ? undefined : cpuSeconds(pid);
+      if (cpu !== undefined) this.startCpu.set(name, cpu);
+    }
+  }
+
+  /** Cores used per process (1.0 = one full core) over the interval. */
+  stop(): Record<string, number> {
+    const elapsedS = (performance.now() - this.startedAt) / 1000;
+    const out: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.pids())) {
+      const before = this.startCpu.get(name);
+      const after = pid === undefined ? undefined : cpuSeconds(pid);
+      if (before !== undefined && after !== undefined && elapsedS > 0) out[name] = Math.round(((after - before) / elapsedS) * 100) / 100;
+    }
+    return out;
+  }
+}

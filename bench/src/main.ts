@@ -1,0 +1,368 @@
+/**
+ * npm run bench: the raw Cassandra ceiling and the whole service, measured in the same run.
+ *
+ *  1. raw ceiling: the settler's own LOGGED BATCH statements for a simulated stream, precomputed,
+ *     executed straight from cassandra-driver with one batch in flight per shard;
+ *  2. the service: simulator → ZMQ → ingestor → BullMQ → settler processes → Cassandra at rising
+ *     offered rates (fractions of the raw ceiling), then at half the maximum reached, with
+ *     ZMQ-to-settled latency per message, queue depth, CPU per process, and balance queries
+ *     (service vs raw single-partition read) idle and under load;
+ *  3. checks the settled balances against the simulator's expectation: a broken run cannot look
+ *     fast, and exits 1.
+ * Prints a table, writes bench/results/bench-<time>.json and an SVG chart.
+ *
+ * Options: --rates 0.25,0.5,0.75,1,1.3 (fractions of the raw ceiling, or absolute msgs/s with
+ * --absolute) --duration 12 (s per step) --raw-duration 15 --shards 3 (symbol shards used)
+ * --settlers 2 --batch 50 --users 10000 --seed 1
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
+import { MarketCatalog, settlementQueueName } from '@settlement/domain';
+import { BalanceRepository, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
+import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@settlement/simulator';
+import { ChildApp, ROOT } from '../../tools/proc/child-app.js';
+import { readPid } from '../../tools/stack/cassandra.js';
+import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
+import { renderChart, type ChartPoint } from './chart.js';
+import { CompletionTracker } from './completions.js';
+import { writeConfigYaml } from './config-file.js';
+import { CpuMeter } from './cpu.js';
+import { round } from './latency.js';
+import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
+import { sequencedMessages } from './stream.js';
+import { formatTable } from './table.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rates: { type: 'string', default: '0.25,0.5,0.75,1,1.3' },
+    rate: { type: 'string' },
+    absolute: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '12' },
+    'raw-duration': { type: 'string', default: '15' },
+    shards: { type: 'string', default: '3' },
+    settlers: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '50' },
+    users: { type: 'string', default: '10000' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+
+const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+function intArg(name: string, raw: string | undefined, min: number, max: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    say(`--${name} must be an integer from ${min} to ${max}, got ${raw}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const stepSeconds = intArg('duration', args.duration, 3, 120);
+const rawSeconds = intArg('raw-duration', args['raw-duration'], 3, 120);
+const shardCount = intArg('shards', args.shards, 1, 3);
+const settlerCount = intArg('settlers', args.settlers, 1, 8);
+const batchMessages = intArg('batch', args.batch, 1, 1000);
+const userCount = intArg('users', args.users, 10, 1_000_000);
+const seed = intArg('seed', args.seed, 0, 2 ** 31);
+const rateSpecs = (args.rate ?? args.rates!).split(',').map((r) => Number(r));
+if (rateSpecs.some((r) => !(r > 0))) {
+  say(`--rates must be positive numbers, got ${args.rates}`);
+  process.exit(2);
+}
+const absoluteRates = args.absolute || args.rate !== undefined;
+
+function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfig> {
+  const base = loadConfig({ cwd: ROOT });
+  const raw = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  raw.scylladb.keyspace = keyspace;
+  raw.redis.prefix = prefix;
+  raw.symbols = raw.symbols.slice(0, shardCount);
+  raw.batch.max_messages = batchMessages;
+  raw.reconciliation.enabled = false;
+  raw.log_level = 'warn';
+  raw.data_dir = path.join(base.data_dir, 'bench');
+  return parseConfig(raw);
+}
+
+async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+async function waitFor(what: string, predicate: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+interface StepResult {
+  label: string;
+  offeredPerS: number;
+  achievedOfferPerS: number;
+  settledPerS: number;
+  tradesShare: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  queueDepthMax: number;
+  cpuCores: Record<string, number>;
+}
+
+async function main(): Promise<void> {
+  const benchStarted = Date.now();
+  say('starting the local stack (idempotent)');
+  const stack = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/stack/main.ts'), 'up'], { cwd: ROOT, stdio: 'inherit' });
+  if (stack.status !== 0) throw new Error('the local stack did not start');
+
+  const rawConfig = benchConfig('bench_raw', '{benchraw}');
+  const config = benchConfig('bench_svc', '{bench}');
+  const catalog = new MarketCatalog(config);
+  const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
+  for (const ks of ['bench_raw', 'bench_svc']) {
+    await admin.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
+    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: ks, replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
+  }
+  await admin.shutdown();
+
+  // 1. Raw ceiling.
+  const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
+  await rawClient.connect();
+  const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+  const rawMessageCount = 14_000 * rawSeconds;
+  say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users`);
+  const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed: seed + 1000 });
+  const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id);
+  const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid'));
+  const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
+  say(`raw ceiling: writing for up to ${rawSeconds} s`);
+  rawCpu.start();
+  const raw: RawCeilingResult = await runRawCeiling({ client: rawClient, writer: rawWriter, plans, durationMs: rawSeconds * 1000 });
+  const rawCpuCores = rawCpu.stop();
+  await rawClient.shutdown();
+  say(`raw ceiling: ${Math.round(raw.messagesPerS)} messages/s (${Math.round(raw.tradesPerS)} trades/s), ${raw.batches} batches of ~${round(raw.statementsPerBatchAvg, 0)} statements`);
+
+  // 2. The service.
+  const offered = rateSpecs.map((r) => Math.round(absoluteRates ? r : r * raw.messagesPerS));
+  const halfStepUpperBound = Math.ceil(Math.max(...offered) * 0.5) * stepSeconds;
+  const totalMessages = offered.reduce((sum, r) => sum + r * stepSeconds, 0) + halfStepUpperBound;
+  say(`service: generating ${totalMessages} messages`);
+  const simulator: Simulator = createSimulator({ market: marketFromConfig(config), messages: totalMessages, users: userCount, seed });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+  await clearPrefix(redis, config.redis.prefix);
+  const configFile = writeConfigYaml(config, path.join(config.data_dir, 'bench-config.yaml'));
+  const env = { ...process.env, SETTLEMENT_CONFIG: configFile, LOG_LEVEL: 'warn' };
+  const logDir = path.join(config.data_dir, 'logs', new Date(benchStarted).toISOString().replace(/[:.]/g, '-'));
+  const ingestor = new ChildApp({ app: 'ingestor', name: 'ingestor', env, logDir }).start();
+  const settlers = Array.from({ length: settlerCount }, (_, i) => new ChildApp({ app: 'settler', name: `settler-${i + 1}`, env, logDir }).start());
+  const apps = [ingestor, ...settlers];
+  const tracker = new CompletionTracker(simulator);
+  const queueNames = catalog.shards.map(settlementQueueName);
+  const queues = queueNames.map((name) => new Queue(name, { connection: { url: config.redis.url }, prefix: config.redis.prefix }));
+  const client = createScyllaClient(scyllaOptionsFromConfig(config));
+  const balances = new BalanceRepository(client, config.scylladb.keyspace);
+  const redisPid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
+  const cpu = new CpuMeter(() => ({
+    cassandra: cassandraPid,
+    redis: Number.isInteger(redisPid) ? redisPid : undefined,
+    ingestor: ingestor.pid,
+    ...Object.fromEntries(settlers.map((s, i) => [`settler-${i + 1}`, s.pid])),
+    'bench+simulator': process.pid,
+  }));
+
+  const results: StepResult[] = [];
+  let underLoad: BalanceQueryResult | undefined;
+  let idle: BalanceQueryResult | undefined;
+  let checks: { balancesChecked: number; mismatches: string[]; conservation: boolean } | undefined;
+  try {
+    await tracker.listen(queueNames, { url: config.redis.url }, config.redis.prefix);
+    await waitFor('ingestor and settler heartbeats', async () => {
+      const keys = await redis.keys(`${config.redis.prefix}:heartbeat:*`);
+      return keys.some((k) => k.includes(':ingestor:')) && keys.filter((k) => k.includes(':settler:')).length >= settlerCount;
+    }, 60_000);
+    await client.connect();
+    for (const app of apps) if (!app.running) throw new Error(`${app.options.name} exited at start; see ${logDir}`);
+
+    let sentSoFar = 0;
+    const runStep = async (label: string, rate: number, count: number, during?: (signal: AbortSignal) => Promise<void>): Promise<StepResult> => {
+      const from = sentSoFar;
+      let depthMax = 0;
+      const depthTimer = setInterval(() => {
+        void Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized')))
+          .then((counts) => {
+            const depth = counts.reduce((s, c) => s + Object.values(c).reduce((a, b) => a + b, 0), 0);
+            depthMax = Math.max(depthMax, depth);
+          })
+          .catch(() => undefined);
+      }, 500);
+      const abort = new AbortController();
+      const sideTask = during?.(abort.signal);
+      cpu.start();
+      const startedMs = Date.now();
+      const report = await sendPaced(count, (i, nowMs) => {
+        tracker.markSent(from + i, nowMs);
+        return simulator.frameAt(from + i, nowMs);
+      }, { mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: rate, lingerMs: 60_000 });
+      const endedMs = Date.now();
+      const cpuCores = cpu.stop();
+      abort.abort();
+      await sideTask;
+      sentSoFar += report.sent;
+      // Wait for this step's messages to settle before the next one, so steps do not mix.
+      await waitFor(`step ${label} to settle`, () => tracker.unsettledBefore(sentSoFar) === 0, 180_000);
+      clearInterval(depthTimer);
+      const warmupMs = Math.min(2000, (endedMs - startedMs) / 4);
+      // Throughput: completions while the step was being offered (after a warm-up), or, when
+      // a backlog built up, while it drained at full speed.
+      const windowStart = startedMs + warmupMs;
+      const settledInWindow = tracker.settledBetween(windowStart, endedMs);
+      const latency = tracker.latency(from, sentSoFar).summary();
+      const trades = simulator.messages.slice(from, sentSoFar).filter((m) => m.kind === 'trade').length;
+      const result: StepResult = {
+        label,
+        offeredPerS: rate,
+        achievedOfferPerS: Math.round(report.achievedRatePerSecond),
+        settledPerS: Math.round((settledInWindow * 1000) / (endedMs - windowStart)),
+        tradesShare: round(trades / Math.max(1, report.sent), 3),
+        p50Ms: latency.p50Ms,
+        p99Ms: latency.p99Ms,
+        maxMs: latency.maxMs,
+        queueDepthMax: depthMax,
+        cpuCores,
+      };
+      say(`step ${label}: offered ${rate}/s (achieved ${result.achievedOfferPerS}/s), settled ${result.settledPerS}/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max queue depth ${depthMax}`);
+      return result;
+    };
+
+    for (const [i, rate] of offered.entries()) {
+      results.push(await runStep(absoluteRates ? `${rate}/s` : `${rateSpecs[i]}x raw`, rate, rate * stepSeconds));
+    }
+    const maxSettled = Math.max(...results.map((r) => r.settledPerS));
+    const halfRate = Math.round(maxSettled / 2);
+    const halfCount = Math.min(halfRate * stepSeconds, totalMessages - sentSoFar);
+    const users = simulator.stream.users;
+    results.push(
+      await runStep('half max', halfRate, halfCount, async (signal) => {
+        underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: stepSeconds * 1000, pairsMax: 1_000_000, signal });
+      }),
+    );
+    // The rest of the stream, so the final balances can be checked against the expectation.
+    if (sentSoFar < totalMessages) await runStep('rest', 0, totalMessages - sentSoFar);
+    idle = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: 8_000, pairsMax: 3_000 });
+
+    // 3. Checks: every balance as the simulator expects, and conservation per asset.
+    const expected = simulator.expected();
+    const mismatches: string[] = [];
+    let balancesChecked = 0;
+    const sums = new Map<number, bigint>();
+    const userIds = Object.keys(expected.balances);
+    for (let i = 0; i < userIds.length; i += 64) {
+      await Promise.all(
+        userIds.slice(i, i + 64).map(async (user) => {
+          const got = new Map((await balances.getUserBalances(BigInt(user))).map((b) => [b.assetId, b]));
+          for (const [asset, want] of Object.entries(expected.balances[user]!)) {
+            const have = got.get(Number(asset));
+            balancesChecked += 1;
+            if (have?.available !== BigInt(want.available) || have?.frozen !== BigInt(want.locked)) {
+              mismatches.push(`user ${user} asset ${asset}: expected ${want.available}/${want.locked}, got ${have?.available}/${have?.frozen}`);
+            }
+          }
+          for (const b of got.values()) sums.set(b.assetId, (sums.get(b.assetId) ?? 0n) + b.total);
+        }),
+      );
+    }
+    const conservation = Object.entries(expected.totals).every(([asset, t]) => (sums.get(Number(asset)) ?? 0n) === BigInt(t.deposits) - BigInt(t.withdrawals));
+    checks = { balancesChecked, mismatches: mismatches.slice(0, 20), conservation };
+  } finally {
+    await Promise.allSettled(apps.map((a) => a.stop('SIGTERM')));
+    apps.forEach((a) => a.close());
+    await tracker.close();
+    await Promise.allSettled(queues.map((q) => q.close()));
+    await redis.quit();
+    await client.shutdown();
+  }
+
+  // Report.
+  const maxStep = results.filter((r) => r.label !== 'half max').reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a));
+  const half = results.find((r) => r.label === 'half max')!;
+  const ratio = maxStep.settledPerS / raw.messagesPerS;
+  const targets = {
+    ratioAtLeast075: ratio >= 0.75,
+    ratioAim090: ratio >= 0.9,
+    tradesPerSAtLeast5000: maxStep.settledPerS * maxStep.tradesShare >= 5000,
+    p99HalfMaxUnder50Ms: half.p99Ms < 50,
+    balanceIdleP99Under5Ms: (idle?.service.p99Ms ?? Infinity) < 5,
+    balanceUnderLoadWithin12xRaw: (underLoad?.service.p99Ms ?? Infinity) <= 1.2 * (underLoad?.raw.p99Ms ?? 0),
+  };
+  const summary = {
+    startedAt: new Date(benchStarted).toISOString(),
+    machine: { cores: (await import('node:os')).cpus().length, node: process.version },
+    settings: { stepSeconds, rawSeconds, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, users: userCount, seed },
+    raw: { ...raw, cpuCores: rawCpuCores },
+    steps: results,
+    maxSettledMessagesPerS: maxStep.settledPerS,
+    maxSettledTradesPerS: Math.round(maxStep.settledPerS * maxStep.tradesShare),
+    serviceToRawRatio: round(ratio, 3),
+    halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs },
+    balanceQueries: { idle, underLoad },
+    checks,
+    targets,
+  };
+  const stamp = new Date(benchStarted).toISOString().replace(/[:.]/g, '-');
+  const resultsDir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonFile = path.join(resultsDir, `bench-${stamp}.json`);
+  writeFileSync(jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
+  const points: ChartPoint[] = results.filter((r) => r.label !== 'rest').sort((a, b) => a.offeredPerS - b.offeredPerS).map((r) => ({ offeredPerS: r.offeredPerS, settledPerS: r.settledPerS, p99Ms: r.p99Ms }));
+  const svg = renderChart(points, raw.messagesPerS, `settlement service vs raw LOGGED BATCH (${settlerCount} settlers, ${shardCount + 1} shards, batch ${batchMessages})`);
+  writeFileSync(path.join(resultsDir, `bench-${stamp}.svg`), svg);
+  writeFileSync(path.join(resultsDir, 'latest.svg'), svg);
+  writeFileSync(path.join(resultsDir, 'latest.json'), readFileSync(jsonFile));
+
+  process.stdout.write(`\nRaw LOGGED BATCH ceiling: ${Math.round(raw.messagesPerS)} msgs/s (${Math.round(raw.tradesPerS)} trades/s), Cassandra ${rawCpuCores['cassandra'] ?? '?'} cores\n\n`);
+  process.stdout.write(
+    formatTable(
+      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'cassandra', 'settlers', 'ingestor', 'redis'],
+      results.map((r) => [
+        r.label, r.offeredPerS, r.achievedOfferPerS, r.settledPerS, r.p50Ms, r.p99Ms, r.maxMs, r.queueDepthMax,
+        r.cpuCores['cassandra'] ?? NaN,
+        round(Object.entries(r.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((s, [, v]) => s + v, 0)),
+        r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN,
+      ]),
+    ) + '\n\n',
+  );
+  process.stdout.write(
+    formatTable(
+      ['balance query', 'service p50', 'service p99', 'raw p50', 'raw p99', 'count'],
+      [
+        ['idle', idle?.service.p50Ms ?? NaN, idle?.service.p99Ms ?? NaN, idle?.raw.p50Ms ?? NaN, idle?.raw.p99Ms ?? NaN, idle?.service.count ?? 0],
+        ['under load (half max)', underLoad?.service.p50Ms ?? NaN, underLoad?.service.p99Ms ?? NaN, underLoad?.raw.p50Ms ?? NaN, underLoad?.raw.p99Ms ?? NaN, underLoad?.service.count ?? 0],
+      ],
+    ) + '\n\n',
+  );
+  process.stdout.write(`service / raw = ${round(ratio, 3)} (max ${maxStep.settledPerS} msgs/s, ${summary.maxSettledTradesPerS} trades/s)\n`);
+  process.stdout.write(`checks: ${checks?.balancesChecked ?? 0} balances, ${checks?.mismatches.length ?? 'n/a'} mismatches, conservation ${checks?.conservation ? 'holds' : 'BROKEN'}\n`);
+  process.stdout.write(`targets: ${Object.entries(targets).map(([k, v]) => `${k}=${v ? 'yes' : 'NO'}`).join(' ')}\n`);
+  process.stdout.write(`results: ${path.relative(ROOT, jsonFile)} and bench/results/latest.svg (${Math.round((Date.now() - benchStarted) / 1000)} s)\n`);
+  if (!checks || checks.mismatches.length > 0 || !checks.conservation) {
+    process.stderr.write(`[bench] FAILED: settled balances differ from the expectation\n${checks?.mismatches.join('\n') ?? ''}\n`);
+    process.exit(1);
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`[bench] error: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+/**
+ * The raw ceiling: the same LOGGED BATCHes the settler writes (same rows, same statements from
+ * SettlementWriter, same batch size, one batch in flight per shard), computed before the clock
+ * starts and executed straight from cassandra-driver. What the service reaches is compared to
+ * this, measured in the same run.
+ */
+import type cassandra from 'cassandra-driver';
+import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
+import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
+import { byShard } from './stream.js';
+
+export interface RawCeilingResult {
+  readonly messages: number;
+  readonly trades: number;
+  readonly batches: number;
+  readonly elapsedMs: number;
+  readonly messagesPerS: number;
+  readonly tradesPerS: number;
+  readonly statementsPerBatchAvg: number;
+}
+
+interface PlannedBatch {
+  readonly statements: CqlStatement[];
+  readonly messages: number;
+  readonly trades: number;
+}
+
+export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint): Map<string, PlannedBatch[]> {
+  const plans = new Map<string, PlannedBatch[]>();
+  let writeTimestampUs = BigInt(Date.now()) * 1000n;
+  for (const [shard, list] of byShard(messages)) {
+    const cache = new Map<string, BalanceRow>();
+    const batches: PlannedBatch[] = [];
+    for (let i = 0; i < list.length; i += batchMessagesMax) {
+      const chunk = list.slice(i, i + batchMessagesMax);
+      const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
+      for (const [key, row] of rows) cache.set(key, row);
+      const lastSeq = chunk[chunk.length - 1]!.seq;
+      writeTimestampUs += 1n;
+      const statements = writer.buildStatements({
+        shard,
+        writeTimestampUs,
+        trades: chunk.filter((m) => m.kind === 'trade'),
+        fundingEvents: chunk.filter((m) => m.kind === 'funding'),
+        balanceRows: [...rows.values()],
+        deadLetters: [],
+        watermark: { lastSeq, batchCount: BigInt(batches.length + 1), jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
+      });
+      batches.push({ statements, messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
+    }
+    plans.set(shard, batches);
+  }
+  return plans;
+}
+
+export async function runRawCeiling(options: {
+  client: cassandra.Client;
+  writer: SettlementWriter;
+  plans: Map<string, PlannedBatch[]>;
+  /** Stop taking new batches after this long, ms. */
+  durationMs: number;
+}): Promise<RawCeilingResult> {
+  let messages = 0;
+  let trades = 0;
+  let batches = 0;
+  let statements = 0;
+  const started = performance.now();
+  const deadline = started + options.durationMs;
+  // Every shard keeps one batch in flight until the deadline or until the first shard runs out
+  // of batches: past that point the parallelism would no longer match the service's.
+  let oneShardDone = false;
+  await Promise.all(
+    [...options.plans.values()].map(async (list) => {
+      for (const batch of list) {
+        if (performance.now() >= deadline || oneShardDone) break;
+        await options.writer.execute(batch.statements);
+        messages += batch.messages;
+        trades += batch.trades;
+        batches += 1;
+        statements += batch.statements.length;
+      }
+      oneShardDone = true;
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  return {
+    messages,
+    trades,
+    batches,
+    elapsedMs,
+    messagesPerS: (messages * 1000) / elapsedMs,
+    tradesPerS: (trades * 1000) / elapsedMs,
+    statementsPerBatchAvg: batches === 0 ? 0 : statements / batches,
+  };
+}

@@ -1,0 +1,28 @@
+import { engineSequence, MarketCatalog, parseWireMessage, type SettlementMessage } from '@settlement/domain';
+import type { Simulator } from '@settlement/simulator';
+
+/**
+ * The simulator's valid messages as the settler sees them (validated, routed, sequenced), for
+ * the raw path. Uses the same wire parser as the ingestor.
+ */
+export function sequencedMessages(simulator: Simulator, catalog: MarketCatalog, count: number): SettlementMessage[] {
+  const out: SettlementMessage[] = [];
+  const nowMs = Date.now();
+  for (let i = 0; i < count; i++) {
+    const parsed = parseWireMessage(simulator.frameAt(i, nowMs), catalog);
+    if (!parsed.ok) throw new Error(`simulator produced an invalid message at ${i}: ${parsed.reason}`);
+    out.push({ ...parsed.message, seq: engineSequence(parsed.message) } as SettlementMessage);
+  }
+  return out;
+}
+
+/** Messages per shard, in stream order. */
+export function byShard(messages: readonly SettlementMessage[]): Map<string, SettlementMessage[]> {
+  const shards = new Map<string, SettlementMessage[]>();
+  for (const m of messages) {
+    let list = shards.get(m.shard);
+    if (list === undefined) shards.set(m.shard, (list = []));
+    list.push(m);
+  }
+  return shards;
+}
