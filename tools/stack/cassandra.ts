@@ -30,6 +30,8 @@ export interface LocalCassandraOptions {
   heapMb: number;
   /** How long to wait for the CQL port after start. Default 90 000 ms. */
   readyTimeoutMs: number;
+  /** Extra cassandra.yaml settings (e.g. commitlog_sync: batch for crash tests). */
+  yamlOverrides?: Record<string, unknown>;
 }
 
 export type StackLog = (message: string) => void;
@@ -107,6 +109,7 @@ function writeConfig(options: LocalCassandraOptions): string {
     // Tests drop many keyspaces; a snapshot per drop only fills the disk.
     auto_snapshot: false,
     num_tokens: 16,
+    ...options.yamlOverrides,
   };
   const file = path.join(options.dir, 'cassandra.yaml');
   // JSON is valid YAML, which is all Cassandra's loader needs.

@@ -1,0 +1,58 @@
+/**
+ * npm run chaos [-- --trades 100000 --faults 24 --seed 1 --rate 3000 --settlers 2]
+ * Prints the faults and the checks; exits 0 only when every check passes.
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { ROOT } from '../../tools/proc/child-app.js';
+import { runChaos } from './chaos-run.js';
+import { formatTable } from './table.js';
+
+const { values } = parseArgs({
+  options: {
+    trades: { type: 'string', default: '100000' },
+    faults: { type: 'string', default: '24' },
+    seed: { type: 'string', default: '1' },
+    rate: { type: 'string', default: '3000' },
+    settlers: { type: 'string', default: '2' },
+    users: { type: 'string', default: '2000' },
+  },
+});
+
+function intArg(name: string, raw: string | undefined, min: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`--${name} must be an integer >= ${min}, got ${raw}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const trades = intArg('trades', values.trades, 100);
+const seed = intArg('seed', values.seed, 0);
+const workDir = path.join(ROOT, 'data', 'chaos', `seed-${seed}`);
+rmSync(workDir, { recursive: true, force: true });
+const logger = pino({ level: 'info', base: { app: 'chaos' } }, pino.destination(2));
+// About 70 % of the simulator's messages are trades; generate enough for the requested trades.
+const messages = Math.ceil(trades / 0.68);
+
+const report = await runChaos({
+  messages,
+  faults: intArg('faults', values.faults, 1),
+  seed,
+  ratePerSecond: intArg('rate', values.rate, 100),
+  users: intArg('users', values.users, 10),
+  settlers: intArg('settlers', values.settlers, 1),
+  portBase: 16_300,
+  logger,
+  workDir,
+});
+
+process.stdout.write(`\nchaos run, seed ${report.seed}: ${report.messages} messages, ${report.trades} trades, ${Math.round(report.elapsedMs / 1000)} s\n`);
+process.stdout.write(`injected in the stream: ${report.injected.duplicates} duplicates, ${report.injected.swaps} swaps, ${report.injected.malformed} malformed\n\n`);
+process.stdout.write(formatTable(['at s', 'fault', 'target', 'took ms'], report.faults.map((f) => [Math.round(f.atMs / 100) / 10, f.kind, f.target, f.durationMs])) + '\n\n');
+process.stdout.write(formatTable(['check', 'ok', 'detail'], report.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n\n');
+process.stdout.write(`${report.ok ? 'PASSED' : 'FAILED'}: ${report.faults.length} faults, ${report.checks.filter((c) => c.ok).length}/${report.checks.length} checks\n`);
+process.exit(report.ok ? 0 : 1);
