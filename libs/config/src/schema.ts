@@ -84,6 +84,52 @@ export const settlementConfigSchema = z
         buffer_messages_max: positiveInt.default(50_000),
       })
       .prefault({}),
+    ingestor: z
+      .object({
+        /** How long a stream waits for a missing (reordered) sequence before it asks the replay endpoint or records a gap, ms. Default 20. */
+        reorder_window_ms: nonNegativeInt.max(60_000).default(20),
+        /** How long the ingestor waits for one reply of the engine's replay endpoint, ms. Default 2 000. */
+        replay_timeout_ms: positiveInt.max(600_000).default(2_000),
+        /** Messages asked for per replay request (the reply is one page). Default 1 000. */
+        replay_page_messages: positiveInt.max(100_000).default(1_000),
+        /** Jobs written to Redis in one MULTI. Default 200. */
+        flush_jobs_max: positiveInt.max(10_000).default(200),
+        /** A Redis command slower than this counts as Redis unreachable (the ingestor spools), ms. Default 5 000. */
+        redis_command_timeout_ms: positiveInt.default(5_000),
+        /** How often the ingestor probes Redis while it spools, ms. Default 500. */
+        spool_probe_interval_ms: positiveInt.default(500),
+        /** Spool file size at which the ingestor stops reading ZMQ, bytes. Default 1 GiB. */
+        spool_bytes_max: positiveInt.default(1024 ** 3),
+        /** Largest frame accepted, bytes; a larger one is dead-lettered (truncated). Default 1 MiB. */
+        frame_bytes_max: positiveInt.default(1024 ** 2),
+        /** Dead letters written to Cassandra at once. Default 8. */
+        dead_letter_concurrency: positiveInt.max(256).default(8),
+        /** Dead letters waiting for Cassandra; beyond this they go to the failed-trades file. Default 10 000. */
+        dead_letter_queue_max: positiveInt.default(10_000),
+        /** On SIGTERM, how long the ingestor keeps reading frames already on its sockets, ms. Default 300. */
+        shutdown_drain_ms: nonNegativeInt.max(60_000).default(300),
+        /** Heartbeat (metrics and status in Redis) interval, ms. Default 5 000. */
+        heartbeat_interval_ms: positiveInt.default(5_000),
+      })
+      .prefault({}),
+    simulator: z
+      .object({
+        /** Users the simulated stream moves money between. Default 1 000. */
+        users: positiveInt.max(10_000_000).default(1_000),
+        /** Offered rate, messages/s; 0 sends as fast as the socket takes them. Default 2 000. */
+        rate_per_second: nonNegativeInt.max(1_000_000).default(2_000),
+        /** Seed of the deterministic stream. Default 1. */
+        seed: nonNegativeInt.default(1),
+        /** Endpoint the simulator's replay service (REP) binds. Default tcp://127.0.0.1:5558. */
+        replay_bind: z.string().regex(/^tcp:\/\//, 'must be a tcp:// endpoint').default('tcp://127.0.0.1:5558'),
+        /** Endpoint the simulator binds in PUB mode. Default tcp://127.0.0.1:5556. */
+        pub_bind: z.string().regex(/^tcp:\/\//, 'must be a tcp:// endpoint').default('tcp://127.0.0.1:5556'),
+        /** Share of trades that carry fees, 0-1. Default 0.3. */
+        fee_share: z.number().min(0).max(1).default(0.3),
+        /** Interval of the progress log line on long runs, ms. Default 5 000. */
+        progress_interval_ms: positiveInt.default(5_000),
+      })
+      .prefault({}),
     settler: z
       .object({
         /** Statements in one LOGGED BATCH before a job is split. Default 600. */
@@ -96,17 +142,38 @@ export const settlementConfigSchema = z
         retry_max_ms: positiveInt.default(5_000),
         /** Balance rows cached per shard. Default 2 000 000. */
         cache_rows_max: positiveInt.default(2_000_000),
+        /** How often BullMQ looks for jobs of dead settlers (lock expired) to hand them on, ms. Default 30 000. */
+        stalled_interval_ms: positiveInt.default(30_000),
+        /** user_balances partitions read at once when the row cache is cold. Default 16. */
+        row_read_concurrency: positiveInt.max(256).default(16),
       })
       .prefault({}),
     reconciliation: z
       .object({
+        /** Run the sampled check on a schedule (a job scheduler in the reconcile queue). Default true. */
         enabled: z.boolean().default(true),
+        /** Interval of the scheduled check, s. Default 3 600. */
         interval_seconds: positiveInt.default(3600),
+        /** Users checked by the scheduled (and an unsized sample) run. Default 1 000. */
         sample_size: positiveInt.default(1000),
+        /** Random token ranges a sample is drawn from. Default 10. */
+        sample_ranges: positiveInt.max(10_000).default(10),
         /** Users read per page in full mode. */
         page_size: positiveInt.max(10_000).default(500),
         /** Users verified in parallel. */
         concurrency: positiveInt.max(256).default(16),
+        /** Rows per page when reading a user's history or scanning ledger_events. Default 1 000. */
+        history_page_rows: positiveInt.max(100_000).default(1000),
+        /** With fix, how long a page waits for the settlers to apply its corrections before re-checking, ms. Default 30 000. */
+        fix_wait_ms: positiveInt.max(3_600_000).default(30_000),
+        /** How long a negative balance waits for the shards to apply what was already enqueued before it is re-checked, ms. Default 30 000. */
+        negative_cut_wait_ms: positiveInt.max(3_600_000).default(30_000),
+        /** Sequence gaps and dead letters listed per shard in full mode. Default 1 000. */
+        listed_per_shard_max: positiveInt.max(100_000).default(1000),
+        /** BullMQ lock of a running reconcile job, renewed while it runs, ms. Default 60 000. */
+        lock_duration_ms: positiveInt.default(60_000),
+        /** Heartbeat (metrics and status in Redis) interval, ms. Default 5 000. */
+        heartbeat_interval_ms: positiveInt.default(5_000),
       })
       .prefault({}),
     dashboard: z

@@ -6,7 +6,7 @@
 import type { BalanceDelta } from './effects.js';
 import { messageEffects } from './effects.js';
 import type { SettlementMessage } from './messages.js';
-import { checkedAdd } from './money.js';
+import { I64_MAX, I64_MIN, assertI64 } from './money.js';
 
 export interface BalanceRow {
   readonly userId: bigint;
@@ -30,13 +30,12 @@ export function emptyRow(userId: bigint, assetId: number): BalanceRow {
 /** Applies one delta at `seq`, unless the row already carries that sequence. */
 export function applyDelta(row: BalanceRow, delta: BalanceDelta, seq: bigint): BalanceRow {
   if (row.version >= seq) return row;
-  return {
-    userId: row.userId,
-    assetId: row.assetId,
-    available: checkedAdd(row.available, delta.available, `available of user ${row.userId} asset ${row.assetId}`),
-    locked: checkedAdd(row.locked, delta.locked, `locked of user ${row.userId} asset ${row.assetId}`),
-    version: seq,
-  };
+  const available = row.available + delta.available;
+  const locked = row.locked + delta.locked;
+  // The message naming the row is only built when the check fails: this runs for every delta.
+  if (available < I64_MIN || available > I64_MAX) assertI64(available, `available of user ${row.userId} asset ${row.assetId}`);
+  if (locked < I64_MIN || locked > I64_MAX) assertI64(locked, `locked of user ${row.userId} asset ${row.assetId}`);
+  return { userId: row.userId, assetId: row.assetId, available, locked, version: seq };
 }
 
 /**

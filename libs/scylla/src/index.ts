@@ -6,3 +6,21 @@ export { DeadLetterRepository, UNROUTED_SHARD } from './dead-letters.js';
 export type { DeadLetter, StoredDeadLetter } from './dead-letters.js';
 export { SequenceGapRepository } from './sequence-gaps.js';
 export type { SequenceGap } from './sequence-gaps.js';
+export { ReconciliationReader, ReconciliationStore, TOKEN_MIN, TOKEN_MAX, NO_USER_ID, NO_ASSET_ID, NO_SHARD } from './reconciliation.js';
+export type {
+  ReconciliationReaderOptions,
+  UserToken,
+  FundingTotalsRow,
+  ReconciliationJobRecord,
+  ReconciliationJobStatus,
+  FindingRecord,
+  StoredFinding,
+} from './reconciliation.js';
+export { SettlementWriter, executeSettlementBatch } from './settlement-writer.js';
+export type { CqlStatement, SettlementBatchRows, SettlementBatchOptions, SettlementDeadLetter, CorrectionRecord, SettlementWriterOptions } from './settlement-writer.js';
+export { BalanceRepository } from './balances.js';
+export type { UserAssetBalance, StoredBalanceRow } from './balances.js';
+export { TradeRepository } from './trades.js';
+export type { SettledTrade, UserTrade, UserLedgerEvent, Page, PageRequest } from './trades.js';
+export { WatermarkRepository } from './watermarks.js';
+export type { ShardWatermark } from './watermarks.js';

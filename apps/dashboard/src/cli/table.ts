@@ -1,0 +1,11 @@
+/** Plain-text tables for the terminal: left-aligned text, right-aligned numbers. */
+export function renderTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = header.map((_h, i) => rows.length > 0 && rows.every((r) => /^-?[\d.]+$/.test(r[i] ?? '') || (r[i] ?? '') === '-'));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,74 @@
+/**
+ * Per-shard progress: the last sequence the ingestor enqueued (Redis), the last one the
+ * settler applied (shard_watermarks), the lag between them, and the shard queue's job counts.
+ */
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ShardWatermark } from '@settlement/scylla';
+
+/** Redis hash written by the ingestor: field = shard, value = last enqueued sequence. */
+export function lastEnqueuedKey(prefix: string): string {
+  return `${prefix}:ingest:last-enqueued`;
+}
+
+const COUNTED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children', 'failed', 'completed'] as const;
+type CountedState = (typeof COUNTED_STATES)[number];
+
+export interface ShardStatus {
+  readonly shard: string;
+  /** Last sequence applied by the settler (shard_watermarks.last_seq); null before the first. */
+  readonly appliedSeq: bigint | null;
+  /** Last sequence enqueued by the ingestor; null before the first. */
+  readonly enqueuedSeq: bigint | null;
+  /** enqueuedSeq − appliedSeq, in sequence numbers (messages when the stream has no holes); ≥ 0. */
+  readonly lag: bigint;
+  readonly jobs: Readonly<Record<CountedState, number>>;
+  /** Jobs not yet finished: waiting + active + delayed + prioritized + paused. */
+  readonly depth: number;
+  /** Workers connected to the shard's queue; null when Redis does not allow CLIENT LIST. */
+  readonly workers: number | null;
+  /** Settlement batches written so far, and when the last one was. */
+  readonly batchCount: bigint;
+  readonly lastJobId: string | null;
+  readonly updatedAt: Date | null;
+}
+
+export interface ShardStatusDeps {
+  readonly redis: Redis;
+  readonly prefix: string;
+  readonly queues: ReadonlyArray<{ shard: string; queue: Queue }>;
+  /** Every shard's watermark (WatermarkRepository.list). */
+  readonly readWatermarks: () => Promise<readonly ShardWatermark[]>;
+}
+
+export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[]> {
+  const [marks, enqueued] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(lastEnqueuedKey(deps.prefix))]);
+  const watermarks = new Map(marks.map((m) => [m.shard, m]));
+  return Promise.all(
+    deps.queues.map(async ({ shard, queue }) => {
+      const [counts, workers] = await Promise.all([
+        queue.getJobCounts(...COUNTED_STATES),
+        queue.getWorkersCount().catch(() => null),
+      ]);
+      const jobs = Object.fromEntries(COUNTED_STATES.map((s) => [s, counts[s] ?? 0])) as Record<CountedState, number>;
+      const mark = watermarks.get(shard);
+      const appliedSeq = mark?.lastSeq ?? null;
+      const enqueuedText = enqueued[shard];
+      const enqueuedSeq = enqueuedText !== undefined && /^\d+$/.test(enqueuedText) ? BigInt(enqueuedText) : null;
+      const lag = computeLag(enqueuedSeq, appliedSeq);
+      const depth = jobs.waiting + jobs.active + jobs.delayed + jobs.prioritized + jobs.paused;
+      return {
+        shard, appliedSeq, enqueuedSeq, lag, jobs, depth, workers,
+        batchCount: mark?.batchCount ?? 0n,
+        lastJobId: mark?.lastJobId ?? null,
+        updatedAt: mark?.updatedAt ?? null,
+      };
+    }),
+  );
+}
+
+/** Never negative: the watermark can be ahead when the ingestor's hash was reset. */
+export function computeLag(enqueuedSeq: bigint | null, appliedSeq: bigint | null): bigint {
+  const lag = (enqueuedSeq ?? 0n) - (appliedSeq ?? 0n);
+  return lag > 0n ? lag : 0n;
+}

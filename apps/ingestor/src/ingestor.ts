@@ -1,0 +1,285 @@
+/**
+ * The ingestor: ZMQ frames → pipeline (validate, sequence, batch) → flusher (Redis or spool).
+ * This class owns the timing: when to flush, when a reorder window has run out, when to ask the
+ * engine's replay endpoint, and the order of shutdown.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEAD_LETTER_QUEUE, type SequenceHole, type SequenceRange } from '@settlement/domain';
+import type { Logger } from '@settlement/runtime';
+import type { CassandraWriter } from './cassandra-writer.js';
+import type { IngestCounts } from './counters.js';
+import type { UnitJob } from './enqueue-unit.js';
+import type { Flusher } from './flusher.js';
+import type { IngestorMetrics } from './metrics.js';
+import { NOT_SEQUENCED, type IngestPipeline, type RejectedFrame } from './pipeline.js';
+import type { ReceiverGate } from './receiver.js';
+import type { ReplayClient } from './replay-client.js';
+
+export const DEAD_LETTER_JOB_NAME = 'dead-letter';
+
+export interface IngestorLimits {
+  /** Messages held in memory before reading stops (batch.buffer_messages_max). */
+  readonly bufferMessagesMax: number;
+  /** Jobs per MULTI (ingestor.flush_jobs_max). */
+  readonly flushJobsMax: number;
+  /** min(batch.max_wait_ms, ingestor.reorder_window_ms): the soonest a new message can be due. */
+  readonly minDueDelayMs: number;
+  /** Longest a shutdown flush may take, ms. */
+  readonly shutdownFlushMs: number;
+}
+
+interface ReplayOutcome {
+  /** Every sequence of the stream up to here that the engine has was received. */
+  readonly coveredThroughSeq: bigint;
+  readonly messages: number;
+}
+
+export class Ingestor implements ReceiverGate {
+  private readonly deadLetterJobs: UnitJob[] = [];
+  private readonly replaying = new Set<string>();
+  private readonly replays = new Set<Promise<void>>();
+  private flushing: Promise<void> | undefined;
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private timerDueMs = Number.POSITIVE_INFINITY;
+  private forceAll = false;
+  private waiting: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  constructor(
+    private readonly pipeline: IngestPipeline,
+    private readonly flusher: Flusher,
+    private readonly cassandra: CassandraWriter,
+    private readonly replay: ReplayClient | undefined,
+    private readonly counts: IngestCounts,
+    private readonly metrics: IngestorMetrics,
+    private readonly limits: IngestorLimits,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The receiver's hot path: one frame from ZMQ. */
+  readonly onFrame = (frame: Buffer, nowMs: number): void => {
+    this.pipeline.ingest(frame, nowMs, 'live');
+    if (this.pipeline.hasFullJob) this.kick();
+    else this.arm();
+  };
+
+  /** Pipeline callback for a frame that failed validation. */
+  readonly onRejected = (rejected: RejectedFrame): void => {
+    this.logger.warn({ shard: rejected.shard, field: rejected.field, reason: rejected.reason, origin: rejected.origin }, 'message rejected; dead-lettered');
+    this.cassandra.deadLetter({ shard: rejected.shard, reason: rejected.reason, field: rejected.field, raw: rejected.raw });
+    this.deadLetterJobs.push({
+      queue: DEAD_LETTER_QUEUE,
+      name: DEAD_LETTER_JOB_NAME,
+      // A fixed id: the job may be written twice (spool drain after an ambiguous failure).
+      jobId: `ingestor-${randomUUID()}`,
+      data: { shard: rejected.shard, source: 'ingestor', reason: rejected.reason, field: rejected.field ?? null, raw: rejected.raw, receivedAt: new Date().toISOString() },
+    });
+    this.counts.deadLetters.inc('queued');
+    this.kick();
+  };
+
+  /** Messages in memory: held behind holes, in partial jobs, being written, dead letters. */
+  get bufferedMessages(): number {
+    return this.pipeline.heldCount + this.pipeline.batchedCount + this.flusher.inFlight + this.deadLetterJobs.length;
+  }
+
+  capacity(): Promise<void> | undefined {
+    if (this.bufferedMessages < this.limits.bufferMessagesMax && !this.flusher.spoolFull) return undefined;
+    if (this.waiting === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.waiting = { promise, resolve };
+      this.logger.warn({ buffered: this.bufferedMessages, max: this.limits.bufferMessagesMax, spoolFull: this.flusher.spoolFull }, 'buffer full; pausing ZMQ reads');
+    }
+    this.kick();
+    return this.waiting.promise;
+  }
+
+  /**
+   * After a restart: asks the replay endpoint for everything after the persisted position of
+   * each stream, so messages the previous process received but never enqueued come back.
+   */
+  catchUp(): void {
+    if (this.replay === undefined) return;
+    for (const { stream, fromSeq } of this.pipeline.replayStarts()) {
+      this.startReplay(stream, fromSeq, undefined, 'catch-up');
+    }
+  }
+
+  /** Heartbeat status: per-shard last enqueued sequence and the spool. */
+  status(): Record<string, unknown> {
+    return {
+      lastEnqueued: Object.fromEntries(this.flusher.confirmed),
+      buffered: this.bufferedMessages,
+      held: this.pipeline.heldCount,
+      spooling: this.flusher.spooling,
+      totals: {
+        received: this.counts.received.sum(),
+        invalid: this.counts.invalid.sum(),
+        duplicates: this.counts.duplicates.sum(),
+        gaps: this.counts.gaps.sum(),
+        enqueued: this.counts.enqueued.sum(),
+        replays: Object.fromEntries(this.counts.replayed.entries()),
+      },
+    };
+  }
+
+  /** SIGTERM: stop taking holes to replay, settle open holes, write everything, stop. */
+  async flushAll(): Promise<void> {
+    await Promise.allSettled([...this.replays]);
+    const nowMs = Date.now();
+    for (const { stream, hole } of this.pipeline.expiredHoles(Number.POSITIVE_INFINITY)) {
+      if (this.replay === undefined) break;
+      // One last try to fill it; whatever is still missing after that is recorded below.
+      await this.replayRange(stream, hole.fromSeq, hole.toSeq).catch(() => undefined);
+    }
+    for (const { stream, gap } of this.pipeline.skipAllHoles(nowMs)) this.recordGap(stream, gap, 'shutdown');
+    this.forceAll = true;
+    clearTimeout(this.timer);
+    const deadline = Date.now() + this.limits.shutdownFlushMs;
+    while (this.flushing !== undefined || this.pipeline.batchedCount > 0 || this.deadLetterJobs.length > 0) {
+      if (Date.now() > deadline) {
+        this.logger.error({ buffered: this.bufferedMessages }, 'shutdown flush did not finish in time');
+        break;
+      }
+      if (this.flushing === undefined) this.run();
+      await this.flushing;
+    }
+    this.metrics.sync();
+  }
+
+  /** Flush as soon as the current tick ends. */
+  private kick(): void {
+    if (this.flushScheduled || this.flushing !== undefined) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.run());
+  }
+
+  /** Arms the timer for the next partial job or reorder window, if not armed earlier. */
+  private arm(): void {
+    if (this.flushing !== undefined || this.flushScheduled) return;
+    // Hot path shortcut: anything that becomes due from now on is due at least this late.
+    if (this.timerDueMs <= Date.now() + this.limits.minDueDelayMs) return;
+    const due = this.pipeline.nextDueMs((stream) => this.replaying.has(stream));
+    if (due === undefined || due >= this.timerDueMs) return;
+    clearTimeout(this.timer);
+    this.timerDueMs = due;
+    this.timer = setTimeout(() => this.run(), Math.max(0, due - Date.now()));
+  }
+
+  private run(): void {
+    this.flushScheduled = false;
+    clearTimeout(this.timer);
+    this.timerDueMs = Number.POSITIVE_INFINITY;
+    if (this.flushing !== undefined) return;
+    this.flushing = this.flushLoop()
+      .catch((error: unknown) => {
+        // A bug, not an outage (outages are spooled): log it loudly and keep the process alive;
+        // the buffer bound stops reads if nothing moves any more.
+        this.logger.error({ err: error }, 'flush failed');
+      })
+      .finally(() => {
+        this.flushing = undefined;
+        this.releaseWaiters();
+        if (this.pipeline.hasFullJob || this.deadLetterJobs.length > 0) this.kick();
+        else this.arm();
+      });
+  }
+
+  private async flushLoop(): Promise<void> {
+    for (;;) {
+      const nowMs = Date.now();
+      this.handleExpiredHoles(nowMs);
+      const cut = this.pipeline.cut(nowMs, this.forceAll, this.limits.flushJobsMax);
+      const extra = this.deadLetterJobs.splice(0, this.limits.flushJobsMax);
+      if (cut === undefined && extra.length === 0) break;
+      await this.flusher.write(cut?.jobs ?? [], extra, cut?.marks ?? {});
+      this.metrics.sync();
+      this.metrics.buffered.set(this.bufferedMessages);
+      this.releaseWaiters();
+    }
+  }
+
+  private releaseWaiters(): void {
+    if (this.waiting !== undefined && this.bufferedMessages < this.limits.bufferMessagesMax && !this.flusher.spoolFull) {
+      this.waiting.resolve();
+      this.waiting = undefined;
+    }
+  }
+
+  private handleExpiredHoles(nowMs: number): void {
+    for (const { stream, hole } of this.pipeline.expiredHoles(nowMs)) {
+      if (this.replaying.has(stream)) continue;
+      if (this.replay !== undefined) {
+        this.startReplay(stream, hole.fromSeq, hole, 'hole');
+        continue;
+      }
+      const gap = this.pipeline.skipHole(stream, nowMs);
+      if (gap !== undefined) this.recordGap(stream, gap, 'reorder window expired');
+    }
+  }
+
+  private startReplay(stream: string, fromSeq: bigint, hole: SequenceHole | undefined, why: 'hole' | 'catch-up'): void {
+    this.replaying.add(stream);
+    const run = this.replayRange(stream, fromSeq, hole?.toSeq)
+      .then((outcome) => {
+        this.counts.replayed.inc('ok');
+        this.logger.info({ stream, fromSeq, why, messages: outcome.messages, coveredThroughSeq: outcome.coveredThroughSeq }, 'replay done');
+        // A hole that is still open although the engine answered past it: the engine does not
+        // have those sequences. Anything beyond what the replay covered keeps its own window.
+        const open = this.pipeline.hole(stream);
+        if (open !== undefined && open.toSeq < outcome.coveredThroughSeq) this.skipAndRecord(stream, 'not in the engine replay');
+      })
+      .catch((error: unknown) => {
+        this.counts.replayed.inc('failed');
+        this.logger.warn({ err: error, stream, fromSeq, why }, 'replay failed');
+        const open = this.pipeline.hole(stream);
+        if (open !== undefined && (hole === undefined || open.fromSeq <= hole.toSeq)) this.skipAndRecord(stream, 'replay failed');
+      })
+      .finally(() => {
+        this.replaying.delete(stream);
+        this.replays.delete(run);
+        this.kick();
+      });
+    this.replays.add(run);
+  }
+
+  /** Pages through the replay endpoint from `fromSeq` until the engine has nothing more or `untilSeq` arrived. */
+  private async replayRange(stream: string, fromSeq: bigint, untilSeq: bigint | undefined): Promise<ReplayOutcome> {
+    const client = this.replay!;
+    let from = fromSeq;
+    let maxSeen = fromSeq - 1n;
+    let messages = 0;
+    for (;;) {
+      // What we hold was journaled by the engine before it was sent: a short page proves that
+      // the engine has nothing else below it.
+      const heldTop = this.pipeline.highestSeq(stream);
+      const frames = await client.page(stream, from);
+      const nowMs = Date.now();
+      for (const frame of frames) {
+        const seq = this.pipeline.ingest(frame, nowMs, 'replay');
+        if (seq !== NOT_SEQUENCED && seq > maxSeen) maxSeen = seq;
+      }
+      messages += frames.length;
+      this.kick();
+      if (frames.length < client.pageMessages) return { coveredThroughSeq: heldTop > maxSeen ? heldTop : maxSeen, messages };
+      if ((untilSeq !== undefined && maxSeen >= untilSeq) || maxSeen < from) return { coveredThroughSeq: maxSeen, messages };
+      from = maxSeen + 1n;
+      // Replayed messages are released into batches: let the flusher keep up (messages held
+      // behind the hole are not counted, or the replay that frees them would wait on them).
+      while (this.pipeline.batchedCount + this.flusher.inFlight >= this.limits.bufferMessagesMax) await sleep(5);
+    }
+  }
+
+  private skipAndRecord(stream: string, why: string): void {
+    const gap = this.pipeline.skipHole(stream, Date.now());
+    if (gap !== undefined) this.recordGap(stream, gap, why);
+  }
+
+  private recordGap(stream: string, gap: SequenceRange, why: string): void {
+    this.logger.warn({ shard: stream, fromSeq: gap.fromSeq, toSeq: gap.toSeq, why }, 'sequence gap recorded');
+    this.cassandra.gap({ shard: stream, fromSeq: gap.fromSeq, toSeq: gap.toSeq });
+    this.kick();
+  }
+}

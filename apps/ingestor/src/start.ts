@@ -1,0 +1,153 @@
+/**
+ * Wiring: config → Redis (fail-fast, so an outage is noticed and spooled at once) → BullMQ queues
+ * → persisted state (Redis hash + spool) → Cassandra side writer → pipeline → ZMQ sockets.
+ * Shutdown runs in the reverse order of what needs what: stop reading, flush, drain, close.
+ */
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DEAD_LETTER_QUEUE, MarketCatalog } from '@settlement/domain';
+import { createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
+import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, SequenceGapRepository } from '@settlement/scylla';
+import { CassandraWriter } from './cassandra-writer.js';
+import { IngestCounts } from './counters.js';
+import { FailedFile } from './failed-file.js';
+import { Flusher } from './flusher.js';
+import { Ingestor } from './ingestor.js';
+import { JobWriter } from './job-writer.js';
+import { IngestorMetrics } from './metrics.js';
+import { IngestPipeline, type RejectedFrame } from './pipeline.js';
+import { Receiver } from './receiver.js';
+import { ReplayClient } from './replay-client.js';
+import { Spool } from './spool.js';
+import { mergeState, stateKey } from './state.js';
+
+/** Cassandra side writes get this long to finish on shutdown before they go to the file, ms. */
+const SHUTDOWN_CASSANDRA_MS = 5_000;
+/** The spool gets this long to drain on shutdown (the rest is drained by the next start), ms. */
+const SHUTDOWN_SPOOL_DRAIN_MS = 5_000;
+
+export async function startIngestor({ config, logger, shutdown }: AppContext): Promise<void> {
+  const catalog = new MarketCatalog(config);
+  const counts = new IngestCounts();
+  const metrics = new IngestorMetrics(counts);
+  const ing = config.ingestor;
+
+  const redis = createRedisConnection(config.redis.url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: ing.redis_command_timeout_ms,
+  });
+  // Connection errors are expected during an outage; the writer notices them per command.
+  redis.on('error', () => undefined);
+  shutdown.add('redis', async () => {
+    await redis.quit().catch(() => redis.disconnect());
+  });
+  await waitForRedis(redis, config.redis.url, logger, shutdown);
+
+  const queueOptions = { connection: redis, prefix: config.redis.prefix };
+  const queues = catalog.shards.map((shard) => createSettlementQueue(shard, queueOptions));
+  const deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
+    ...queueOptions,
+    // Dead letters are kept until someone looks at them.
+    defaultJobOptions: { removeOnComplete: false, removeOnFail: false, attempts: 1 },
+  });
+  queues.push(deadLetterQueue);
+  for (const queue of queues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
+  shutdown.add('queues', () => Promise.allSettled(queues.map((q) => q.close())));
+  const writer = new JobWriter(redis, queues, stateKey(config.redis.prefix));
+  await writer.ready();
+
+  const spool = new Spool(path.resolve(config.data_dir, config.backup.spool_file), ing.spool_bytes_max);
+  if (spool.tornBytesDropped > 0) logger.error({ file: spool.file, bytes: spool.tornBytesDropped }, 'spool ended with a torn line; cut off');
+  const spooled = spool.pending();
+  const state = mergeState(await writer.readState(), spooled);
+  logger.info({ state: Object.fromEntries(state), spooledUnits: spooled.length }, 'ingest state loaded');
+
+  const scylla = createScyllaClient(scyllaOptionsFromConfig(config));
+  shutdown.add('cassandra', () => scylla.shutdown());
+  const cassandra = new CassandraWriter(
+    new DeadLetterRepository(scylla, config.scylladb.keyspace),
+    new SequenceGapRepository(scylla, config.scylladb.keyspace),
+    new FailedFile(path.resolve(config.data_dir, config.backup.failed_trades_file)),
+    { concurrency: ing.dead_letter_concurrency, queueMax: ing.dead_letter_queue_max },
+    logger,
+  );
+
+  const flusher = new Flusher(writer, spool, counts, metrics, { flushJobsMax: ing.flush_jobs_max, spoolProbeIntervalMs: ing.spool_probe_interval_ms }, logger);
+  const replay = config.zmq.replay_endpoint === undefined ? undefined : new ReplayClient(config.zmq.replay_endpoint, { timeoutMs: ing.replay_timeout_ms, pageMessages: ing.replay_page_messages });
+  // The pipeline reports rejected frames to the ingestor, which is built from the pipeline.
+  let onRejected: (rejected: RejectedFrame) => void = () => undefined;
+  const pipeline = new IngestPipeline({
+    catalog,
+    sequenceScope: config.sequence_scope,
+    batchMessagesMax: config.batch.max_messages,
+    batchWaitMs: config.batch.max_wait_ms,
+    reorderWindowMs: ing.reorder_window_ms,
+    frameBytesMax: ing.frame_bytes_max,
+    state,
+    counts,
+    onRejected: (rejected) => onRejected(rejected),
+  });
+  const ingestor = new Ingestor(pipeline, flusher, cassandra, replay, counts, metrics, {
+    bufferMessagesMax: config.batch.buffer_messages_max,
+    flushJobsMax: ing.flush_jobs_max,
+    minDueDelayMs: Math.min(config.batch.max_wait_ms, ing.reorder_window_ms),
+    shutdownFlushMs: 20_000,
+  }, logger);
+  onRejected = ingestor.onRejected;
+  const receiver = new Receiver(ingestor.onFrame, ingestor, logger);
+
+  const heartbeat = startHeartbeat({
+    redis,
+    prefix: config.redis.prefix,
+    app: 'ingestor',
+    registry: metrics.registry,
+    intervalMs: ing.heartbeat_interval_ms,
+    status: () => {
+      metrics.sync();
+      return ingestor.status();
+    },
+  });
+
+  // Registered last, so it runs first: stop reading, then write out everything held.
+  shutdown.add('ingestor', async () => {
+    await receiver.stop(ing.shutdown_drain_ms);
+    await ingestor.flushAll();
+    await flusher.close(SHUTDOWN_SPOOL_DRAIN_MS);
+    await cassandra.drain(SHUTDOWN_CASSANDRA_MS);
+    replay?.close();
+    spool.close();
+    await heartbeat.stop();
+    logger.info({ status: ingestor.status(), spoolUnits: spool.depthUnits }, 'ingestor flushed');
+  });
+
+  flusher.startDrain();
+  const pullEndpoint = `tcp://${config.zmq.bind_host}:${config.zmq.settlement_port}`;
+  await receiver.bindPull(pullEndpoint, config.zmq.receive_high_water_mark);
+  if (config.zmq.pub_endpoint !== undefined) receiver.connectSub(config.zmq.pub_endpoint, config.zmq.topic, config.zmq.receive_high_water_mark);
+  ingestor.catchUp();
+  logger.info(
+    { pull: pullEndpoint, sub: config.zmq.pub_endpoint ?? null, replay: config.zmq.replay_endpoint ?? null, sequenceScope: config.sequence_scope, spooling: flusher.spooling },
+    'ingestor ready',
+  );
+}
+
+/** Start-up needs Redis (for the persisted position); wait for it, logging every few seconds. */
+async function waitForRedis(redis: Redis, url: string, logger: AppContext['logger'], shutdown: AppContext['shutdown']): Promise<void> {
+  let stopping = false;
+  shutdown.add('wait-for-redis', async () => {
+    stopping = true;
+  });
+  let lastLogMs = 0;
+  while (redis.status !== 'ready') {
+    if (stopping) throw new Error('stopped while waiting for Redis');
+    if (Date.now() - lastLogMs > 5_000) {
+      lastLogMs = Date.now();
+      logger.warn({ url: url.replace(/\/\/[^@]*@/, '//***@'), status: redis.status }, 'waiting for Redis');
+    }
+    await sleep(100);
+  }
+}

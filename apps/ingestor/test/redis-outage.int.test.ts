@@ -1,0 +1,99 @@
+/**
+ * Redis stopped for several seconds mid-stream (a private redis-server on its own port, with an
+ * append-only file so its own data survives the restart): the ingestor spools every unit to its
+ * spool file while Redis is away, in order, and drains the spool in order when Redis is back.
+ * Result: every valid message in exactly one job, in order per shard, and an empty spool.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import type { SettlementConfig } from '@settlement/config';
+import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
+import { SequenceGapRepository } from '@settlement/scylla';
+import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { createSimulator, marketFromConfig } from '../../simulator/src/index.js';
+import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
+
+let ks: TestKeyspace;
+let config: Readonly<SettlementConfig>;
+let redisPort: number;
+let redisDir: string;
+let redisServer: ChildProcess | undefined;
+let redis: Redis;
+
+function startRedis(): ChildProcess {
+  const child = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', redisDir], {
+    stdio: 'ignore',
+  });
+  return child;
+}
+
+async function stopRedis(): Promise<void> {
+  const child = redisServer;
+  redisServer = undefined;
+  if (child === undefined || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+beforeAll(async () => {
+  redisPort = await freePort();
+  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
+  config = { ...ks.config, redis: { ...ks.config.redis, url: `redis://127.0.0.1:${redisPort}` } };
+  redisDir = path.join(config.data_dir, 'private-redis');
+  mkdirSync(redisDir, { recursive: true });
+  redisServer = startRedis();
+  redis = redisClient(config.redis.url);
+  await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await stopRedis();
+  await ks?.drop();
+});
+
+describe('ingestor with Redis unreachable', () => {
+  it('spools while Redis is down and drains in order when it is back, losing nothing', { timeout: 85_000 }, async () => {
+    const catalog = new MarketCatalog(config);
+    const sim = createSimulator({ market: marketFromConfig(config), messages: 20_000, users: 300, seed: 31, duplicateRate: 0.005, reorderRate: 0.005 });
+    const expected = sim.expected();
+    const ingestor = startIngestorProcess(config, 'ingestor');
+    await ingestor.ready();
+    const sending = sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: 4_000 });
+
+    await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(config), 'funding')) ?? '0') > 1_000n, 20_000, 20);
+    await stopRedis();
+    const downAtMs = Date.now();
+    await sleep(4_000);
+    redisServer = startRedis();
+    const downForMs = Date.now() - downAtMs;
+    await waitFor('private Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
+
+    const report = await sending;
+    expect(report.sent).toBe(sim.schedule.entries.length);
+    await waitFor('every shard enqueued to its last sequence', () => reachedExpected(redis, config, expected), 40_000);
+    const exit = await ingestor.stop();
+    expect(exit.code).toBe(0);
+
+    expect(downForMs).toBeGreaterThanOrEqual(4_000);
+    expect(ingestor.logged('Redis write failed; spooling to disk until Redis is back').length).toBeGreaterThan(0);
+    const drained = ingestor.logged('spool drained; writing to Redis directly again');
+    expect(drained.length).toBeGreaterThan(0);
+    expect(drained.reduce((n, l) => n + Number(l['units']), 0)).toBeGreaterThan(10);
+    expect(statSync(path.join(config.data_dir, config.backup.spool_file)).size).toBe(0);
+
+    const byShard = new Map<string, SettlementMessage[]>();
+    for (const shard of catalog.shards) byShard.set(shard, checkShardChain(await readShardJobs(config, shard, redis)));
+    expect(checkAgainstSimulator(sim, byShard, catalog)).toBe(20_000);
+    const gaps = new SequenceGapRepository(ks.client, config.scylladb.keyspace);
+    for (const stream of ['global', ...catalog.shards]) expect(await gaps.list(stream)).toEqual([]);
+    await sim.close();
+  });
+});

@@ -1,0 +1,16 @@
+export { startReconciler, reconcileDeps } from './reconciler.js';
+export type { StartReconcilerOptions, RunningReconciler } from './reconciler.js';
+export { reconcileOnce } from './reconcile-once.js';
+export type { ReconcileOnceOptions } from './reconcile-once.js';
+export { runReconciliation, cryptoRandomToken } from './run.js';
+export type { ReconcileDeps, ReconcileRunOptions, ReconcileProgress, ReconcileSummary, ReconcileRunStatus } from './run.js';
+export { createReconcileQueue, ensureReconcileSchedule, addReconcileJob } from './reconcile-queue.js';
+export type { ReconcileQueueOptions } from './reconcile-queue.js';
+export { requestOfJob, createReconcileProcessor } from './processor.js';
+export { verifyBalance } from './verify-balance.js';
+export type { VerifiedUser } from './verify-balance.js';
+export { CorrectionSender, correctionId } from './corrections.js';
+export type { CorrectionRow, CorrectionOutcome, SentCorrection } from './corrections.js';
+export { createReconcilerMetrics } from './metrics.js';
+export type { ReconcilerMetrics } from './metrics.js';
+export { ingestStateKey, readEnqueuedHeads, waitForCut } from './settlement-cut.js';

@@ -1,0 +1,8 @@
+/** The reconciler process: config → logger → startReconciler; SIGTERM closes it (exit 0). */
+import { runApp } from '@settlement/runtime';
+import { startReconciler } from './reconciler.js';
+
+await runApp('reconciler', async ({ config, logger, shutdown }) => {
+  const reconciler = await startReconciler({ config, logger });
+  shutdown.add('reconciler', () => reconciler.close());
+});

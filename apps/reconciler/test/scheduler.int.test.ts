@@ -1,0 +1,84 @@
+/**
+ * Two reconciler processes (real child processes, as deployed) start at the same time: there is
+ * exactly one job scheduler and one scheduled job. SIGTERM stops each with exit code 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ROOT, appEnv, createTestKeyspace, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
+import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
+import { RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE } from '@settlement/domain';
+
+let ks: TestKeyspace;
+let redis: Redis;
+let queue: Queue;
+const children: ChildProcess[] = [];
+
+function startReconcilerProcess(configFile: string): { child: ChildProcess; started: Promise<void>; exited: Promise<number | null>; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/reconciler/src/main.ts'], { env: appEnv(configFile), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  const started = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('"msg":"reconciler started"')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('exit', (code) => reject(new Error(`reconciler exited with ${code} before it started:\n${output}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, started, exited, output: () => output };
+}
+
+beforeAll(async () => {
+  ks = await createTestKeyspace(testConfig({ log_level: 'info', reconciliation: { enabled: true, interval_seconds: 3600, sample_size: 1000, heartbeat_interval_ms: 200 } }));
+  redis = createRedisConnection(ks.config.redis.url);
+  queue = new Queue(RECONCILIATION_QUEUE, { connection: redis, prefix: ks.config.redis.prefix });
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await queue?.obliterate({ force: true }).catch(() => undefined);
+  await queue?.close();
+  await redis?.quit();
+  await ks?.drop();
+});
+
+describe('reconciler processes', () => {
+  it('create the hourly scheduler exactly once, and exit 0 on SIGTERM', async () => {
+    const configFile = writeConfigFile(ks.config, path.join(ks.config.data_dir, 'reconciler.yaml'));
+    const a = startReconcilerProcess(configFile);
+    const b = startReconcilerProcess(configFile);
+    await Promise.all([a.started, b.started]);
+
+    const schedulers = await queue.getJobSchedulers();
+    expect(schedulers).toHaveLength(1);
+    expect(schedulers[0]).toMatchObject({ key: RECONCILE_SCHEDULER_ID, name: RECONCILE_JOB_NAME, every: 3_600_000 });
+    expect(schedulers[0]!.template?.data).toEqual({ mode: 'sample', size: 1000, fix: false, trigger: 'scheduler' });
+    expect(await queue.getJobSchedulersCount()).toBe(1);
+    // A new `every` scheduler runs once at creation, then one run is pending an interval away:
+    // neither process added a second run or a second pending one.
+    const counts = await queue.getJobCounts('delayed', 'waiting', 'active', 'completed', 'failed');
+    expect(counts.delayed).toBe(1);
+    expect(counts.waiting! + counts.active! + counts.completed!).toBe(1);
+    expect(counts.failed).toBe(0);
+    const [next] = await queue.getDelayed();
+    expect(next!.name).toBe(RECONCILE_JOB_NAME);
+    expect(next!.timestamp + next!.delay - Date.now()).toBeGreaterThan(3_500_000);
+
+    // Both processes are alive and publish a heartbeat.
+    await new Promise((r) => setTimeout(r, 400));
+    const beats = await redis.keys(heartbeatPattern(ks.config.redis.prefix));
+    expect(beats.filter((k) => k.includes(':reconciler:'))).toHaveLength(2);
+
+    a.child.kill('SIGTERM');
+    b.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(await b.exited).toBe(0);
+    expect(a.output()).toContain('"msg":"stopped"');
+    expect(await queue.getJobSchedulersCount()).toBe(1);
+  }, 60_000);
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { balanceRowKey, type BalanceRow } from '@settlement/domain';
+import { BalanceCache } from './balance-cache.js';
+
+const row = (userId: bigint, version = 1n): BalanceRow => ({ userId, assetId: 1, available: 1n, locked: 0n, version });
+const keyOf = (r: BalanceRow) => balanceRowKey(r.userId, r.assetId);
+
+describe('BalanceCache', () => {
+  it('is current only for the stored state it was built on and for jobs that continue from it', () => {
+    const cache = new BalanceCache(10);
+    expect(cache.isCurrent(0n, { lastSeq: 0n, writeTs: 0n, exists: false })).toBe(false);
+    cache.reset({ lastSeq: 0n, writeTs: 0n, exists: false });
+    expect(cache.complete).toBe(true);
+    cache.commit([row(1n)], keyOf, { lastSeq: 50n, writeTs: 1000n, exists: true });
+    expect(cache.isCurrent(50n, { lastSeq: 50n, writeTs: 1000n, exists: true })).toBe(true);
+    // Another writer moved the shard on (or corrected a row: same seq, newer timestamp).
+    expect(cache.isCurrent(50n, { lastSeq: 80n, writeTs: 2000n, exists: true })).toBe(false);
+    expect(cache.isCurrent(50n, { lastSeq: 50n, writeTs: 1001n, exists: true })).toBe(false);
+    // A redelivered older job does not continue from the cache.
+    expect(cache.isCurrent(20n, { lastSeq: 50n, writeTs: 1000n, exists: true })).toBe(false);
+    expect(cache.isCurrent(undefined, { lastSeq: 50n, writeTs: 1000n, exists: true })).toBe(true);
+  });
+
+  it('is complete only while the shard had no rows and nothing was evicted', () => {
+    const cache = new BalanceCache(2);
+    cache.reset({ lastSeq: 10n, writeTs: 5n, exists: true });
+    expect(cache.complete).toBe(false);
+    cache.reset({ lastSeq: 0n, writeTs: 0n, exists: false });
+    cache.commit([row(1n), row(2n)], keyOf, { lastSeq: 1n, writeTs: 1n, exists: true });
+    expect(cache.complete).toBe(true);
+    cache.commit([row(1n, 2n), row(3n)], keyOf, { lastSeq: 2n, writeTs: 2n, exists: true });
+    expect(cache.complete).toBe(false);
+    expect(cache.size).toBe(2);
+    // Least recently written goes first.
+    expect(cache.has('2/1')).toBe(false);
+    expect(cache.get('1/1')?.version).toBe(2n);
+  });
+
+  it('keeps loaded rows without replacing newer ones', () => {
+    const cache = new BalanceCache(10);
+    cache.reset({ lastSeq: 5n, writeTs: 5n, exists: true });
+    cache.commit([row(1n, 5n)], keyOf, { lastSeq: 5n, writeTs: 6n, exists: true });
+    cache.putLoaded([['1/1', row(1n, 3n)], ['2/1', row(2n, 4n)]]);
+    expect(cache.get('1/1')?.version).toBe(5n);
+    expect(cache.get('2/1')?.version).toBe(4n);
+    cache.invalidate();
+    expect(cache.size).toBe(0);
+    expect(cache.lastSeq).toBeUndefined();
+  });
+});

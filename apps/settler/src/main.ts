@@ -1,0 +1,8 @@
+/** Settler process: config → logger → settler; SIGTERM finishes the current batches and exits 0. */
+import { runApp } from '@settlement/runtime';
+import { startSettler } from './settler.js';
+
+await runApp('settler', async ({ config, logger, shutdown }) => {
+  const settler = await startSettler({ config, logger });
+  shutdown.add('settler', () => settler.close());
+});

@@ -1,0 +1,77 @@
+/**
+ * In-place retries. A settlement job never fails: Cassandra timeouts, unavailability and lost
+ * connections are retried with exponential backoff for as long as they last, and the batch
+ * retried is the same one (same statements, same timestamp), so a write that did apply is
+ * rewritten with identical cells.
+ */
+import cassandra from 'cassandra-driver';
+import type { Closing } from './closing.js';
+import { ShutdownRequestedError } from './shutdown-requested-error.js';
+
+const codes = cassandra.types.responseErrorCodes;
+const TRANSIENT_CODES: ReadonlySet<number> = new Set([
+  codes.serverError,
+  codes.unavailableException,
+  codes.overloaded,
+  codes.isBootstrapping,
+  codes.truncateError,
+  codes.writeTimeout,
+  codes.readTimeout,
+  codes.readFailure,
+  codes.writeFailure,
+]);
+
+/** Kind of a failure, for logs and the retries metric. */
+export function classifyError(error: unknown): string {
+  if (error instanceof cassandra.errors.NoHostAvailableError) return 'no_host';
+  if (error instanceof cassandra.errors.OperationTimedOutError) return 'client_timeout';
+  if (error instanceof cassandra.errors.BusyConnectionError) return 'busy_connection';
+  if (error instanceof cassandra.errors.ResponseError) {
+    if (error.code === codes.writeTimeout) {
+      const writeType = (error as { writeType?: string }).writeType;
+      return writeType === undefined ? 'write_timeout' : `write_timeout_${writeType.toLowerCase()}`;
+    }
+    if (error.code === codes.unavailableException) return 'unavailable';
+    if (error.code === codes.readTimeout) return 'read_timeout';
+    if (TRANSIENT_CODES.has(error.code)) return 'server_transient';
+    return 'server_rejected';
+  }
+  if (error instanceof cassandra.errors.DriverError) return 'driver';
+  return 'other';
+}
+
+/** Errors that are expected to pass (timeouts, unavailability, lost hosts); others are logged as errors but still retried. */
+export function isTransient(error: unknown): boolean {
+  return !['server_rejected', 'other'].includes(classifyError(error));
+}
+
+/** Delay before retry `attempt` (0-based): initial × 2^attempt, capped, with ±20 % jitter so replicas do not retry in step. */
+export function backoffDelayMs(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.max(1, Math.round(base * (0.8 + 0.4 * random())));
+}
+
+export interface RetryOptions {
+  readonly shard: string;
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly closing: Closing;
+  readonly onRetry: (error: unknown, attempt: number, delayMs: number, kind: string) => void;
+}
+
+/**
+ * Runs `op` until it succeeds. When the settler is stopping and an attempt fails, gives up with
+ * ShutdownRequestedError instead of sleeping, so the job can go back to the queue unfinished.
+ */
+export async function retryInPlace<T>(op: () => Promise<T>, options: RetryOptions): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (options.closing.isSet) throw new ShutdownRequestedError(options.shard);
+      const delayMs = backoffDelayMs(attempt, options.initialMs, options.maxMs);
+      options.onRetry(error, attempt, delayMs, classifyError(error));
+      await options.closing.sleep(delayMs);
+    }
+  }
+}

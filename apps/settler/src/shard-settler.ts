@@ -1,0 +1,409 @@
+/**
+ * The single writer of one shard. For each job: read the shard watermark (and the job's trade
+ * ids, one IN read), check the chain, drop messages already settled, plan the batches, write
+ * each as one LOGGED BATCH with its watermark, retrying in place until acknowledged.
+ */
+import type { Job, Queue } from 'bullmq';
+import type cassandra from 'cassandra-driver';
+import type { Logger } from 'pino';
+import {
+  CORRECT_JOB_NAME,
+  DeadLetterCode,
+  DomainError,
+  SETTLE_JOB_NAME,
+  balanceRowKey,
+  decodeCorrectionJob,
+  decodeSettleJobLenient,
+  planCorrection,
+  planSettlement,
+  touchedRowKeys,
+  type BalanceRow,
+  type BalanceRowKey,
+  type CorrectionJob,
+  type Market,
+  type PlannedDeadLetter,
+  type SettleJobDecode,
+} from '@settlement/domain';
+import type { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
+import { BalanceCache, type CacheState } from './balance-cache.js';
+import type { Closing } from './closing.js';
+import type { SettlerMetrics } from './metrics.js';
+import { backoffDelayMs, isTransient, retryInPlace } from './retry.js';
+import { ShutdownRequestedError } from './shutdown-requested-error.js';
+
+/** Failed/delayed jobs looked at when the chain shows an earlier job missing. */
+export const CHAIN_SCAN_JOBS_MAX = 1000;
+
+export interface ShardSettlerSettings {
+  readonly batchStatementsMax: number;
+  readonly retryInitialMs: number;
+  readonly retryMaxMs: number;
+  readonly cacheRowsMax: number;
+}
+
+export interface ShardSettlerDeps {
+  readonly shard: string;
+  /** The shard's market; undefined for the funding shard. */
+  readonly market: Market | undefined;
+  readonly assetIds: ReadonlySet<number>;
+  readonly feeAccountUserId: bigint;
+  readonly settings: ShardSettlerSettings;
+  readonly client: cassandra.Client;
+  readonly writer: SettlementWriter;
+  readonly watermarks: WatermarkRepository;
+  readonly trades: TradeRepository;
+  readonly balances: BalanceRepository;
+  readonly deadLetters: DeadLetterRepository;
+  /** The shard's queue: where failed jobs are looked for when the chain breaks. */
+  readonly queue: Queue;
+  readonly logger: Logger;
+  readonly metrics: SettlerMetrics;
+  readonly closing: Closing;
+}
+
+export interface JobOutcome {
+  readonly applied: number;
+  /** At or below the watermark when the job ran: settled before. */
+  readonly skipped: number;
+  readonly alreadySettled: number;
+  readonly deadLettered: number;
+  readonly batches: number;
+  /** Watermark after the job. */
+  readonly lastSeq: string;
+}
+
+interface ShardState extends CacheState {
+  readonly batchCount: bigint;
+}
+
+const EMPTY_SEQS: ReadonlyMap<bigint, bigint> = new Map();
+const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
+
+function nowUs(): bigint {
+  return BigInt(Date.now()) * 1000n;
+}
+
+export class ShardSettler {
+  readonly shard: string;
+  private readonly cache: BalanceCache;
+  /** Watermark as this process last read or wrote it (status and metrics only). */
+  private known: ShardState | undefined;
+
+  constructor(private readonly deps: ShardSettlerDeps) {
+    this.shard = deps.shard;
+    this.cache = new BalanceCache(deps.settings.cacheRowsMax);
+  }
+
+  get lastSeq(): bigint | undefined {
+    return this.known?.lastSeq;
+  }
+
+  /** Handles one job of the shard's queue. Never throws for bad data; throws ShutdownRequestedError when stopping mid-job. */
+  async process(job: Job): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
+    const jobId = job.id ?? 'unknown';
+    this.deps.metrics.jobs.inc({ shard: this.shard, name: job.name });
+    if (job.name === SETTLE_JOB_NAME) {
+      const decoded = decodeSettleJobLenient(job.data, this.shard);
+      if (!decoded.ok) return this.deadLetterJob(job, decoded.reason, decoded.field);
+      return this.settle(jobId, decoded);
+    }
+    if (job.name === CORRECT_JOB_NAME) {
+      let correction: CorrectionJob;
+      try {
+        correction = decodeCorrectionJob(job.data);
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        return this.deadLetterJob(job, error.message, error.field);
+      }
+      if (correction.shard !== this.shard) {
+        return this.deadLetterJob(job, `Invalid correction job: shard: is ${correction.shard}, queue shard is ${this.shard}`, 'shard');
+      }
+      return this.correct(jobId, correction);
+    }
+    return this.deadLetterJob(job, `Invalid job: name: is ${JSON.stringify(job.name)}, expected ${SETTLE_JOB_NAME} or ${CORRECT_JOB_NAME}`, 'name');
+  }
+
+  /** Forgets cached rows, e.g. after an unexpected error left the job half done. */
+  invalidateCache(): void {
+    this.cache.invalidate();
+  }
+
+  private retry<T>(op: string, fn: () => Promise<T>, fields: Record<string, unknown> = {}): Promise<T> {
+    const { settings, logger, metrics, closing } = this.deps;
+    return retryInPlace(fn, {
+      shard: this.shard,
+      initialMs: settings.retryInitialMs,
+      maxMs: settings.retryMaxMs,
+      closing,
+      onRetry: (error, attempt, delayMs, kind) => {
+        metrics.retries.inc({ shard: this.shard, op, kind });
+        const level = isTransient(error) ? 'warn' : 'error';
+        logger[level]({ err: error, shard: this.shard, op, kind, attempt, delayMs, ...fields }, 'retrying in place');
+      },
+    });
+  }
+
+  private async readState(): Promise<ShardState> {
+    const wm = await this.deps.watermarks.get(this.shard);
+    const state: ShardState = wm === undefined
+      ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false }
+      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true };
+    this.noteState(state);
+    return state;
+  }
+
+  private noteState(state: ShardState): void {
+    if (this.known === undefined || state.lastSeq >= this.known.lastSeq) this.known = state;
+    this.deps.metrics.lastSeq.set({ shard: this.shard }, Number(state.lastSeq));
+  }
+
+  private async readStateAndTrades(job: Extract<SettleJobDecode, { ok: true }>): Promise<[ShardState, ReadonlyMap<bigint, bigint>]> {
+    const market = this.deps.market;
+    const tradeIds: bigint[] = [];
+    if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
+    return Promise.all([
+      this.readState(),
+      tradeIds.length === 0 ? EMPTY_SEQS : this.deps.trades.findSettledSeqs(market!.name, tradeIds),
+    ]);
+  }
+
+  private async settle(jobId: string, job: Extract<SettleJobDecode, { ok: true }>): Promise<JobOutcome> {
+    const { logger, metrics, settings } = this.deps;
+    const shard = this.shard;
+    const readStarted = performance.now();
+    let [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
+    metrics.readLatency.observe({ shard }, (performance.now() - readStarted) / 1000);
+
+    if (job.prevLastSeq > state.lastSeq) {
+      await this.recoverChain(jobId, job.prevLastSeq, state);
+      // The jobs applied first may have settled some of this job's trade ids.
+      [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
+    }
+
+    if (!this.cache.isCurrent(job.prevLastSeq, state)) {
+      if (this.cache.lastSeq !== undefined) metrics.cacheReloads.inc({ shard });
+      this.cache.reset(state);
+    }
+
+    const pending = state.lastSeq === 0n ? job.messages : job.messages.filter((m) => m.seq > state.lastSeq);
+    const rejected = job.rejected.filter((r) => r.seq === undefined || r.seq > state.lastSeq);
+    const skipped = job.messages.length - pending.length + (job.rejected.length - rejected.length);
+    if (skipped > 0) {
+      metrics.messages.inc({ shard, outcome: 'skipped' }, skipped);
+      logger.info({ shard, jobId, skipped, watermark: state.lastSeq }, 'messages at or below the watermark skipped');
+    }
+    if (pending.length === 0 && rejected.length === 0) {
+      return { applied: 0, skipped, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
+    }
+
+    const loaded = await this.loadMissingRows(pending, jobId);
+    const plan = planSettlement({
+      shard,
+      market: this.deps.market,
+      assetIds: this.deps.assetIds,
+      feeAccountUserId: this.deps.feeAccountUserId,
+      afterSeq: state.lastSeq,
+      messages: pending,
+      rejected,
+      settledTradeSeqs: settledSeqs,
+      current: (key) => this.cache.get(key) ?? loaded?.get(key),
+      batchStatementsMax: settings.batchStatementsMax,
+    });
+
+    for (const chunk of plan.chunks) {
+      // Fixed once per batch and reused by every retry, so a retry writes identical cells;
+      // strictly above the previous batch, so a stale writer's late batch loses.
+      const writeTs = state.writeTs + 1n > nowUs() ? state.writeTs + 1n : nowUs();
+      const batchCount = state.batchCount + 1n;
+      const statements = this.deps.writer.buildStatements({
+        shard,
+        writeTimestampUs: writeTs,
+        trades: chunk.trades,
+        fundingEvents: chunk.funding,
+        balanceRows: chunk.rows,
+        deadLetters: chunk.deadLetters.map((d) => ({ seq: d.seq, reason: d.reason, field: d.field, jobId, raw: d.raw })),
+        watermark: { lastSeq: chunk.lastSeq, batchCount, jobId, updatedAt: new Date() },
+      });
+      const started = performance.now();
+      await this.retry('write', () => this.deps.writer.execute(statements), { jobId, lastSeq: chunk.lastSeq });
+      metrics.writeLatency.observe({ shard }, (performance.now() - started) / 1000);
+      metrics.batches.inc({ shard, kind: 'settle' });
+      metrics.batchStatements.observe({ shard }, statements.length);
+
+      state = { lastSeq: chunk.lastSeq, writeTs, batchCount, exists: true };
+      this.cache.commit(chunk.rows, keyOfRow, state);
+      this.noteState(state);
+      this.recordDeadLetters(jobId, chunk.deadLetters);
+    }
+    metrics.cacheRows.set({ shard }, this.cache.size);
+    metrics.messages.inc({ shard, outcome: 'applied' }, plan.applied);
+    if (plan.alreadySettled > 0) metrics.messages.inc({ shard, outcome: 'already_settled' }, plan.alreadySettled);
+    if (plan.deadLettered > 0) metrics.messages.inc({ shard, outcome: 'dead_lettered' }, plan.deadLettered);
+    return {
+      applied: plan.applied,
+      skipped,
+      alreadySettled: plan.alreadySettled,
+      deadLettered: plan.deadLettered,
+      batches: plan.chunks.length,
+      lastSeq: state.lastSeq.toString(),
+    };
+  }
+
+  private recordDeadLetters(jobId: string, letters: readonly PlannedDeadLetter[]): void {
+    for (const letter of letters) {
+      this.deps.metrics.deadLetters.inc({ shard: this.shard, code: letter.code });
+      this.deps.logger.warn({ shard: this.shard, jobId, seq: letter.seq, code: letter.code, field: letter.field, reason: letter.reason }, 'message dead-lettered');
+    }
+  }
+
+  /** Reads the rows the messages touch that the cache does not hold (none when the cache is complete). */
+  private async loadMissingRows(messages: Parameters<typeof touchedRowKeys>[0], jobId: string): Promise<Map<BalanceRowKey, BalanceRow> | undefined> {
+    if (this.cache.complete) return undefined;
+    const missing: { userId: bigint; assetId: number }[] = [];
+    for (const [key, k] of touchedRowKeys(messages, this.deps.feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
+    if (missing.length === 0) return undefined;
+    const loaded = await this.retry('load_rows', () => this.deps.balances.loadShardRows(this.shard, missing), { jobId, rows: missing.length });
+    this.cache.putLoaded(loaded);
+    return loaded;
+  }
+
+  /**
+   * An earlier job of the chain was not applied (the job says its predecessor ended at
+   * `prevLastSeq`, the shard is behind that). BullMQ moves a job that stalled too often to
+   * failed; such a job is applied first. Without one the shard halts here, retrying with
+   * backoff and alerting, because skipping would lose its messages.
+   */
+  private async recoverChain(jobId: string, prevLastSeq: bigint, initial: ShardState): Promise<void> {
+    const { logger, metrics, settings, closing } = this.deps;
+    let state = initial;
+    for (let attempt = 0; state.lastSeq < prevLastSeq; ) {
+      const missing = await this.retry('scan_failed', () => this.findMissingJob(state.lastSeq), { jobId });
+      if (missing !== undefined) {
+        logger.warn({ shard: this.shard, jobId, recoveredJobId: missing.job.id, watermark: state.lastSeq, prevLastSeq }, 'applying an earlier job of the chain first');
+        await this.settle(missing.job.id ?? 'unknown', missing.decoded);
+        metrics.chainRecoveries.inc({ shard: this.shard });
+        if (missing.state === 'failed') {
+          // Applied now; kept out of the failed set so it does not alert again. A later
+          // delivery of the same messages would be skipped by the watermark anyway.
+          await missing.job.remove().catch((error: unknown) => logger.warn({ err: error, shard: this.shard, recoveredJobId: missing.job.id }, 'could not remove a recovered failed job'));
+        }
+      } else {
+        metrics.chainHalts.inc({ shard: this.shard });
+        const delayMs = backoffDelayMs(attempt++, settings.retryInitialMs * 20, settings.retryMaxMs * 6);
+        logger.fatal(
+          { shard: this.shard, jobId, watermark: state.lastSeq, prevLastSeq, delayMs },
+          'chain broken: an earlier job of this shard was not applied and is not in the failed set; shard halted',
+        );
+        if (closing.isSet) throw new ShutdownRequestedError(this.shard);
+        await closing.sleep(delayMs);
+        if (closing.isSet) throw new ShutdownRequestedError(this.shard);
+      }
+      state = await this.retry('read', () => this.readState(), { jobId });
+    }
+  }
+
+  private async findMissingJob(afterSeq: bigint): Promise<{ job: Job; state: string; decoded: Extract<SettleJobDecode, { ok: true }> } | undefined> {
+    let best: { job: Job; state: string; decoded: Extract<SettleJobDecode, { ok: true }> } | undefined;
+    for (const state of ['failed', 'delayed'] as const) {
+      const jobs = await this.deps.queue.getJobs([state], 0, CHAIN_SCAN_JOBS_MAX - 1, true);
+      for (const job of jobs) {
+        if (job.name !== SETTLE_JOB_NAME) continue;
+        const decoded = decodeSettleJobLenient(job.data, this.shard);
+        if (!decoded.ok || decoded.prevLastSeq > afterSeq) continue;
+        const lastSeq = decoded.messages.reduce((max, m) => (m.seq > max ? m.seq : max), 0n);
+        if (lastSeq <= afterSeq) continue;
+        // The job that follows the watermark directly; else the one reaching furthest back.
+        if (best === undefined || decoded.prevLastSeq > best.decoded.prevLastSeq) best = { job, state, decoded };
+      }
+    }
+    return best;
+  }
+
+  /** A reconciler correction: applied once (recorded in balance_corrections in the same batch). */
+  private async correct(jobId: string, correction: CorrectionJob): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
+    const { logger, metrics } = this.deps;
+    const shard = this.shard;
+    const [state, applied] = await this.retry(
+      'read',
+      () => Promise.all([this.readState(), this.deps.balances.isCorrectionApplied(correction.correctionId)]),
+      { jobId },
+    );
+    if (applied) {
+      logger.info({ shard, jobId, correctionId: correction.correctionId }, 'correction already applied');
+      return { applied: 0, skipped: correction.rows.length, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
+    }
+    if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
+    let loaded: Map<BalanceRowKey, BalanceRow> | undefined;
+    if (!this.cache.complete) {
+      const missing = correction.rows.filter((r) => !this.cache.has(balanceRowKey(r.userId, r.assetId)));
+      if (missing.length > 0) {
+        loaded = await this.retry('load_rows', () => this.deps.balances.loadShardRows(shard, missing), { jobId });
+        this.cache.putLoaded(loaded);
+      }
+    }
+    let corrected;
+    try {
+      corrected = planCorrection(correction.rows, (key) => this.cache.get(key) ?? loaded?.get(key));
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      return this.deadLetterRaw(jobId, undefined, `Cannot apply correction ${correction.correctionId}: ${error.message}`, error.field, JSON.stringify(correctionJson(correction)), DeadLetterCode.AMOUNT_OVERFLOW);
+    }
+    const writeTs = state.writeTs + 1n > nowUs() ? state.writeTs + 1n : nowUs();
+    const batchCount = state.batchCount + 1n;
+    const rowsJson = JSON.stringify(
+      corrected.map((c) => ({
+        userId: c.after.userId.toString(),
+        assetId: c.after.assetId,
+        before: { available: c.before.available.toString(), locked: c.before.locked.toString() },
+        after: { available: c.after.available.toString(), locked: c.after.locked.toString() },
+      })),
+    );
+    const statements = this.deps.writer.buildStatements({
+      shard,
+      writeTimestampUs: writeTs,
+      trades: [],
+      fundingEvents: [],
+      balanceRows: corrected.map((c) => c.after),
+      deadLetters: [],
+      correction: { correctionId: correction.correctionId, reconciliationJobId: correction.reconciliationJobId, rowsJson },
+      // A correction is not a message: the watermark's sequence stays, its timestamp moves on.
+      watermark: { lastSeq: state.lastSeq, batchCount, jobId, updatedAt: new Date() },
+    });
+    await this.retry('write', () => this.deps.writer.execute(statements), { jobId, correctionId: correction.correctionId });
+    metrics.batches.inc({ shard, kind: 'correct' });
+    const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true };
+    this.cache.commit(corrected.map((c) => c.after), keyOfRow, next);
+    this.noteState(next);
+    logger.info({ shard, jobId, correctionId: correction.correctionId, rows: corrected.length }, 'correction applied');
+    return { applied: corrected.length, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 1, lastSeq: state.lastSeq.toString() };
+  }
+
+  /** A job that cannot be read at all: kept whole, as its raw JSON, with the reason. */
+  private async deadLetterJob(job: Job, reason: string, field: string | undefined): Promise<{ deadLettered: 'job'; reason: string }> {
+    return this.deadLetterRaw(job.id ?? 'unknown', undefined, reason, field, safeJson(job.data), DeadLetterCode.INVALID_JOB);
+  }
+
+  private async deadLetterRaw(jobId: string, seq: bigint | undefined, reason: string, field: string | undefined, raw: string, code: string): Promise<{ deadLettered: 'job'; reason: string }> {
+    // Built once, so a retry after an ambiguous timeout rewrites the same row.
+    const statement = this.deps.deadLetters.insertStatement({ shard: this.shard, source: 'settler', reason, field, seq, jobId, raw });
+    await this.retry('dead_letter', () => this.deps.client.execute(statement.query, statement.params, { prepare: true, isIdempotent: true, consistency: this.deps.writer.consistency }), { jobId });
+    this.deps.metrics.deadLetters.inc({ shard: this.shard, code });
+    this.deps.logger.error({ shard: this.shard, jobId, field, reason, code }, 'job dead-lettered whole');
+    return { deadLettered: 'job', reason };
+  }
+}
+
+function correctionJson(correction: CorrectionJob): unknown {
+  return {
+    ...correction,
+    rows: correction.rows.map((r) => ({ ...r, userId: r.userId.toString(), availableDelta: r.availableDelta.toString(), lockedDelta: r.lockedDelta.toString() })),
+  };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,95 @@
+/** Helpers shared by the settler's integration tests: enqueue, wait, compare with expectations. */
+import type { Queue } from 'bullmq';
+import { expect } from 'vitest';
+import { SETTLE_JOB_NAME, encodeSettlementJob } from '@settlement/domain';
+import type { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
+import type { Expected, StreamJob } from './stream-generator.js';
+
+/** Adds jobs as the ingestor does (addBulk, explicit job ids), in chunks. */
+export async function enqueue(queues: ReadonlyMap<string, Queue>, jobs: readonly StreamJob[]): Promise<void> {
+  const byShard = new Map<string, StreamJob[]>();
+  for (const job of jobs) byShard.set(job.shard, [...(byShard.get(job.shard) ?? []), job]);
+  for (const [shard, list] of byShard) {
+    const queue = queues.get(shard)!;
+    for (let i = 0; i < list.length; i += 200) {
+      await queue.addBulk(
+        list.slice(i, i + 200).map((job) => ({ name: SETTLE_JOB_NAME, data: encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), opts: { jobId: job.jobId } })),
+      );
+    }
+  }
+}
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Resolves once every shard's watermark is at least its target. */
+export async function waitForWatermarks(watermarks: WatermarkRepository, targets: ReadonlyMap<string, bigint>, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `watermarks ${[...targets].map(([s, q]) => `${s}>=${q}`).join(', ')}`,
+    async () => {
+      const stored = new Map((await watermarks.list()).map((w) => [w.shard, w.lastSeq]));
+      return [...targets].every(([shard, seq]) => (stored.get(shard) ?? 0n) >= seq);
+    },
+    timeoutMs,
+  );
+}
+
+/** Resolves once no queue has a job waiting, active or delayed. */
+export async function waitForDrained(queues: ReadonlyMap<string, Queue>, timeoutMs: number): Promise<void> {
+  await waitFor(
+    'queues drained',
+    async () => {
+      for (const queue of queues.values()) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+        if (Object.values(counts).some((n) => n > 0)) return false;
+      }
+      return true;
+    },
+    timeoutMs,
+  );
+}
+
+/** Every user's balances, through getUserBalances, equal the expected sums; no extra asset is non-zero. */
+export async function expectBalances(balances: BalanceRepository, expected: Expected, userIds: Iterable<bigint>): Promise<number> {
+  const users = [...new Set(userIds)];
+  const mismatches: string[] = [];
+  let checked = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < users.length) {
+      const userId = users[next++]!;
+      const actual = await balances.getUserBalances(userId);
+      const seen = new Set<number>();
+      for (const a of actual) {
+        seen.add(a.assetId);
+        const e = expected.rows.get(`${userId}/${a.assetId}`) ?? { available: 0n, locked: 0n };
+        if (a.available !== e.available || a.frozen !== e.locked || a.total !== a.available + a.frozen) {
+          mismatches.push(`user ${userId} asset ${a.assetId}: expected ${e.available}/${e.locked}, got ${a.available}/${a.frozen}`);
+        }
+        checked += 1;
+      }
+      for (const row of expected.rows.values()) {
+        if (row.userId === userId && !seen.has(row.assetId) && (row.available !== 0n || row.locked !== 0n)) {
+          mismatches.push(`user ${userId} asset ${row.assetId}: expected ${row.available}/${row.locked}, got no row`);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  expect(mismatches.slice(0, 20)).toEqual([]);
+  return checked;
+}
+
+/** Sum over all rows of each asset equals deposits − withdrawals. */
+export async function expectConservation(balances: BalanceRepository, supply: ReadonlyMap<number, bigint>): Promise<void> {
+  const sums = new Map<number, bigint>();
+  for await (const row of balances.scanAll()) sums.set(row.assetId, (sums.get(row.assetId) ?? 0n) + row.available + row.locked);
+  for (const [assetId, total] of supply) expect({ assetId, total: sums.get(assetId) ?? 0n }).toEqual({ assetId, total });
+  for (const assetId of sums.keys()) expect(supply.has(assetId)).toBe(true);
+}

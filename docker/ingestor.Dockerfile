@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Ingestor: receives the matching engine's ZeroMQ stream (PULL, port 5557) and enqueues
+# settlement jobs in Redis. Keeps its spool in /app/data (mount a volume there).
+#
+# Built from the repository root (docker compose does this):
+#   docker build -f docker/ingestor.Dockerfile -t settlement-ingestor .
+# Stages: manifests (package.json files only, so dependency layers stay cached across source
+# edits) → build (npm ci + `nx run ingestor:build` = esbuild bundle dist/apps/ingestor/main.js) →
+# prod-deps (npm ci --omit=dev) → runtime (bundle + production node_modules, user `node`).
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS manifests
+WORKDIR /src
+COPY . .
+# Keep the root and workspace package.json files (npm ci needs every workspace's manifest).
+RUN mkdir /manifests \
+ && cp package.json package-lock.json .npmrc /manifests/ \
+ && for f in apps/*/package.json libs/*/package.json; do mkdir -p "/manifests/$(dirname "$f")" && cp "$f" "/manifests/$f"; done
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+ENV NX_DAEMON=false NX_NO_CLOUD=true NX_SKIP_NX_CACHE=true
+COPY --from=manifests /manifests/ ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npx nx run ingestor:build --outputStyle=static
+
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY --from=manifests /manifests/ ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+# package.json gives "type": "module" to the ESM bundle.
+COPY --from=manifests /manifests/package.json ./package.json
+COPY --from=prod-deps /app/node_modules ./node_modules
+COPY --from=build /src/dist/apps/ingestor/ ./
+COPY config/settlement.yaml ./config/settlement.yaml
+COPY docker/healthcheck.mjs ./healthcheck.mjs
+RUN mkdir -p /app/data && chown node:node /app/data
+VOLUME ["/app/data"]
+EXPOSE 5557
+USER node
+CMD ["node", "--enable-source-maps", "main.js"]

@@ -1,0 +1,304 @@
+/**
+ * What a settler writes for one job, decided without I/O: which messages apply, which are
+ * dead-lettered (and why), the coalesced absolute balance rows, and how the job is cut into
+ * LOGGED BATCHes of bounded size. Each chunk is written atomically with its own watermark.
+ */
+import { balanceRowKey, applyDelta, emptyRow, netDeltasByRow, type BalanceRow, type BalanceRowKey } from './balances.js';
+import type { Market } from './catalog.js';
+import { DomainError } from './domain-error.js';
+import { messageEffects } from './effects.js';
+import { encodeBigints } from './job.js';
+import { checkedAdd } from './money.js';
+import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
+
+/** Why a message is dead-lettered instead of applied. */
+export const DeadLetterCode = {
+  DUPLICATE_TRADE: 'DUPLICATE_TRADE',
+  AMOUNT_OVERFLOW: 'AMOUNT_OVERFLOW',
+  WRONG_SHARD: 'WRONG_SHARD',
+  UNKNOWN_ASSET: 'UNKNOWN_ASSET',
+  INVALID_MESSAGE: 'INVALID_MESSAGE',
+  INVALID_JOB: 'INVALID_JOB',
+} as const;
+export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
+
+/** A message that will never apply, kept with its reason. */
+export interface PlannedDeadLetter {
+  /** Shard sequence, when the message carried a usable one. */
+  readonly seq: bigint | undefined;
+  readonly code: DeadLetterCode | string;
+  /** Names the field and the value. */
+  readonly reason: string;
+  readonly field: string | undefined;
+  /** The message as JSON (bigints as decimal strings). */
+  readonly raw: string;
+}
+
+export interface SettleChunk {
+  readonly trades: TradeMessage[];
+  readonly funding: FundingMessage[];
+  /** Final absolute value of every row this chunk changes. */
+  readonly rows: BalanceRow[];
+  readonly deadLetters: PlannedDeadLetter[];
+  /** Highest sequence this chunk settles (applied, already settled or dead-lettered). */
+  lastSeq: bigint;
+  /** Statements the chunk will write, the watermark included. */
+  statementCount: number;
+}
+
+export interface SettlePlanInput {
+  readonly shard: string;
+  /** The shard's market; undefined for the funding shard. */
+  readonly market: Market | undefined;
+  readonly assetIds: ReadonlySet<number>;
+  readonly feeAccountUserId: bigint;
+  /** Watermark of the shard before this job: messages at or below it are not passed here. */
+  readonly afterSeq: bigint;
+  /** Valid messages above the watermark, in sequence order. */
+  readonly messages: readonly SettlementMessage[];
+  /** Messages the job decoder already rejected, each with the sequence it carried (if usable). */
+  readonly rejected?: readonly PlannedDeadLetter[];
+  /** trade_id → seq of trades of this shard already in its settled_trades table. */
+  readonly settledTradeSeqs: ReadonlyMap<bigint, bigint>;
+  /** The stored (or cached) row; undefined means the row does not exist yet. */
+  readonly current: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined;
+  /** Statements per LOGGED BATCH before the job is split (a single message is never split). */
+  readonly batchStatementsMax: number;
+}
+
+export interface SettlePlan {
+  readonly chunks: SettleChunk[];
+  readonly applied: number;
+  /** Trades found in settled_trades under the same sequence: written before, not applied again. */
+  readonly alreadySettled: number;
+  readonly deadLettered: number;
+}
+
+/** Statements a trade writes besides balance rows: the trade row and one history row per party. */
+export function tradeRowStatements(trade: Pick<TradeMessage, 'buyerFee' | 'sellerFee'>): number {
+  return trade.buyerFee > 0n || trade.sellerFee > 0n ? 4 : 3;
+}
+
+/** A funding event writes ledger_events and ledger_events_by_user. */
+export const FUNDING_ROW_STATEMENTS = 2;
+
+export function messageRaw(message: SettlementMessage): string {
+  return JSON.stringify(encodeBigints(message));
+}
+
+class ChunkBuilder {
+  readonly chunk: SettleChunk;
+  readonly rows = new Map<BalanceRowKey, BalanceRow>();
+  entries = 0;
+
+  constructor(afterSeq: bigint) {
+    // The watermark statement is always there.
+    this.chunk = { trades: [], funding: [], rows: [], deadLetters: [], lastSeq: afterSeq, statementCount: 1 };
+  }
+
+  seal(): SettleChunk {
+    for (const row of this.rows.values()) this.chunk.rows.push(row);
+    return this.chunk;
+  }
+}
+
+/**
+ * Plans the batches of one job. Never throws for a bad message: a message that cannot apply
+ * (duplicate trade id, overflow, wrong shard) becomes a dead letter in the chunk where it sits
+ * in sequence order, so the watermark passes it and the shard goes on.
+ */
+export function planSettlement(input: SettlePlanInput): SettlePlan {
+  const chunks: SettleChunk[] = [];
+  let builder = new ChunkBuilder(input.afterSeq);
+  /** Latest value of each row changed by this plan so far (across chunks). */
+  const planRows = new Map<BalanceRowKey, BalanceRow>();
+  const seenTradeIds = new Map<bigint, bigint>();
+  let applied = 0;
+  let alreadySettled = 0;
+  let deadLettered = 0;
+
+  const lookup = (key: BalanceRowKey, userId: bigint, assetId: number): BalanceRow =>
+    planRows.get(key) ?? input.current(key, userId, assetId) ?? emptyRow(userId, assetId);
+
+  const fits = (extra: number): boolean => builder.entries === 0 || builder.chunk.statementCount + extra <= input.batchStatementsMax;
+  const nextChunk = (): void => {
+    const lastSeq = builder.chunk.lastSeq;
+    chunks.push(builder.seal());
+    builder = new ChunkBuilder(lastSeq);
+  };
+  const bumpSeq = (seq: bigint | undefined): void => {
+    if (seq !== undefined && seq > builder.chunk.lastSeq) builder.chunk.lastSeq = seq;
+  };
+  const deadLetter = (letter: PlannedDeadLetter): void => {
+    if (!fits(1)) nextChunk();
+    builder.chunk.deadLetters.push(letter);
+    builder.chunk.statementCount += 1;
+    builder.entries += 1;
+    bumpSeq(letter.seq);
+    deadLettered += 1;
+  };
+
+  // Rejected messages without a usable sequence go first; the others take their place in order.
+  const rejected = [...(input.rejected ?? [])];
+  rejected.sort((a, b) => (a.seq === b.seq ? 0 : a.seq === undefined ? -1 : b.seq === undefined ? 1 : a.seq < b.seq ? -1 : 1));
+  let r = 0;
+  const flushRejectedUpTo = (seq: bigint | undefined): void => {
+    while (r < rejected.length && (seq === undefined || rejected[r]!.seq === undefined || rejected[r]!.seq! < seq)) deadLetter(rejected[r++]!);
+  };
+
+  for (const message of input.messages) {
+    flushRejectedUpTo(message.seq);
+    const refusal = refuse(message, input, seenTradeIds);
+    if (refusal === 'already-settled') {
+      alreadySettled += 1;
+      if (message.kind === 'trade') seenTradeIds.set(message.tradeId, message.seq);
+      bumpSeq(message.seq);
+      continue;
+    }
+    if (refusal !== undefined) {
+      deadLetter(refusal);
+      continue;
+    }
+
+    let after: BalanceRow[];
+    try {
+      after = [];
+      for (const [key, delta] of netDeltasByRow(messageEffects(message, input.feeAccountUserId))) {
+        const before = lookup(key, delta.userId, delta.assetId);
+        const next = applyDelta(before, delta, message.seq);
+        if (next !== before) after.push(next);
+      }
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      deadLetter({ seq: message.seq, code: error.code, reason: `Cannot apply ${message.kind} at seq ${message.seq}: ${error.message}`, field: error.field, raw: messageRaw(message) });
+      continue;
+    }
+
+    const ownStatements = message.kind === 'trade' ? tradeRowStatements(message) : FUNDING_ROW_STATEMENTS;
+    let newRows = 0;
+    for (const row of after) if (!builder.rows.has(balanceRowKey(row.userId, row.assetId))) newRows += 1;
+    if (!fits(ownStatements + newRows)) {
+      nextChunk();
+      newRows = after.length;
+    }
+    for (const row of after) {
+      const key = balanceRowKey(row.userId, row.assetId);
+      builder.rows.set(key, row);
+      planRows.set(key, row);
+    }
+    if (message.kind === 'trade') {
+      builder.chunk.trades.push(message);
+      seenTradeIds.set(message.tradeId, message.seq);
+    } else {
+      builder.chunk.funding.push(message);
+    }
+    builder.chunk.statementCount += ownStatements + newRows;
+    builder.entries += 1;
+    bumpSeq(message.seq);
+    applied += 1;
+  }
+  flushRejectedUpTo(undefined);
+  if (builder.entries > 0 || chunks.length === 0) chunks.push(builder.seal());
+  return { chunks, applied, alreadySettled, deadLettered };
+}
+
+/** Why a message cannot apply on this shard, 'already-settled', or undefined when it can. */
+function refuse(
+  message: SettlementMessage,
+  input: SettlePlanInput,
+  seenTradeIds: ReadonlyMap<bigint, bigint>,
+): PlannedDeadLetter | 'already-settled' | undefined {
+  const letter = (code: DeadLetterCode, field: string, reason: string): PlannedDeadLetter => ({ seq: message.seq, code, field, reason, raw: messageRaw(message) });
+  if (message.shard !== input.shard) {
+    return letter(DeadLetterCode.WRONG_SHARD, 'shard', `Cannot apply ${message.kind} at seq ${message.seq}: shard is ${message.shard}, queue shard is ${input.shard}`);
+  }
+  if (message.kind === 'funding') {
+    if (input.market !== undefined) {
+      return letter(DeadLetterCode.WRONG_SHARD, 'kind', `Cannot apply funding event at seq ${message.seq}: shard ${input.shard} settles trades only`);
+    }
+    if (!input.assetIds.has(message.currency)) {
+      return letter(DeadLetterCode.UNKNOWN_ASSET, 'currency', `Cannot apply funding event at seq ${message.seq}: currency: unknown asset ${message.currency}`);
+    }
+    return undefined;
+  }
+  const market = input.market;
+  if (market === undefined) {
+    return letter(DeadLetterCode.WRONG_SHARD, 'kind', `Cannot apply trade ${message.tradeId} at seq ${message.seq}: shard ${input.shard} settles funding events only`);
+  }
+  if (message.baseAsset !== market.baseAsset || message.quoteAsset !== market.quoteAsset) {
+    return letter(
+      DeadLetterCode.WRONG_SHARD,
+      'baseAsset',
+      `Cannot apply trade ${message.tradeId} at seq ${message.seq}: baseAsset/quoteAsset ${message.baseAsset}/${message.quoteAsset} are not those of ${market.name} (${market.baseAsset}/${market.quoteAsset})`,
+    );
+  }
+  const inJob = seenTradeIds.get(message.tradeId);
+  if (inJob !== undefined) {
+    return letter(DeadLetterCode.DUPLICATE_TRADE, 'tradeId', `Duplicate trade: trade_id ${message.tradeId} at seq ${message.seq} repeats the one at seq ${inJob}`);
+  }
+  const stored = input.settledTradeSeqs.get(message.tradeId);
+  if (stored === message.seq) return 'already-settled';
+  if (stored !== undefined) {
+    return letter(DeadLetterCode.DUPLICATE_TRADE, 'tradeId', `Duplicate trade: trade_id ${message.tradeId} at seq ${message.seq} was already settled at seq ${stored}`);
+  }
+  return undefined;
+}
+
+/** Every balance row the messages touch: what a settler must have loaded before planning. */
+export function touchedRowKeys(messages: readonly SettlementMessage[], feeAccountUserId: bigint): Map<BalanceRowKey, { userId: bigint; assetId: number }> {
+  const keys = new Map<BalanceRowKey, { userId: bigint; assetId: number }>();
+  for (const message of messages) {
+    if (message.kind === 'trade') {
+      addKey(keys, message.buyerUserId, message.quoteAsset);
+      addKey(keys, message.buyerUserId, message.baseAsset);
+      addKey(keys, message.sellerUserId, message.baseAsset);
+      addKey(keys, message.sellerUserId, message.quoteAsset);
+      if (message.buyerFee > 0n) addKey(keys, feeAccountUserId, message.baseAsset);
+      if (message.sellerFee > 0n) addKey(keys, feeAccountUserId, message.quoteAsset);
+    } else {
+      addKey(keys, message.userId, message.currency);
+    }
+  }
+  return keys;
+}
+
+function addKey(keys: Map<BalanceRowKey, { userId: bigint; assetId: number }>, userId: bigint, assetId: number): void {
+  const key = balanceRowKey(userId, assetId);
+  if (!keys.has(key)) keys.set(key, { userId, assetId });
+}
+
+export interface CorrectionDelta {
+  readonly userId: bigint;
+  readonly assetId: number;
+  readonly availableDelta: bigint;
+  readonly lockedDelta: bigint;
+}
+
+export interface CorrectedRow {
+  readonly before: BalanceRow;
+  readonly after: BalanceRow;
+}
+
+/**
+ * New absolute values of the rows a reconciler correction changes. The version stays: a
+ * correction is not a message of the shard's stream. Throws DomainError (AMOUNT_OVERFLOW) when
+ * a value would leave the signed 64-bit range; then nothing of the correction applies.
+ */
+export function planCorrection(
+  deltas: readonly CorrectionDelta[],
+  current: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined,
+): CorrectedRow[] {
+  const byKey = new Map<BalanceRowKey, CorrectedRow>();
+  for (const d of deltas) {
+    const key = balanceRowKey(d.userId, d.assetId);
+    const prior = byKey.get(key);
+    const before = prior?.after ?? current(key, d.userId, d.assetId) ?? emptyRow(d.userId, d.assetId);
+    const after: BalanceRow = {
+      ...before,
+      available: checkedAdd(before.available, d.availableDelta, `corrected available of user ${d.userId} asset ${d.assetId}`),
+      locked: checkedAdd(before.locked, d.lockedDelta, `corrected locked of user ${d.userId} asset ${d.assetId}`),
+    };
+    byKey.set(key, { before: prior?.before ?? before, after });
+  }
+  return [...byKey.values()];
+}

@@ -1,0 +1,181 @@
+/**
+ * Reads of settled trades and of the per-user query tables written in the same batches.
+ * u64 ids come back through u64FromCql.
+ */
+import type cassandra from 'cassandra-driver';
+import type { FundingEventType, TradeEffectInput } from '@settlement/domain';
+import { u64FromCql, u64ToCql } from './client.js';
+
+const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
+
+/** A row of settled_trades_<symbol>. */
+export interface SettledTrade extends TradeEffectInput {
+  readonly symbol: string;
+  readonly tradeId: bigint;
+  readonly seq: bigint;
+  readonly buyOrderId: bigint;
+  readonly sellOrderId: bigint;
+  readonly price: bigint;
+  readonly matchSeq: bigint;
+  readonly outputSequence: bigint;
+  readonly settledAt: bigint;
+  readonly buyerQuoteVersion: bigint;
+  readonly buyerBaseVersion: bigint;
+  readonly sellerBaseVersion: bigint;
+  readonly sellerQuoteVersion: bigint;
+}
+
+/** A row of trades_by_user: one per party of a trade ('fee' for the fee account). */
+export interface UserTrade extends TradeEffectInput {
+  readonly userId: bigint;
+  readonly symbol: string;
+  readonly seq: bigint;
+  readonly side: 'buyer' | 'seller' | 'fee';
+  readonly tradeId: bigint;
+  readonly price: bigint;
+  readonly settledAt: bigint;
+}
+
+/** A row of ledger_events_by_user. */
+export interface UserLedgerEvent {
+  readonly userId: bigint;
+  readonly seq: bigint;
+  readonly sequenceId: bigint;
+  readonly eventType: FundingEventType;
+  readonly amount: bigint;
+  readonly currency: number;
+  readonly relatedId: bigint;
+  readonly createdAt: bigint;
+}
+
+export interface PageRequest {
+  /** Rows per page. */
+  readonly limit: number;
+  /** From the previous page's `pageState`; omit for the first page. */
+  readonly pageState?: string | undefined;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass back for the next page; undefined on the last page. */
+  readonly pageState: string | undefined;
+}
+
+const big = (row: cassandra.types.Row, column: string): bigint => (row[column] as bigint | null) ?? 0n;
+const u64 = (row: cassandra.types.Row, column: string): bigint => u64FromCql(big(row, column));
+
+export class TradeRepository {
+  private readonly tradeCql: ReadonlyMap<string, string>;
+  private readonly seqsCql: ReadonlyMap<string, string>;
+  private readonly userTradesCql: string;
+  private readonly userSymbolTradesCql: string;
+  private readonly userLedgerCql: string;
+
+  constructor(private readonly client: cassandra.Client, keyspace: string, symbols: readonly string[]) {
+    for (const name of [keyspace, ...symbols]) {
+      if (!IDENTIFIER.test(name)) throw new Error(`${JSON.stringify(name)} is not a plain identifier`);
+    }
+    const ks = keyspace;
+    this.tradeCql = new Map(symbols.map((s) => [s, `SELECT * FROM ${ks}.settled_trades_${s} WHERE trade_id = ?`]));
+    this.seqsCql = new Map(symbols.map((s) => [s, `SELECT trade_id, seq FROM ${ks}.settled_trades_${s} WHERE trade_id IN ?`]));
+    const userColumns = 'user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at';
+    this.userTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? ORDER BY symbol DESC, seq DESC, side DESC`;
+    this.userSymbolTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? AND symbol = ? ORDER BY symbol DESC, seq DESC, side DESC`;
+    this.userLedgerCql = `SELECT user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at FROM ${ks}.ledger_events_by_user WHERE user_id = ? ORDER BY seq DESC`;
+  }
+
+  private table(map: ReadonlyMap<string, string>, symbol: string): string {
+    const cql = map.get(symbol);
+    if (cql === undefined) throw new Error(`unknown symbol ${JSON.stringify(symbol)}`);
+    return cql;
+  }
+
+  async getTrade(symbol: string, tradeId: bigint): Promise<SettledTrade | undefined> {
+    const result = await this.client.execute(this.table(this.tradeCql, symbol), [u64ToCql(tradeId)], { prepare: true, isIdempotent: true });
+    const row = result.first();
+    if (row === null) return undefined;
+    return {
+      symbol,
+      tradeId: u64(row, 'trade_id'),
+      seq: big(row, 'seq'),
+      buyOrderId: u64(row, 'buy_order_id'),
+      sellOrderId: u64(row, 'sell_order_id'),
+      buyerUserId: big(row, 'buyer_user_id'),
+      sellerUserId: big(row, 'seller_user_id'),
+      price: big(row, 'price'),
+      quantity: big(row, 'quantity'),
+      quoteAmount: big(row, 'quote_amount'),
+      baseAsset: row['base_asset'] as number,
+      quoteAsset: row['quote_asset'] as number,
+      buyerRefund: big(row, 'buyer_refund'),
+      sellerRefund: big(row, 'seller_refund'),
+      buyerFee: big(row, 'buyer_fee'),
+      sellerFee: big(row, 'seller_fee'),
+      matchSeq: u64(row, 'match_seq'),
+      outputSequence: u64(row, 'output_sequence'),
+      settledAt: u64(row, 'settled_at'),
+      buyerQuoteVersion: u64(row, 'buyer_quote_version'),
+      buyerBaseVersion: u64(row, 'buyer_base_version'),
+      sellerBaseVersion: u64(row, 'seller_base_version'),
+      sellerQuoteVersion: u64(row, 'seller_quote_version'),
+    };
+  }
+
+  /**
+   * trade_id → seq of those of `tradeIds` already settled on `symbol`: one `IN` read, the
+   * settler's duplicate check for a whole batch.
+   */
+  async findSettledSeqs(symbol: string, tradeIds: readonly bigint[]): Promise<Map<bigint, bigint>> {
+    const found = new Map<bigint, bigint>();
+    if (tradeIds.length === 0) return found;
+    const result = await this.client.execute(this.table(this.seqsCql, symbol), [tradeIds.map(u64ToCql)], { prepare: true, isIdempotent: true, fetchSize: tradeIds.length + 1 });
+    for (const row of result.rows) found.set(u64(row, 'trade_id'), big(row, 'seq'));
+    return found;
+  }
+
+  /** A user's trades, one row per party they took: by symbol (descending), newest first within a symbol. */
+  async listUserTrades(userId: bigint, options: PageRequest & { symbol?: string | undefined }): Promise<Page<UserTrade>> {
+    const [cql, params] = options.symbol === undefined ? [this.userTradesCql, [userId]] : [this.userSymbolTradesCql, [userId, options.symbol]];
+    const result = await this.client.execute(cql, params, { prepare: true, isIdempotent: true, fetchSize: options.limit, pageState: options.pageState });
+    return {
+      items: result.rows.map((row) => ({
+        userId: big(row, 'user_id'),
+        symbol: row['symbol'] as string,
+        seq: big(row, 'seq'),
+        side: row['side'] as UserTrade['side'],
+        tradeId: u64(row, 'trade_id'),
+        buyerUserId: big(row, 'buyer_user_id'),
+        sellerUserId: big(row, 'seller_user_id'),
+        baseAsset: row['base_asset'] as number,
+        quoteAsset: row['quote_asset'] as number,
+        price: big(row, 'price'),
+        quantity: big(row, 'quantity'),
+        quoteAmount: big(row, 'quote_amount'),
+        buyerRefund: big(row, 'buyer_refund'),
+        sellerRefund: big(row, 'seller_refund'),
+        buyerFee: big(row, 'buyer_fee'),
+        sellerFee: big(row, 'seller_fee'),
+        settledAt: u64(row, 'settled_at'),
+      })),
+      pageState: result.pageState ?? undefined,
+    };
+  }
+
+  /** A user's deposits, withdrawals, locks and unlocks, newest first. */
+  async listUserLedgerEvents(userId: bigint, options: PageRequest): Promise<Page<UserLedgerEvent>> {
+    const result = await this.client.execute(this.userLedgerCql, [userId], { prepare: true, isIdempotent: true, fetchSize: options.limit, pageState: options.pageState });
+    return {
+      items: result.rows.map((row) => ({
+        userId: big(row, 'user_id'),
+        seq: big(row, 'seq'),
+        sequenceId: big(row, 'sequence_id'),
+        eventType: row['event_type'] as FundingEventType,
+        amount: big(row, 'amount'),
+        currency: row['currency'] as number,
+        relatedId: u64(row, 'related_id'),
+        createdAt: u64(row, 'created_at'),
+      })),
+      pageState: result.pageState ?? undefined,
+    };
+  }
+}
