@@ -1,6 +1,7 @@
 /**
- * Two reconciler processes (real child processes, as deployed) start at the same time: there is
- * exactly one job scheduler and one scheduled job. SIGTERM stops each with exit code 0.
+ * Reconciler processes (real child processes, as deployed): two starting at the same time make
+ * exactly one job scheduler and one scheduled job; SIGTERM stops each with exit code 0, and one
+ * stopped in the middle of a run finishes its page and records the run as abandoned.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -10,6 +11,9 @@ import type { Redis } from 'ioredis';
 import { ROOT, appEnv, createTestKeyspace, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
 import { RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE } from '@settlement/domain';
+import { parseConfig } from '@settlement/config';
+import { ReconciliationStore } from '@settlement/scylla';
+import { writeDataset } from './dataset.js';
 
 let ks: TestKeyspace;
 let redis: Redis;
@@ -81,4 +85,30 @@ describe('reconciler processes', () => {
     expect(a.output()).toContain('"msg":"stopped"');
     expect(await queue.getJobSchedulersCount()).toBe(1);
   }, 60_000);
+
+  it('on SIGTERM during a run, finishes the current page, records the run as abandoned, and exits 0', async () => {
+    await writeDataset({ client: ks.client, keyspace: ks.config.scylladb.keyspace, symbols: ks.config.symbols.map((s) => s.name), feeAccountUserId: ks.config.fee_account_user_id, users: 1000 });
+    const config = parseConfig({ ...JSON.parse(writeConfigJson(ks.config)), reconciliation: { ...ks.config.reconciliation, enabled: false, page_size: 5, concurrency: 1 } });
+    const p = startReconcilerProcess(writeConfigFile(config, path.join(ks.config.data_dir, 'reconciler-small-pages.yaml')));
+    await p.started;
+    const job = await queue.add(RECONCILE_JOB_NAME, { mode: 'full' });
+    for (let i = 0; i < 200; i += 1) {
+      const progress = (await queue.getJob(job.id!))?.progress as { usersChecked?: number } | undefined;
+      if ((progress?.usersChecked ?? 0) >= 10) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    const done = (await queue.getJob(job.id!))!;
+    expect(await done.getState()).toBe('completed');
+    const summary = done.returnvalue as { status: string; usersChecked: number };
+    expect(summary.status).toBe('abandoned');
+    expect(summary.usersChecked % 5).toBe(0);
+    expect(summary.usersChecked).toBeLessThan(1001);
+    expect(await new ReconciliationStore(ks.client, ks.config.scylladb.keyspace).getJob(job.id!)).toMatchObject({ status: 'abandoned', usersChecked: summary.usersChecked });
+  }, 60_000);
 });
+
+function writeConfigJson(config: unknown): string {
+  return JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}

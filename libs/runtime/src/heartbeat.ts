@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 
@@ -6,6 +7,8 @@ export interface Heartbeat {
   readonly app: string;
   readonly instanceId: string;
   readonly pid: number;
+  /** Host (container) name, so a container healthcheck can find its own heartbeat. */
+  readonly hostname: string;
   readonly startedAt: string;
   readonly updatedAt: string;
   /** prom-client `registry.getMetricsAsJSON()`, aggregated by the dashboard's /metrics. */
@@ -44,6 +47,7 @@ export function startHeartbeat(options: {
       app: options.app,
       instanceId,
       pid: process.pid,
+      hostname: hostname(),
       startedAt,
       updatedAt: new Date().toISOString(),
       metrics: await options.registry.getMetricsAsJSON(),

@@ -13,6 +13,7 @@ const heartbeatSchema = z.object({
   app: z.string().min(1).max(100),
   instanceId: z.string().min(1).max(100),
   pid: z.number().int(),
+  hostname: z.string().max(255),
   startedAt: z.string(),
   updatedAt: z.string(),
   metrics: z.array(z.unknown()),

@@ -7,7 +7,6 @@
  * Cassandra (settle dead-letters list), not in a queue.
  */
 import { createBullBoard } from '@bull-board/api';
-import type { IServerAdapter } from '@bull-board/api/typings/app';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
@@ -62,10 +61,7 @@ export function createBoardRouter(options: BoardOptions): Router {
   ];
   createBullBoard({
     queues,
-    // @bull-board/express 9.10.1 declares its own copy of @bull-board/api 9.10.1; the adapter
-    // imports nothing from it at run time, only the two copies' types differ. Pinning
-    // @bull-board/api to 9.10.1 in package.json would dedupe them and remove this cast.
-    serverAdapter: serverAdapter as unknown as IServerAdapter,
+    serverAdapter,
     options: { uiConfig: { boardTitle: 'Settlement', pollingInterval: { forceInterval: 2_000 } } },
   });
   return serverAdapter.getRouter() as Router;
