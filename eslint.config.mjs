@@ -13,6 +13,8 @@ export default [
         {
           enforceBuildableLibDependency: false,
           allow: ['@settlement/testing'],
+          // Library tests use the test harness in tools/, which uses the libraries.
+          ignoredCircularDependencies: [['tools', 'scylla'], ['tools', 'config'], ['tools', 'domain'], ['tools', 'runtime']],
           depConstraints: [
             { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:data-access', 'type:domain', 'type:util'] },
             { sourceTag: 'type:data-access', onlyDependOnLibsWithTags: ['type:domain', 'type:util'] },
@@ -23,6 +25,22 @@ export default [
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  {
+    // Tests, benchmarks and tooling drive whole apps (start a settler, feed a simulator);
+    // production code of one app never imports another.
+    files: ['**/*.test.ts', '**/test/**/*.ts', '**/perf/**/*.ts', 'bench/**/*.ts', 'tools/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: ['@settlement/testing', '@settlement/tools', '@settlement/simulator', '@settlement/settler', '@settlement/ingestor', '@settlement/reconciler'],
+          ignoredCircularDependencies: [['tools', 'scylla'], ['tools', 'config'], ['tools', 'domain'], ['tools', 'runtime']],
+          depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['*'] }],
+        },
+      ],
     },
   },
   {

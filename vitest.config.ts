@@ -13,6 +13,7 @@ export default defineConfig({
       '@settlement/scylla': lib('scylla'),
       '@settlement/runtime': lib('runtime'),
       '@settlement/testing': path.join(root, 'tools', 'testing', 'index.ts'),
+      '@settlement/tools': path.join(root, 'tools', 'index.ts'),
       '@settlement/simulator': path.join(root, 'apps', 'simulator', 'src', 'index.ts'),
       '@settlement/settler': path.join(root, 'apps', 'settler', 'src', 'index.ts'),
       '@settlement/ingestor': path.join(root, 'apps', 'ingestor', 'src', 'index.ts'),

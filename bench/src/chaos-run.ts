@@ -18,8 +18,7 @@ import { MarketCatalog, FUNDING_SHARD } from '@settlement/domain';
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
-import { ChildApp, ROOT } from '../../tools/proc/child-app.js';
-import { startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '../../tools/stack/cassandra.js';
+import { ChildApp, ROOT, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
 import { writeConfigYaml } from './config-file.js';
 import { PrivateRedis } from './private-redis.js';
 

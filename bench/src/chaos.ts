@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ROOT } from '../../tools/proc/child-app.js';
+import { ROOT } from '@settlement/tools';
 import { runChaos } from './chaos-run.js';
 import { formatTable } from './table.js';
 

@@ -25,8 +25,7 @@ import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/conf
 import { MarketCatalog, settlementQueueName } from '@settlement/domain';
 import { BalanceRepository, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@settlement/simulator';
-import { ChildApp, ROOT } from '../../tools/proc/child-app.js';
-import { readPid } from '../../tools/stack/cassandra.js';
+import { ChildApp, ROOT, readPid } from '@settlement/tools';
 import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { CompletionTracker } from './completions.js';
@@ -79,15 +78,17 @@ const absoluteRates = args.absolute || args.rate !== undefined;
 
 function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfig> {
   const base = loadConfig({ cwd: ROOT });
-  const raw = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  raw.scylladb.keyspace = keyspace;
-  raw.redis.prefix = prefix;
-  raw.symbols = raw.symbols.slice(0, shardCount);
-  raw.batch.max_messages = batchMessages;
-  raw.reconciliation.enabled = false;
-  raw.log_level = 'warn';
-  raw.data_dir = path.join(base.data_dir, 'bench');
-  return parseConfig(raw);
+  const plain = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, Record<string, unknown>>;
+  return parseConfig({
+    ...plain,
+    scylladb: { ...plain['scylladb'], keyspace },
+    redis: { ...plain['redis'], prefix },
+    symbols: (plain['symbols'] as unknown as unknown[]).slice(0, shardCount),
+    batch: { ...plain['batch'], max_messages: batchMessages },
+    reconciliation: { ...plain['reconciliation'], enabled: false },
+    log_level: 'warn',
+    data_dir: path.join(base.data_dir, 'bench'),
+  });
 }
 
 async function clearPrefix(redis: Redis, prefix: string): Promise<void> {

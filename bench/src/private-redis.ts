@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { portAnswers } from '../../tools/stack/cassandra.js';
+import { portAnswers } from '@settlement/tools';
 
 /**
  * A Redis of the chaos run's own, so it can be killed without touching anyone else's. It keeps

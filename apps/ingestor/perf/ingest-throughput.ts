@@ -15,9 +15,8 @@ import { parseArgs } from 'node:util';
 import { Push } from 'zeromq';
 import { loadConfig, parseConfig } from '@settlement/config';
 import { MarketCatalog } from '@settlement/domain';
-// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { createSimulator, marketFromConfig } from '../../simulator/src/index.js';
+// The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
+import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkShardChain, deletePrefix, freePort, IngestorProcess, readShardJobs, redisClient, ROOT, stateKeyOf, writeConfig } from '../test/helpers.js';
 
 const { values: flags } = parseArgs({

@@ -18,6 +18,9 @@ import type { ReplayClient } from './replay-client.js';
 
 export const DEAD_LETTER_JOB_NAME = 'dead-letter';
 
+/** See capacity(). */
+const CAPACITY_CHECK_FRAMES = 64;
+
 export interface IngestorLimits {
   /** Messages held in memory before reading stops (batch.buffer_messages_max). */
   readonly bufferMessagesMax: number;
@@ -45,6 +48,7 @@ export class Ingestor implements ReceiverGate {
   private timerDueMs = Number.POSITIVE_INFINITY;
   private forceAll = false;
   private waiting: { promise: Promise<void>; resolve: () => void } | undefined;
+  private framesSinceCheck = 0;
 
   constructor(
     private readonly pipeline: IngestPipeline,
@@ -85,6 +89,10 @@ export class Ingestor implements ReceiverGate {
   }
 
   capacity(): Promise<void> | undefined {
+    // Counting what is buffered walks every shard: do it every CAPACITY_CHECK_FRAMES frames.
+    // The buffer can overshoot its bound by that many messages at most.
+    if (this.waiting === undefined && ++this.framesSinceCheck < CAPACITY_CHECK_FRAMES) return undefined;
+    this.framesSinceCheck = 0;
     if (this.bufferedMessages < this.limits.bufferMessagesMax && !this.flusher.spoolFull) return undefined;
     if (this.waiting === undefined) {
       let resolve!: () => void;

@@ -77,6 +77,7 @@ export async function startIngestor({ config, logger, shutdown }: AppContext): P
   );
 
   const flusher = new Flusher(writer, spool, counts, metrics, { flushJobsMax: ing.flush_jobs_max, spoolProbeIntervalMs: ing.spool_probe_interval_ms }, logger);
+  for (const [field, seq] of state) flusher.confirmed.set(field, seq.toString());
   const replay = config.zmq.replay_endpoint === undefined ? undefined : new ReplayClient(config.zmq.replay_endpoint, { timeoutMs: ing.replay_timeout_ms, pageMessages: ing.replay_page_messages });
   // The pipeline reports rejected frames to the ingestor, which is built from the pipeline.
   let onRejected: (rejected: RejectedFrame) => void = () => undefined;

@@ -10,9 +10,8 @@ import type { Redis } from 'ioredis';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { SequenceGapRepository } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { createSimulator, marketFromConfig, type ReplayServer, type Simulator } from '../../simulator/src/index.js';
+// The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
+import { createSimulator, marketFromConfig, type ReplayServer, type Simulator } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, deletePrefix, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
 
 let ks: TestKeyspace;

@@ -17,9 +17,8 @@ import type { SettlementConfig } from '@settlement/config';
 import { DEAD_LETTER_QUEUE, MarketCatalog } from '@settlement/domain';
 import { DeadLetterRepository, UNROUTED_SHARD, type StoredDeadLetter } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { createSimulator, marketFromConfig, MALFORMED_KINDS } from '../../simulator/src/index.js';
+// The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
+import { createSimulator, marketFromConfig, MALFORMED_KINDS } from '@settlement/simulator';
 import { checkShardChain, deletePrefix, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, waitFor } from './helpers.js';
 
 let ks: TestKeyspace;

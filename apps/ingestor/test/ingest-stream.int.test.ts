@@ -11,9 +11,8 @@ import type { Redis } from 'ioredis';
 import { DEAD_LETTER_QUEUE, MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { DeadLetterRepository, SequenceGapRepository, UNROUTED_SHARD } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { createSimulator, marketFromConfig } from '../../simulator/src/index.js';
+// The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
+import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, deletePrefix, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, waitFor } from './helpers.js';
 
 let ks: TestKeyspace;
@@ -21,7 +20,7 @@ let redis: Redis;
 
 beforeAll(async () => {
   const port = await freePort();
-  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: port } }));
+  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: port }, ingestor: { heartbeat_interval_ms: 300 } }));
   redis = redisClient(ks.config.redis.url);
 });
 
@@ -54,6 +53,22 @@ describe('ingestor: ZMQ PUSH → per-shard BullMQ jobs', () => {
     const report = await sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: 8_000 });
     expect(report.sent).toBe(sim.schedule.entries.length);
     await waitFor('every shard enqueued to its last sequence', () => reachedExpected(redis, config, expected), 30_000);
+
+    // The heartbeat publishes the status (per-shard last enqueued) and the prom-client metrics.
+    const heartbeatKey = async () => (await redis.keys(`${config.redis.prefix}:heartbeat:ingestor:*`))[0];
+    let beat: { app: string; status: { lastEnqueued: Record<string, string> }; metrics: { name: string; values: { value: number; labels: Record<string, string> }[] }[] } | undefined;
+    await waitFor('a heartbeat with the final counts', async () => {
+      const key = await heartbeatKey();
+      beat = key === undefined ? undefined : JSON.parse((await redis.get(key)) ?? 'null');
+      const received = beat?.metrics.find((m) => m.name === 'ingestor_messages_received_total')?.values.reduce((n, v) => n + v.value, 0);
+      return received === sim.schedule.entries.length;
+    }, 10_000);
+    expect(beat!.app).toBe('ingestor');
+    expect(beat!.status.lastEnqueued).toMatchObject(expected.lastSequences.bySymbol);
+    const metric = (name: string) => beat!.metrics.find((m) => m.name === name)!.values;
+    expect(metric('ingestor_messages_enqueued_total').reduce((n, v) => n + v.value, 0)).toBe(20_000);
+    expect(metric('ingestor_messages_invalid_total').reduce((n, v) => n + v.value, 0)).toBe(expected.malformed.length);
+    expect(metric('ingestor_enqueue_latency_seconds').find((v) => v.labels['le'] === '+Inf')!.value).toBeGreaterThan(0);
     const exit = await ingestor.stop();
     expect(exit.code).toBe(0);
     expect(ingestor.logged('ingestor flushed')).toHaveLength(1);

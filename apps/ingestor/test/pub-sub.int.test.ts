@@ -6,9 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-// The simulator is the engine stand-in that tests and benchmarks drive in-process; it has no lib alias.
-// eslint-disable-next-line @nx/enforce-module-boundaries
-import { createSimulator, marketFromConfig } from '../../simulator/src/index.js';
+// The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
+import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, deletePrefix, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, waitFor } from './helpers.js';
 
 let ks: TestKeyspace;

@@ -22,8 +22,15 @@ async function readOnce(reader: ReconciliationReader, userId: bigint, feeAccount
   // is ignored, so a concurrent settler does not make a correct row look wrong.
   const rows = await reader.userBalanceRows(userId);
   const recompute = new BalanceRecompute(userId, rows, feeAccountUserId);
-  for await (const trade of reader.userTrades(userId)) recompute.addTrade(trade);
-  for await (const event of reader.userFundingEvents(userId)) recompute.addFunding(event);
+  // The two histories are independent and the fold does not depend on order: read them at once.
+  await Promise.all([
+    (async () => {
+      for await (const trade of reader.userTrades(userId)) recompute.addTrade(trade);
+    })(),
+    (async () => {
+      for await (const event of reader.userFundingEvents(userId)) recompute.addFunding(event);
+    })(),
+  ]);
   return { rows, check: recompute.result() };
 }
 

@@ -12,6 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -189,9 +190,11 @@ async function main(): Promise<void> {
 
     // Raw ceiling.
     const writer = new SettlementWriter({ client, keyspace: rawConfig.scylladb.keyspace, symbols, consistency: base.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
-    const batches = rawBatches(rawConfig, catalog, writer, shards);
     let rawProfiled = false;
     const runRaw = async (): Promise<{ tradesPerSecond: number; nodeCpuMsPer1000: number }> => {
+      // Built per run and dropped after it, so the settler phase does not carry (and collect
+      // around) a heap of prebuilt statements.
+      const batches = rawBatches(rawConfig, catalog, writer, shards);
       const profiler = args.profile === undefined || rawProfiled ? undefined : await startProfile();
       rawProfiled = true;
       const cpu = process.cpuUsage();
@@ -224,6 +227,8 @@ async function main(): Promise<void> {
       const settlerClient = createScyllaClient(scyllaOptionsFromConfig(config));
       await settlerClient.connect();
       const profiler = args.profile === undefined ? undefined : await startProfile();
+      const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+      loopDelay.enable();
       const cpu = process.cpuUsage();
       const started = performance.now();
       const settler = await startSettler({ config, logger: createLogger({ app: 'settler-perf', level: 'warn' }), client: settlerClient, shards: [...shards.keys()] });
@@ -234,6 +239,8 @@ async function main(): Promise<void> {
       }
       const seconds = (performance.now() - started) / 1000;
       const nodeCpu = cpuMs(cpu);
+      loopDelay.disable();
+      log(`settler: event loop delay p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
       if (profiler !== undefined) await profiler(`${args.profile!}-settler.cpuprofile`);
       const meanMs = async (metric: { get(): Promise<{ values: Array<{ metricName?: string; value: number }> }> }): Promise<number> => {
         const values = (await metric.get()).values;
@@ -241,7 +248,7 @@ async function main(): Promise<void> {
         const count = values.filter((v) => v.metricName?.endsWith('_count')).reduce((n, v) => n + v.value, 0);
         return Math.round((sum / count) * 1000 * 10) / 10;
       };
-      log(`settler: mean job ${await meanMs(settler.metrics.jobDuration)} ms, mean read ${await meanMs(settler.metrics.readLatency)} ms, mean batch write ${await meanMs(settler.metrics.writeLatency)} ms, ${(seconds * 1000 / (TRADES / JOB / shards.size)).toFixed(1)} ms per job per shard`);
+      log(`settler: mean job ${await meanMs(settler.metrics.jobDuration)} ms, mean read ${await meanMs(settler.metrics.readLatency)} ms, mean batch write ${await meanMs(settler.metrics.writeLatency)} ms, ${(seconds * 1000 / (TRADES / JOB / shards.size)).toFixed(1)} ms per job per shard, prefetch hits ${(await settler.metrics.prefetchHits.get()).values.reduce((n, v) => n + v.value, 0)}`);
       await settler.close();
       await settlerClient.shutdown();
       const mismatch = sameBalances(await balancesOf(client, config.scylladb.keyspace), expected);

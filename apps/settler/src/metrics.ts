@@ -18,6 +18,8 @@ export interface SettlerMetrics {
   readonly deadLetters: Counter<'shard' | 'code'>;
   readonly jobs: Counter<'shard' | 'name'>;
   readonly cacheReloads: Counter<'shard'>;
+  /** Jobs whose reads were done ahead, while the previous batch was written. */
+  readonly prefetchHits: Counter<'shard'>;
   readonly chainHalts: Counter<'shard'>;
   readonly chainRecoveries: Counter<'shard'>;
   readonly lastSeq: Gauge<'shard'>;
@@ -65,6 +67,7 @@ export function createSettlerMetrics(): SettlerMetrics {
     deadLetters: new Counter({ name: 'settler_dead_letters_total', help: 'Messages or jobs dead-lettered', labelNames: ['shard', 'code'], registers }),
     jobs: new Counter({ name: 'settler_jobs_total', help: 'Jobs processed', labelNames: ['shard', 'name'], registers }),
     cacheReloads: new Counter({ name: 'settler_cache_reloads_total', help: 'Row cache dropped because another writer moved the shard on', labelNames: ['shard'], registers }),
+    prefetchHits: new Counter({ name: 'settler_prefetch_hits_total', help: 'Jobs whose reads were done while the previous batch was written', labelNames: ['shard'], registers }),
     chainHalts: new Counter({ name: 'settler_chain_halts_total', help: 'Checks that found an earlier job missing and not recoverable', labelNames: ['shard'], registers }),
     chainRecoveries: new Counter({ name: 'settler_chain_recoveries_total', help: 'Failed jobs applied before a later job', labelNames: ['shard'], registers }),
     lastSeq: new Gauge({ name: 'settler_last_seq', help: 'Shard watermark (last settled sequence)', labelNames: ['shard'], registers }),

@@ -105,6 +105,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         balances,
         deadLetters,
         queue,
+        redisPrefix: config.redis.prefix,
         logger,
         metrics,
         closing,

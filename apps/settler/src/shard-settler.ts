@@ -3,7 +3,10 @@
  * ids, one IN read), check the chain, drop messages already settled, plan the batches, write
  * each as one LOGGED BATCH with its watermark, retrying in place until acknowledged.
  */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type cassandra from 'cassandra-driver';
 import type { Logger } from 'pino';
 import {
@@ -22,6 +25,7 @@ import {
   type CorrectionJob,
   type Market,
   type PlannedDeadLetter,
+  type SettleChunk,
   type SettleJobDecode,
 } from '@settlement/domain';
 import type { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
@@ -56,6 +60,8 @@ export interface ShardSettlerDeps {
   readonly deadLetters: DeadLetterRepository;
   /** The shard's queue: where failed jobs are looked for when the chain breaks. */
   readonly queue: Queue;
+  /** BullMQ prefix (a hash tag); the shard's last-writer claim is kept under it. */
+  readonly redisPrefix: string;
   readonly logger: Logger;
   readonly metrics: SettlerMetrics;
   readonly closing: Closing;
@@ -76,6 +82,24 @@ interface ShardState extends CacheState {
   readonly batchCount: bigint;
 }
 
+/**
+ * What was read for the next job of the queue while the current one was being written. Valid
+ * only when that job really comes next and the stored watermark then equals what this process
+ * wrote last (nobody else wrote): then the stored trades are those the read saw plus the ones
+ * this process wrote since, and rows not in the cache are as the read saw them.
+ */
+interface Prefetch {
+  readonly jobId: string;
+  readonly decoded: Extract<SettleJobDecode, { ok: true }>;
+  readonly settled: Promise<ReadonlyMap<bigint, bigint> | undefined>;
+  /** Rows read ahead (undefined: none were needed), or 'failed'. */
+  readonly rows: Promise<Map<BalanceRowKey, BalanceRow> | undefined | 'failed'>;
+  /** trade_id → seq of the trades written by the job during which the reads ran. */
+  readonly writtenSince: ReadonlyMap<bigint, bigint>;
+  /** Balance rows written by that job. */
+  readonly rowsWrittenSince: ReadonlySet<BalanceRowKey>;
+}
+
 const EMPTY_SEQS: ReadonlyMap<bigint, bigint> = new Map();
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
 
@@ -88,10 +112,23 @@ export class ShardSettler {
   private readonly cache: BalanceCache;
   /** Watermark as this process last read or wrote it (status and metrics only). */
   private known: ShardState | undefined;
+  /**
+   * The stored shard state as of this process's last read or acknowledged write. It stands for
+   * the stored state as long as this process is the shard's last writer (see lastWriterIsUs).
+   */
+  private stored: ShardState | undefined;
+  private readonly writerKey: string;
+  private readonly writerToken: string;
+  /** Reads for the job expected next, started while the current job's batch is written. */
+  private prefetched: Prefetch | undefined;
+  /** Bumped at each job start and each prefetch: only the latest prefetch may be stored. */
+  private prefetchToken = 0;
 
   constructor(private readonly deps: ShardSettlerDeps) {
     this.shard = deps.shard;
     this.cache = new BalanceCache(deps.settings.cacheRowsMax);
+    this.writerKey = `${deps.redisPrefix}:settle:writer:${deps.shard}`;
+    this.writerToken = `${hostname()}:${process.pid}:${randomUUID()}`;
   }
 
   get lastSeq(): bigint | undefined {
@@ -102,10 +139,14 @@ export class ShardSettler {
   async process(job: Job): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
     const jobId = job.id ?? 'unknown';
     this.deps.metrics.jobs.inc({ shard: this.shard, name: job.name });
+    this.prefetchToken += 1;
+    const prefetched = this.prefetched;
+    this.prefetched = undefined;
     if (job.name === SETTLE_JOB_NAME) {
-      const decoded = decodeSettleJobLenient(job.data, this.shard);
+      // Job data never changes once added, so a decode done while prefetching still holds.
+      const decoded = prefetched?.jobId === jobId ? prefetched.decoded : decodeSettleJobLenient(job.data, this.shard);
       if (!decoded.ok) return this.deadLetterJob(job, decoded.reason, decoded.field);
-      return this.settle(jobId, decoded);
+      return this.settle(jobId, decoded, prefetched?.jobId === jobId ? prefetched : undefined);
     }
     if (job.name === CORRECT_JOB_NAME) {
       let correction: CorrectionJob;
@@ -123,9 +164,34 @@ export class ShardSettler {
     return this.deadLetterJob(job, `Invalid job: name: is ${JSON.stringify(job.name)}, expected ${SETTLE_JOB_NAME} or ${CORRECT_JOB_NAME}`, 'name');
   }
 
-  /** Forgets cached rows, e.g. after an unexpected error left the job half done. */
+  /** Forgets cached rows and state, e.g. after an unexpected error left the job half done. */
   invalidateCache(): void {
     this.cache.invalidate();
+    this.stored = undefined;
+  }
+
+  /**
+   * Whether no other settler has claimed this shard since this process last read or wrote it:
+   * then `stored` is the stored state and the per-job watermark read can be skipped. Every
+   * settler claims the shard (writerKey) before its first write after finding it claimed by
+   * someone else, and a job runs only while BullMQ gives it the shard's one active slot, so a
+   * claim by anyone else in between shows here. Any doubt (no state, Redis error) means no.
+   */
+  private async lastWriterIsUs(): Promise<boolean> {
+    if (this.stored === undefined) return false;
+    try {
+      const redis = (await this.deps.queue.client) as unknown as Redis;
+      return (await redis.get(this.writerKey)) === this.writerToken;
+    } catch {
+      return false;
+    }
+  }
+
+  private async claim(jobId: string): Promise<void> {
+    await this.retry('claim', async () => {
+      const redis = (await this.deps.queue.client) as unknown as Redis;
+      await redis.set(this.writerKey, this.writerToken);
+    }, { jobId });
   }
 
   private retry<T>(op: string, fn: () => Promise<T>, fields: Record<string, unknown> = {}): Promise<T> {
@@ -153,8 +219,16 @@ export class ShardSettler {
   }
 
   private noteState(state: ShardState): void {
+    this.stored = state;
     if (this.known === undefined || state.lastSeq >= this.known.lastSeq) this.known = state;
     this.deps.metrics.lastSeq.set({ shard: this.shard }, Number(state.lastSeq));
+  }
+
+  private readTrades(job: Extract<SettleJobDecode, { ok: true }>): Promise<ReadonlyMap<bigint, bigint>> {
+    const market = this.deps.market;
+    const tradeIds: bigint[] = [];
+    if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
+    return tradeIds.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market!.name, tradeIds);
   }
 
   private async readStateAndTrades(job: Extract<SettleJobDecode, { ok: true }>): Promise<[ShardState, ReadonlyMap<bigint, bigint>]> {
@@ -163,15 +237,40 @@ export class ShardSettler {
     if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
     return Promise.all([
       this.readState(),
-      tradeIds.length === 0 || process.env.NO_IN === '1' ? EMPTY_SEQS : this.deps.trades.findSettledSeqs(market!.name, tradeIds),
+      tradeIds.length === 0 ? EMPTY_SEQS : this.deps.trades.findSettledSeqs(market!.name, tradeIds),
     ]);
   }
 
-  private async settle(jobId: string, job: Extract<SettleJobDecode, { ok: true }>): Promise<JobOutcome> {
+  private async settle(jobId: string, job: Extract<SettleJobDecode, { ok: true }>, prefetched?: Prefetch): Promise<JobOutcome> {
     const { logger, metrics, settings } = this.deps;
     const shard = this.shard;
     const readStarted = performance.now();
-    let [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
+    let ahead: { loaded: Map<BalanceRowKey, BalanceRow> | undefined } | undefined;
+    let state: ShardState;
+    let settledSeqs: ReadonlyMap<bigint, bigint>;
+    const claimed = await this.lastWriterIsUs();
+    if (claimed) {
+      state = this.stored!;
+      if (prefetched !== undefined) {
+        const [seqs, rows] = await Promise.all([prefetched.settled, prefetched.rows]);
+        if (seqs !== undefined && rows !== 'failed') {
+          // Stored trades = those the early read saw + those this process wrote since.
+          const union = new Map(seqs);
+          for (const [tradeId, seq] of prefetched.writtenSince) union.set(tradeId, seq);
+          // A row the previous job wrote may have been read before that write: the cache holds
+          // it (or, if evicted, it is read again), never the early read.
+          if (rows !== undefined) for (const key of prefetched.rowsWrittenSince) rows.delete(key);
+          ahead = { loaded: rows };
+          metrics.prefetchHits.inc({ shard });
+          settledSeqs = union;
+        }
+      }
+      settledSeqs ??= await this.retry('read', () => this.readTrades(job), { jobId });
+    } else {
+      const claiming = this.claim(jobId);
+      [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
+      await claiming;
+    }
     metrics.readLatency.observe({ shard }, (performance.now() - readStarted) / 1000);
 
     if (job.prevLastSeq > state.lastSeq) {
@@ -196,6 +295,8 @@ export class ShardSettler {
       return { applied: 0, skipped, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
     }
 
+    // Rows read ahead go into the cache first; whatever is still missing is read now.
+    if (ahead?.loaded !== undefined) this.cache.putLoaded(ahead.loaded);
     const loaded = await this.loadMissingRows(pending, jobId);
     const plan = planSettlement({
       shard,
@@ -210,6 +311,7 @@ export class ShardSettler {
       batchStatementsMax: settings.batchStatementsMax,
     });
 
+    this.startPrefetch(jobId, plan.chunks);
     for (const chunk of plan.chunks) {
       // Fixed once per batch and reused by every retry, so a retry writes identical cells;
       // strictly above the previous batch, so a stale writer's late batch loses.
@@ -247,6 +349,47 @@ export class ShardSettler {
       batches: plan.chunks.length,
       lastSeq: state.lastSeq.toString(),
     };
+  }
+
+  /**
+   * While the current job's batches are written, looks at the job BullMQ will hand out next
+   * (the right end of the wait list) and starts its duplicate-trade read, and its row reads when
+   * the cache is cold, so the next job does not wait for them. Best effort: any failure only
+   * means the next job reads as usual.
+   */
+  private startPrefetch(jobId: string, chunks: readonly SettleChunk[]): void {
+    const token = ++this.prefetchToken;
+    const writtenSince = new Map<bigint, bigint>();
+    const rowsWrittenSince = new Set<BalanceRowKey>();
+    for (const chunk of chunks) {
+      for (const trade of chunk.trades) writtenSince.set(trade.tradeId, trade.seq);
+      for (const row of chunk.rows) rowsWrittenSince.add(keyOfRow(row));
+    }
+    const run = async (): Promise<void> => {
+      const { queue, trades, feeAccountUserId } = this.deps;
+      const redis = (await queue.client) as unknown as Redis;
+      const nextId = await redis.lindex(queue.toKey('wait'), -1);
+      if (nextId === null || nextId === jobId || token !== this.prefetchToken) return;
+      const next = await queue.getJob(nextId);
+      if (next === undefined || next.name !== SETTLE_JOB_NAME || token !== this.prefetchToken) return;
+      const decoded = decodeSettleJobLenient(next.data, this.shard);
+      if (!decoded.ok) return;
+      const market = this.deps.market;
+      const tradeIds: bigint[] = [];
+      if (market !== undefined) for (const m of decoded.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
+      // A failed read only loses the head start: the next job then reads as usual.
+      const settled: Prefetch['settled'] =
+        tradeIds.length === 0 || market === undefined ? Promise.resolve(EMPTY_SEQS) : trades.findSettledSeqs(market.name, tradeIds).catch(() => undefined);
+      let rows: Prefetch['rows'] = Promise.resolve(undefined);
+      if (!this.cache.complete) {
+        const missing: { userId: bigint; assetId: number }[] = [];
+        for (const [key, k] of touchedRowKeys(decoded.messages, feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
+        if (missing.length > 0) rows = this.deps.balances.loadShardRows(this.shard, missing).catch(() => 'failed' as const);
+      }
+      if (token !== this.prefetchToken) return;
+      this.prefetched = { jobId: nextId, decoded, settled, rows, writtenSince, rowsWrittenSince };
+    };
+    void run().catch((error: unknown) => this.deps.logger.debug({ err: error, shard: this.shard, jobId }, 'prefetch failed'));
   }
 
   private recordDeadLetters(jobId: string, letters: readonly PlannedDeadLetter[]): void {
@@ -323,11 +466,13 @@ export class ShardSettler {
   private async correct(jobId: string, correction: CorrectionJob): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
     const { logger, metrics } = this.deps;
     const shard = this.shard;
+    const claiming = this.claim(jobId);
     const [state, applied] = await this.retry(
       'read',
       () => Promise.all([this.readState(), this.deps.balances.isCorrectionApplied(correction.correctionId)]),
       { jobId },
     );
+    await claiming;
     if (applied) {
       logger.info({ shard, jobId, correctionId: correction.correctionId }, 'correction already applied');
       return { applied: 0, skipped: correction.rows.length, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };

@@ -1,5 +1,6 @@
 export { createSimulator, marketFromConfig } from './simulator.js';
 export type { Simulator, SimulatorOptions } from './simulator.js';
+export { sendPaced } from './sender.js';
 export type { SendOptions, SendReport } from './sender.js';
 export type { ExpectedResult, ExpectedBalance } from './expected.js';
 export type { SimMessage, GeneratedStream } from './generator.js';
@@ -7,4 +8,3 @@ export type { MalformedMessage, MalformedKind } from './malformed.js';
 export { MALFORMED_KINDS } from './malformed.js';
 export type { ReplayServer } from './replay-server.js';
 export { GLOBAL_STREAM } from './journal.js';
-export { sendPaced } from './sender.js';

@@ -16,6 +16,31 @@ function parseNumber(text: string): bigint | number {
   return isInteger(text) ? BigInt(text) : Number(text);
 }
 
+/**
+ * A number literal that a double may not hold exactly: 16 or more digits, a fraction or an
+ * exponent. Matches inside strings too, which only sends such frames down the slow path.
+ */
+const NEEDS_LOSSLESS = /\d{16}|\d[.eE]/;
+
+/**
+ * Parses a frame with every integer as a bigint. lossless-json costs ~6 µs a message, ten
+ * times JSON.parse; when every number literal has at most 15 digits and no fraction or
+ * exponent, JSON.parse is exact, so that common case takes the fast path and the rest goes
+ * through lossless-json. Both paths give the same values (a unit test compares them).
+ */
+export function parseJsonWithBigints(text: string): unknown {
+  if (NEEDS_LOSSLESS.test(text)) return parseLosslessJson(text, null, parseNumber);
+  return integersToBigints(JSON.parse(text));
+}
+
+function integersToBigints(value: unknown): unknown {
+  if (typeof value === 'number') return Number.isInteger(value) ? BigInt(value) : value;
+  if (typeof value !== 'object' || value === null) return value;
+  const container = value as Record<string, unknown>;
+  for (const key of Object.keys(container)) container[key] = integersToBigints(container[key]);
+  return value;
+}
+
 const u64 = z
   .bigint({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be an unsigned integer') })
   .min(0n, { error: 'must not be negative' })
@@ -78,7 +103,7 @@ export function parseWireMessage(frame: Uint8Array | string, catalog: MarketCata
   const text = typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8');
   let raw: unknown;
   try {
-    raw = parseLosslessJson(text, null, parseNumber);
+    raw = parseJsonWithBigints(text);
   } catch (error) {
     return { ok: false, reason: `Invalid message: not JSON: ${(error as Error).message}`, field: '(root)' };
   }

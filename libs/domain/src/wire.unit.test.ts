@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testCatalog } from './test-catalog.js';
-import { parseWireMessage } from './wire.js';
+import { isInteger, parse as parseLosslessJson } from 'lossless-json';
+import { parseJsonWithBigints, parseWireMessage } from './wire.js';
 
 const catalog = testCatalog();
 
@@ -57,5 +58,20 @@ describe('parseWireMessage', () => {
       ok: true,
       message: { kind: 'funding', shard: 'funding', userId: 42n, sequenceId: 0n, eventType: 'LOCK', amount: 9_007_199_254_740_993n, currency: 2, relatedId: 0n, createdAt: 1n },
     });
+  });
+
+  it('takes the JSON.parse fast path only where it gives exactly what lossless-json gives', () => {
+    const lossless = (text: string) => parseLosslessJson(text, null, (n: string) => (isInteger(n) ? BigInt(n) : Number(n)));
+    for (const text of [
+      JSON.stringify(trade),
+      '{"user_id": 42, "sequence_id": 0, "event_type": "DEPOSIT", "amount": 999999999999999, "currency": 2, "related_id": 0, "created_at": 1}',
+      '{"amount": 9007199254740993}',
+      '{"amount": 1.0}',
+      '{"amount": 1e3}',
+      '{"amount": -5}',
+      '{"a": [1, 2], "b": {"c": 3}}',
+    ]) {
+      expect(parseJsonWithBigints(text)).toEqual(lossless(text));
+    }
   });
 });

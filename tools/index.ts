@@ -1,0 +1,6 @@
+/** Tooling shared by the benchmark, the chaos run and the demo launcher. */
+export { ChildApp, ROOT } from './proc/child-app.js';
+export type { ChildAppOptions } from './proc/child-app.js';
+export { startLocalCassandra, stopLocalCassandra, localCassandraStatus, readPid, portAnswers } from './stack/cassandra.js';
+export type { LocalCassandraOptions } from './stack/cassandra.js';
+export { ensureRedis } from './stack/redis.js';
