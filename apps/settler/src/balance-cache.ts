@@ -67,12 +67,9 @@ export class BalanceCache {
 
   /** After an acknowledged batch: its rows and the state it moved the shard to. */
   commit(rows: readonly BalanceRow[], keyOf: (row: BalanceRow) => BalanceRowKey, state: CacheState): void {
-    for (const row of rows) {
-      const key = keyOf(row);
-      // Re-inserting moves the row to the young end, so eviction drops the least recently written.
-      this.rows.delete(key);
-      this.rows.set(key, row);
-    }
+    // Eviction drops the rows first cached (a Map keeps insertion order); updating a row in
+    // place keeps its slot, which is cheaper than moving it and good enough at this size.
+    for (const row of rows) this.rows.set(keyOf(row), row);
     this.state = { ...state };
     this.evict();
   }

@@ -31,9 +31,10 @@ describe('BalanceCache', () => {
     cache.commit([row(1n, 2n), row(3n)], keyOf, { lastSeq: 2n, writeTs: 2n, exists: true });
     expect(cache.complete).toBe(false);
     expect(cache.size).toBe(2);
-    // Least recently written goes first.
-    expect(cache.has('2/1')).toBe(false);
-    expect(cache.get('1/1')?.version).toBe(2n);
+    // The first cached goes first.
+    expect(cache.has('1/1')).toBe(false);
+    expect(cache.get('2/1')?.version).toBe(1n);
+    expect(cache.get('3/1')?.version).toBe(1n);
   });
 
   it('keeps loaded rows without replacing newer ones', () => {

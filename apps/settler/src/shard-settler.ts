@@ -90,7 +90,10 @@ interface ShardState extends CacheState {
  */
 interface Prefetch {
   readonly jobId: string;
-  readonly decoded: Extract<SettleJobDecode, { ok: true }>;
+  /** The job decoded, when the prefetch needed it (cold cache). */
+  readonly decoded: Extract<SettleJobDecode, { ok: true }> | undefined;
+  /** Trade ids the early read asked for. */
+  readonly queriedTradeIds: ReadonlySet<bigint>;
   readonly settled: Promise<ReadonlyMap<bigint, bigint> | undefined>;
   /** Rows read ahead (undefined: none were needed), or 'failed'. */
   readonly rows: Promise<Map<BalanceRowKey, BalanceRow> | undefined | 'failed'>;
@@ -101,6 +104,8 @@ interface Prefetch {
 }
 
 const EMPTY_SEQS: ReadonlyMap<bigint, bigint> = new Map();
+/** A trade id in job data as encodeSettlementJob writes it (JSON.stringify: no spaces). */
+const TRADE_ID_IN_JSON = /"tradeId":"(\d{1,20})"/g;
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
 
 function nowUs(): bigint {
@@ -144,7 +149,7 @@ export class ShardSettler {
     this.prefetched = undefined;
     if (job.name === SETTLE_JOB_NAME) {
       // Job data never changes once added, so a decode done while prefetching still holds.
-      const decoded = prefetched?.jobId === jobId ? prefetched.decoded : decodeSettleJobLenient(job.data, this.shard);
+      const decoded = (prefetched?.jobId === jobId ? prefetched.decoded : undefined) ?? decodeSettleJobLenient(job.data, this.shard);
       if (!decoded.ok) return this.deadLetterJob(job, decoded.reason, decoded.field);
       return this.settle(jobId, decoded, prefetched?.jobId === jobId ? prefetched : undefined);
     }
@@ -253,7 +258,8 @@ export class ShardSettler {
       state = this.stored!;
       if (prefetched !== undefined) {
         const [seqs, rows] = await Promise.all([prefetched.settled, prefetched.rows]);
-        if (seqs !== undefined && rows !== 'failed') {
+        const covered = job.messages.every((m) => m.kind !== 'trade' || prefetched.queriedTradeIds.has(m.tradeId));
+        if (seqs !== undefined && rows !== 'failed' && covered) {
           // Stored trades = those the early read saw + those this process wrote since.
           const union = new Map(seqs);
           for (const [tradeId, seq] of prefetched.writtenSince) union.set(tradeId, seq);
@@ -370,24 +376,31 @@ export class ShardSettler {
       const redis = (await queue.client) as unknown as Redis;
       const nextId = await redis.lindex(queue.toKey('wait'), -1);
       if (nextId === null || nextId === jobId || token !== this.prefetchToken) return;
-      const next = await queue.getJob(nextId);
-      if (next === undefined || next.name !== SETTLE_JOB_NAME || token !== this.prefetchToken) return;
-      const decoded = decodeSettleJobLenient(next.data, this.shard);
-      if (!decoded.ok) return;
+      const [name, data] = await redis.hmget(queue.toKey(nextId), 'name', 'data');
+      if (name !== SETTLE_JOB_NAME || typeof data !== 'string' || token !== this.prefetchToken) return;
       const market = this.deps.market;
-      const tradeIds: bigint[] = [];
-      if (market !== undefined) for (const m of decoded.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
+      let tradeIds: bigint[] = [];
+      let decoded: Prefetch['decoded'];
+      let rows: Prefetch['rows'] = Promise.resolve(undefined);
+      if (this.cache.complete) {
+        // Only the trade ids are needed, and BullMQ parses the job again when it hands it
+        // out: a scan of the JSON is much cheaper than a second parse. If the scan misses an
+        // id, the job sees it and reads as usual (see settle).
+        if (market !== undefined) for (const match of data.matchAll(TRADE_ID_IN_JSON)) tradeIds.push(BigInt(match[1]!));
+      } else {
+        const full = decodeSettleJobLenient(JSON.parse(data) as unknown, this.shard);
+        if (!full.ok) return;
+        decoded = full;
+        if (market !== undefined) tradeIds = full.messages.flatMap((m) => (m.kind === 'trade' ? [m.tradeId] : []));
+        const missing: { userId: bigint; assetId: number }[] = [];
+        for (const [key, k] of touchedRowKeys(full.messages, feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
+        if (missing.length > 0) rows = this.deps.balances.loadShardRows(this.shard, missing).catch(() => 'failed' as const);
+      }
       // A failed read only loses the head start: the next job then reads as usual.
       const settled: Prefetch['settled'] =
         tradeIds.length === 0 || market === undefined ? Promise.resolve(EMPTY_SEQS) : trades.findSettledSeqs(market.name, tradeIds).catch(() => undefined);
-      let rows: Prefetch['rows'] = Promise.resolve(undefined);
-      if (!this.cache.complete) {
-        const missing: { userId: bigint; assetId: number }[] = [];
-        for (const [key, k] of touchedRowKeys(decoded.messages, feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
-        if (missing.length > 0) rows = this.deps.balances.loadShardRows(this.shard, missing).catch(() => 'failed' as const);
-      }
       if (token !== this.prefetchToken) return;
-      this.prefetched = { jobId: nextId, decoded, settled, rows, writtenSince, rowsWrittenSince };
+      this.prefetched = { jobId: nextId, decoded, queriedTradeIds: new Set(tradeIds), settled, rows, writtenSince, rowsWrittenSince };
     };
     void run().catch((error: unknown) => this.deps.logger.debug({ err: error, shard: this.shard, jobId }, 'prefetch failed'));
   }

@@ -6,7 +6,7 @@
 import { Worker, type Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKeyspace, type TestKeyspace } from '@settlement/testing';
-import { FUNDING_SHARD, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, settlementQueueName, type FundingMessage } from '@settlement/domain';
+import { FUNDING_SHARD, SETTLE_JOB_NAME, encodeSettlementJob, settlementQueueName, type FundingMessage } from '@settlement/domain';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
 import { startSettler, type RunningSettler } from '../src/index.js';

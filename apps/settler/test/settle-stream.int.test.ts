@@ -11,7 +11,7 @@ import { createTestKeyspace, type TestKeyspace } from '@settlement/testing';
 import { CORRECT_JOB_NAME, FUNDING_SHARD, I64_MAX, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage, type TradeMessage } from '@settlement/domain';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, DeadLetterRepository, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { startSettler, type RunningSettler } from '../src/index.js';
+import { lastEnqueuedKey, startSettler, type RunningSettler } from '../src/index.js';
 import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type Expected, type GeneratedStream } from './stream-generator.js';
 
@@ -99,6 +99,10 @@ describe('settler on a 20,000-message stream', () => {
     const status = settler.status();
     await waitFor('status lastSeq', async () => settler!.status()[FUNDING_SHARD]!.lastSeq === lastSeq.get(FUNDING_SHARD)!.toString(), 5_000);
     expect(Object.keys(status).sort()).toEqual([...catalog.shards].sort());
+    // Lag = what the ingestor says it enqueued minus the watermark, in status and metrics.
+    await redis.hset(lastEnqueuedKey(ks.config.redis.prefix), 'btc_usdt', (lastSeq.get('btc_usdt')! + 7n).toString());
+    await waitFor('lag of btc_usdt', async () => settler!.status()['btc_usdt']!.lagMessages === 7, 5_000);
+    expect((await settler.metrics.lag.get()).values.find((v) => v.labels.shard === 'btc_usdt')?.value).toBe(7);
   }, 90_000);
 
   it('applies nothing twice when the same jobs are delivered again under new ids', async () => {
