@@ -157,6 +157,15 @@ export class Ingestor implements ReceiverGate {
     this.metrics.sync();
   }
 
+  /**
+   * The settler of `shard` is behind (a job is waiting in its queue) or has caught up. While
+   * behind, partial jobs wait longer to fill; when it catches up, the earlier due time counts.
+   */
+  setBacklogged(shard: string, backlogged: boolean): void {
+    this.pipeline.setBacklogged(shard, backlogged);
+    if (!backlogged) this.arm();
+  }
+
   /** Flush as soon as the current tick ends. */
   private kick(): void {
     if (this.flushScheduled || this.flushing !== undefined) return;

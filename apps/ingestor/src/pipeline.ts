@@ -28,6 +28,8 @@ export interface PipelineOptions {
   readonly sequenceScope: 'global' | 'per_symbol';
   readonly batchMessagesMax: number;
   readonly batchWaitMs: number;
+  /** Wait for a partial job while its shard's queue already has a job waiting, ms. */
+  readonly backlogWaitMs: number;
   readonly reorderWindowMs: number;
   readonly frameBytesMax: number;
   /** Persisted position (Redis hash + spool). */
@@ -71,7 +73,7 @@ export class IngestPipeline {
   constructor(private readonly options: PipelineOptions) {
     const { state, catalog } = options;
     const at = (field: string) => state.get(field) ?? 0n;
-    const batch = { maxMessages: options.batchMessagesMax, maxWaitMs: options.batchWaitMs };
+    const batch = { maxMessages: options.batchMessagesMax, maxWaitMs: options.batchWaitMs, backlogWaitMs: options.backlogWaitMs };
     for (const shard of catalog.shards) {
       const batcher = new ShardBatcher(shard, at(shard), batch);
       this.batchers.set(shard, batcher);
@@ -148,6 +150,11 @@ export class IngestPipeline {
   get hasFullJob(): boolean {
     for (const b of this.batchers.values()) if (b.hasFullJob) return true;
     return false;
+  }
+
+  /** Marks a shard's queue as having (or not) a job waiting behind the active one. */
+  setBacklogged(shard: string, backlogged: boolean): void {
+    this.batchers.get(shard)?.setBacklogged(backlogged);
   }
 
   /**

@@ -39,6 +39,7 @@ function pipeline(overrides: Partial<PipelineOptions> = {}): { p: IngestPipeline
     sequenceScope: 'global',
     batchMessagesMax: 2,
     batchWaitMs: 5,
+    backlogWaitMs: 5,
     reorderWindowMs: 20,
     frameBytesMax: 10_000,
     state: new Map(),

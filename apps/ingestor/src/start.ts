@@ -86,6 +86,7 @@ export async function startIngestor({ config, logger, shutdown }: AppContext): P
     sequenceScope: config.sequence_scope,
     batchMessagesMax: config.batch.max_messages,
     batchWaitMs: config.batch.max_wait_ms,
+    backlogWaitMs: ing.backlog_wait_ms,
     reorderWindowMs: ing.reorder_window_ms,
     frameBytesMax: ing.frame_bytes_max,
     state,
@@ -99,6 +100,8 @@ export async function startIngestor({ config, logger, shutdown }: AppContext): P
     shutdownFlushMs: 20_000,
   }, logger);
   onRejected = ingestor.onRejected;
+  const stopBacklogPoll = pollBacklog(redis, catalog.shards, queues, ing.backlog_poll_interval_ms, ingestor);
+  shutdown.add('backlog poll', async () => stopBacklogPoll());
   const receiver = new Receiver(ingestor.onFrame, ingestor, logger);
 
   const heartbeat = startHeartbeat({
@@ -151,4 +154,30 @@ async function waitForRedis(redis: Redis, url: string, logger: AppContext['logge
     }
     await sleep(100);
   }
+}
+
+/**
+ * Watches each shard queue's wait list: one pipelined LLEN per shard every interval. A shard
+ * with a job already waiting is backlogged, and its partial jobs wait longer to fill (see
+ * ingestor.backlog_wait_ms). A failed poll changes nothing.
+ */
+function pollBacklog(redis: Redis, shards: readonly string[], queues: readonly Queue[], intervalMs: number, ingestor: Ingestor): () => void {
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    const pipeline = redis.pipeline();
+    shards.forEach((_shard, i) => pipeline.llen(queues[i]!.keys.wait!));
+    void pipeline
+      .exec()
+      .then((results) => {
+        results?.forEach(([error, length], i) => {
+          if (error === null) ingestor.setBacklogged(shards[i]!, Number(length) > 0);
+        });
+      })
+      .catch(() => undefined)
+      .finally(() => (polling = false));
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -4,10 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { createLogger } from '@settlement/runtime';
+import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { MarketCatalog } from '@settlement/domain';
 import { ReconciliationStore, SequenceGapRepository, DeadLetterRepository } from '@settlement/scylla';
 import { reconcileOnce } from '../src/index.js';
 import { writeDataset, type DatasetTotals } from './dataset.js';
+import { startReferenceCorrector } from './reference-corrector.js';
 
 const USERS = 300;
 const PAGE = 37;
@@ -114,6 +116,35 @@ describe('full run', () => {
     const users = await run({ mode: 'users', userIds: ['3', '52', '121', '150', '202', '299', '7', '8'] }, { jobId: 'corrupt-users' });
     expect(users).toMatchObject({ status: 'completed', usersChecked: 8, errors: corruptions.length });
     expect(rowFindings(await store.listFindings('corrupt-users'))).toEqual(expectedRows);
+  });
+
+  it('with fix, sends corrections per shard, waits for them, records before/after, and the next run is clean', async () => {
+    const redis = createRedisConnection(ks.config.redis.url);
+    const corrector = startReferenceCorrector({ client: ks.client, connection: redis, prefix: ks.config.redis.prefix, shards: new MarketCatalog(ks.config).shards });
+    try {
+      const fix = await run({ mode: 'full', fix: true }, { jobId: 'fix-full' });
+      expect(fix).toMatchObject({ status: 'completed', notFixed: 0 });
+      // Corrections go per page and shard: at least one each for funding, btc_usdt and eth_usdt.
+      expect(fix.correctionJobs).toBeGreaterThanOrEqual(3);
+      expect(fix.correctionJobs).toBeLessThanOrEqual(9);
+      const findings = await new ReconciliationStore(ks.client, ks.config.scylladb.keyspace).listFindings('fix-full');
+      const rows = findings.filter((f) => f.kind === 'balance_mismatch' || f.kind === 'missing_row');
+      expect(rows).toHaveLength(9);
+      expect(rows.filter((f) => !f.fixed)).toEqual([]);
+      const changed = rows.find((f) => f.userId === 3n && f.assetId === 2)!;
+      expect(changed.detail['fix']).toMatchObject({ outcome: 'completed', availableDelta: '-12345', before: { available: String(changed.actualAvailable) }, after: { available: String(changed.expectedAvailable) } });
+      const after = await run({ mode: 'full' }, { jobId: 'after-fix' });
+      expect(after).toMatchObject({ status: 'completed', errors: 0, usersChecked: USERS + 1 });
+      expect(after.conservation?.assets.every((a) => a.ok)).toBe(true);
+    } finally {
+      await corrector.close();
+      for (const shard of new MarketCatalog(ks.config).shards) {
+        const queue = createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix });
+        await queue.obliterate({ force: true }).catch(() => undefined);
+        await queue.close();
+      }
+      await redis.quit();
+    }
   });
 
   it('records sequence gaps and dead letters as warnings', async () => {

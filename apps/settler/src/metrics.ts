@@ -70,8 +70,10 @@ export function createSettlerMetrics(): SettlerMetrics {
     prefetchHits: new Counter({ name: 'settler_prefetch_hits_total', help: 'Jobs whose reads were done while the previous batch was written', labelNames: ['shard'], registers }),
     chainHalts: new Counter({ name: 'settler_chain_halts_total', help: 'Checks that found an earlier job missing and not recoverable', labelNames: ['shard'], registers }),
     chainRecoveries: new Counter({ name: 'settler_chain_recoveries_total', help: 'Failed jobs applied before a later job', labelNames: ['shard'], registers }),
-    lastSeq: new Gauge({ name: 'settler_last_seq', help: 'Shard watermark (last settled sequence)', labelNames: ['shard'], registers }),
-    lag: new Gauge({ name: 'settler_lag_messages', help: 'Last enqueued sequence minus the shard watermark', labelNames: ['shard'], registers }),
+    // Every replica reports the same shard: the dashboard aggregates across replicas, so the
+    // watermark is the highest any replica saw and the lag the lowest, not their sum.
+    lastSeq: new Gauge({ name: 'settler_last_seq', help: 'Shard watermark (last settled sequence)', labelNames: ['shard'], registers, aggregator: 'max' }),
+    lag: new Gauge({ name: 'settler_lag_messages', help: 'Last enqueued sequence minus the shard watermark', labelNames: ['shard'], registers, aggregator: 'min' }),
     cacheRows: new Gauge({ name: 'settler_cache_rows', help: 'Balance rows cached', labelNames: ['shard'], registers }),
   };
 }

@@ -92,6 +92,13 @@ export const settlementConfigSchema = z
         replay_timeout_ms: positiveInt.max(600_000).default(2_000),
         /** Messages asked for per replay request (the reply is one page). Default 1 000. */
         replay_page_messages: positiveInt.max(100_000).default(1_000),
+        /**
+         * How long a partial job waits to fill while its shard's queue already has a job
+         * waiting (the settler is behind), ms. Larger jobs then, at no latency cost. Default 50.
+         */
+        backlog_wait_ms: nonNegativeInt.max(10_000).default(50),
+        /** How often the ingestor looks at the shard queues' wait lists, ms. Default 10. */
+        backlog_poll_interval_ms: positiveInt.max(10_000).default(10),
         /** Jobs written to Redis in one MULTI. Default 200. */
         flush_jobs_max: positiveInt.max(10_000).default(200),
         /** A Redis command slower than this counts as Redis unreachable (the ingestor spools), ms. Default 5 000. */

@@ -12,6 +12,12 @@ export interface ShardBatcherOptions {
   readonly maxMessages: number;
   /** How long a partial job waits for more messages, ms. */
   readonly maxWaitMs: number;
+  /**
+   * How long a partial job waits while the shard's queue already has a job waiting, ms
+   * (default maxWaitMs). A job cut then would only queue behind that one, so the wait costs
+   * no latency and makes jobs larger exactly when the settler is behind.
+   */
+  readonly backlogWaitMs?: number;
 }
 
 export interface CutJob {
@@ -31,6 +37,7 @@ export class ShardBatcher {
   private firstAddedAtMs = 0;
   private lastAdded: bigint;
   private lastCut: bigint;
+  private backlogged = false;
 
   /**
    * @param lastEnqueuedSeq last sequence already in a job of this shard (persisted state)
@@ -65,6 +72,15 @@ export class ShardBatcher {
     return this.buffer[0]?.seq;
   }
 
+  /** Whether the shard's queue has a job waiting (the settler is behind); see backlogWaitMs. */
+  setBacklogged(backlogged: boolean): void {
+    this.backlogged = backlogged;
+  }
+
+  private get waitMs(): number {
+    return this.backlogged ? Math.max(this.options.maxWaitMs, this.options.backlogWaitMs ?? 0) : this.options.maxWaitMs;
+  }
+
   /** True when a full job is waiting. */
   get hasFullJob(): boolean {
     return this.buffer.length >= this.options.maxMessages;
@@ -72,7 +88,7 @@ export class ShardBatcher {
 
   /** When the buffered partial job is due, ms; undefined when nothing is buffered. */
   get dueAtMs(): number | undefined {
-    return this.buffer.length === 0 ? undefined : this.firstAddedAtMs + this.options.maxWaitMs;
+    return this.buffer.length === 0 ? undefined : this.firstAddedAtMs + this.waitMs;
   }
 
   /**
@@ -93,7 +109,7 @@ export class ShardBatcher {
    * Cut jobs are pushed onto `out` in order; returns how many were cut.
    */
   cut(nowMs: number, force: boolean, maxJobs: number, out: CutJob[]): number {
-    const due = nowMs >= this.firstAddedAtMs + this.options.maxWaitMs;
+    const due = nowMs >= this.firstAddedAtMs + this.waitMs;
     const length = this.buffer.length;
     let offset = 0;
     let cut = 0;

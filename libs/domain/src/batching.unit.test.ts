@@ -75,4 +75,22 @@ describe('shardOfRawMessage', () => {
   ])('routes %s to %s', (text, shard) => {
     expect(shardOfRawMessage(text, catalog)).toBe(shard);
   });
+
+  it('waits longer for a partial job while the shard is backlogged, and cuts full jobs as before', () => {
+    const batcher = new ShardBatcher('funding', 0n, { maxMessages: 3, maxWaitMs: 5, backlogWaitMs: 50 });
+    const deposit = (seq: bigint) => ({ kind: 'funding' as const, shard: 'funding', seq, userId: 1n, sequenceId: seq, eventType: 'DEPOSIT' as const, amount: 1n, currency: 1, relatedId: 0n, createdAt: 0n });
+    batcher.setBacklogged(true);
+    batcher.add(deposit(1n), 0);
+    const out: CutJob[] = [];
+    expect(batcher.cut(10, false, 10, out)).toBe(0);
+    expect(batcher.dueAtMs).toBe(50);
+    batcher.add(deposit(2n), 11);
+    batcher.add(deposit(3n), 12);
+    batcher.add(deposit(4n), 13);
+    expect(batcher.cut(13, false, 10, out)).toBe(1);
+    expect(out[0]!.messages.map((m) => m.seq)).toEqual([1n, 2n, 3n]);
+    batcher.setBacklogged(false);
+    expect(batcher.cut(13, false, 10, out)).toBe(1);
+    expect(out[1]!.messages.map((m) => m.seq)).toEqual([4n]);
+  });
 });
