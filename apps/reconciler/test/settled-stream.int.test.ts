@@ -13,11 +13,9 @@ import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { ReconciliationStore, WatermarkRepository, type StoredFinding } from '@settlement/scylla';
 // Test only: the real settler runs in-process and its deterministic stream generator feeds it.
 // Application code never imports another app.
-/* eslint-disable @nx/enforce-module-boundaries */
 import { startSettler, type RunningSettler } from '../../settler/src/index.js';
 import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
 import { expectedBalances, generateStream, toJobs } from '../../settler/test/stream-generator.js';
-/* eslint-enable @nx/enforce-module-boundaries */
 import { ingestStateKey, reconcileOnce, type ReconcileSummary } from '../src/index.js';
 
 const USERS = 120;

@@ -23,6 +23,7 @@ import {
 import { Closing } from './closing.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
 import { backoffDelayMs } from './retry.js';
+import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
 
@@ -83,6 +84,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();
   const workers: Worker[] = [];
+  const leases: ShardLease[] = [];
   const lag = new Map<string, number | null>();
 
   for (const shard of shards) {
@@ -146,13 +148,42 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       lockDuration: s.lock_duration_ms,
       maxStalledCount: s.max_stalled_count,
       stalledInterval: s.stalled_interval_ms,
-      autorun: true,
+      // Runs only while this process holds the shard's lease (see ShardLease).
+      autorun: false,
       // Stored on each job (processedBy): which process settled it.
       name: `settler:${hostname()}:${process.pid}`,
     });
     worker.on('failed', (job, error) => logger.error({ err: error, shard, jobId: job?.id }, 'settlement job failed'));
     worker.on('error', (error) => logger.error({ err: error, shard }, 'worker error'));
     workers.push(worker);
+    let running = false;
+    const lease = new ShardLease({
+      redis,
+      key: `${config.redis.prefix}:settle:lease:${shard}`,
+      leaseMs: s.shard_lease_ms,
+      logger,
+      shard,
+      onAcquired: () => {
+        // A process that takes a shard over cannot trust what it cached while another wrote.
+        settlers.get(shard)!.invalidateCache();
+        if (!running) {
+          running = true;
+          void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
+        } else {
+          worker.resume();
+        }
+      },
+      onLost: () => {
+        if (running) void worker.pause().catch(() => undefined);
+      },
+    });
+    if (s.shard_lease_ms > 0) {
+      leases.push(lease);
+      lease.start();
+    } else {
+      running = true;
+      void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
+    }
   }
 
   const status = (): Record<string, ShardStatus> => {
@@ -191,6 +222,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       const steps: Array<[string, () => Promise<unknown>]> = [
         // Worker.close waits for the active job: its current batch is finished or handed back.
         ['workers', () => Promise.all(workers.map((w) => w.close()))],
+        // Released after the workers stopped, so the next settler starts on a finished batch.
+        ['leases', () => Promise.all(leases.map((l) => l.release()))],
         ['heartbeat', () => heartbeat.stop()],
         ['queues', () => Promise.all([...queues.values()].map((q) => q.close()))],
         ['redis', () => redis.quit()],

@@ -26,7 +26,8 @@ const output: string[] = [];
 
 beforeAll(async () => {
   // Short locks so a killed settler's job is handed on within seconds.
-  const config = testConfig({ settler: { lock_duration_ms: 2_000, stalled_interval_ms: 1_000, retry_max_ms: 500 }, log_level: 'info' });
+  // Leases off: every process competes for every job, the hardest case for the single writer.
+  const config = testConfig({ settler: { shard_lease_ms: 0, lock_duration_ms: 2_000, stalled_interval_ms: 1_000, retry_max_ms: 500 }, log_level: 'info' });
   ks = await createTestKeyspace(config);
   configFile = writeConfigFile(config, path.join(config.data_dir, 'settlement.yaml'));
   catalog = new MarketCatalog(config);

@@ -93,12 +93,13 @@ export const settlementConfigSchema = z
         /** Messages asked for per replay request (the reply is one page). Default 1 000. */
         replay_page_messages: positiveInt.max(100_000).default(1_000),
         /**
-         * How long a partial job waits to fill while its shard's queue already has a job
-         * waiting (the settler is behind), ms. Larger jobs then, at no latency cost. Default 50.
+         * Longest a partial job waits to fill while its shard's queue already has a job waiting
+         * (the settler is behind), ms. It is cut as soon as the waiting job is taken, so jobs
+         * grow exactly when the settler is behind, at no latency cost. Default 1 000.
          */
-        backlog_wait_ms: nonNegativeInt.max(10_000).default(50),
-        /** How often the ingestor looks at the shard queues' wait lists, ms. Default 10. */
-        backlog_poll_interval_ms: positiveInt.max(10_000).default(10),
+        backlog_wait_ms: nonNegativeInt.max(60_000).default(1_000),
+        /** How often the ingestor looks at the shard queues' wait lists, ms. Default 3. */
+        backlog_poll_interval_ms: positiveInt.max(10_000).default(3),
         /** Jobs written to Redis in one MULTI. Default 200. */
         flush_jobs_max: positiveInt.max(10_000).default(200),
         /** A Redis command slower than this counts as Redis unreachable (the ingestor spools), ms. Default 5 000. */
@@ -141,6 +142,12 @@ export const settlementConfigSchema = z
       .object({
         /** Statements in one LOGGED BATCH before a job is split. Default 600. */
         batch_statements_max: positiveInt.min(8).default(600),
+        /**
+         * Shard lease between settler processes, ms: the process holding a shard's lease settles
+         * it (warm cache); the others take over when it expires. 0 turns leases off: every
+         * process competes for every job (still one at a time per shard). Default 5 000.
+         */
+        shard_lease_ms: nonNegativeInt.default(5_000),
         /** BullMQ lock duration, ms; above the worst in-place retry. Default 60 000. */
         lock_duration_ms: positiveInt.default(60_000),
         /** Stalls before BullMQ fails a job; high, because a failed job would break the chain. */

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/** Extends the lease only while it is still ours. */
+const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/** Deletes the lease only while it is still ours. */
+const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export interface ShardLeaseOptions {
+  readonly redis: Redis;
+  readonly key: string;
+  /** Lease time-to-live, ms; renewed every third of it. */
+  readonly leaseMs: number;
+  readonly logger: Logger;
+  readonly shard: string;
+  /** Called when this process becomes the shard's preferred settler. */
+  readonly onAcquired: () => void;
+  /** Called when another process holds the lease (this one missed its renewals). */
+  readonly onLost: () => void;
+}
+
+/**
+ * Shard affinity between settler processes. BullMQ's queue-wide concurrency of 1 already makes
+ * one job per shard active at a time; which process takes it is otherwise chance, and every
+ * hand-over costs the new process a reload of the shard's balance rows. The lease makes one
+ * process the shard's settler while it lives; the others stand by and take over once its lease
+ * expires. Correctness never depends on it: a process that lost its lease and still finishes a
+ * job is fenced by the job lock, the watermark and the row versions.
+ */
+export class ShardLease {
+  private readonly token = randomUUID();
+  private timer: NodeJS.Timeout | undefined;
+  private held = false;
+  private stopped = false;
+
+  constructor(private readonly options: ShardLeaseOptions) {}
+
+  get isHeld(): boolean {
+    return this.held;
+  }
+
+  start(): void {
+    const tick = () => void this.tick().catch((error: unknown) => this.options.logger.debug({ err: error, shard: this.options.shard }, 'lease check failed'));
+    tick();
+    this.timer = setInterval(tick, Math.max(50, Math.floor(this.options.leaseMs / 3)));
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    const { redis, key, leaseMs } = this.options;
+    if (this.held) {
+      const renewed = Number(await redis.eval(RENEW_SCRIPT, 1, key, this.token, String(leaseMs)));
+      if (renewed === 1 || this.stopped) return;
+      this.held = false;
+      this.options.logger.warn({ shard: this.options.shard }, 'shard lease lost to another settler');
+      this.options.onLost();
+      return;
+    }
+    const acquired = await redis.set(key, this.token, 'PX', leaseMs, 'NX');
+    if (acquired === 'OK' && !this.stopped) {
+      this.held = true;
+      this.options.logger.info({ shard: this.options.shard }, 'shard lease acquired');
+      this.options.onAcquired();
+    }
+  }
+
+  /** Stops renewing and hands the shard over at once (on shutdown). */
+  async release(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    if (this.held) await this.options.redis.eval(RELEASE_SCRIPT, 1, this.options.key, this.token);
+    this.held = false;
+  }
+}
