@@ -11,7 +11,7 @@
  *     fast, and exits 1.
  * Prints a table, writes bench/results/bench-<time>.json and an SVG chart.
  *
- * Options: --rates 0.25,0.5,0.75,1,1.3 (fractions of the raw ceiling, or absolute msgs/s with
+ * Options: --rates 0.4,0.6,0.75,0.9,1.05 (fractions of the raw ceiling, or absolute msgs/s with
  * --absolute) --duration 12 (s per step) --raw-duration 15 --shards 3 (symbol shards used)
  * --settlers 2 --batch 50 --users 10000 --seed 1
  */
@@ -38,7 +38,7 @@ import { formatTable } from './table.js';
 
 const { values: args } = parseArgs({
   options: {
-    rates: { type: 'string', default: '0.25,0.5,0.75,1,1.3' },
+    rates: { type: 'string', default: '0.4,0.6,0.75,0.9,1.05' },
     rate: { type: 'string' },
     absolute: { type: 'boolean', default: false },
     duration: { type: 'string', default: '12' },
@@ -336,12 +336,12 @@ async function main(): Promise<void> {
   process.stdout.write(`\nRaw LOGGED BATCH ceiling: ${Math.round(raw.messagesPerS)} msgs/s (${Math.round(raw.tradesPerS)} trades/s), Cassandra ${rawCpuCores['cassandra'] ?? '?'} cores\n\n`);
   process.stdout.write(
     formatTable(
-      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'cassandra', 'settlers', 'ingestor', 'redis'],
+      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'cassandra', 'settlers', 'ingestor', 'redis', 'bench+sim'],
       results.map((r) => [
         r.label, r.offeredPerS, r.achievedOfferPerS, r.settledPerS, r.p50Ms, r.p99Ms, r.maxMs, r.queueDepthMax,
         r.cpuCores['cassandra'] ?? NaN,
         round(Object.entries(r.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((s, [, v]) => s + v, 0)),
-        r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN,
+        r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN, r.cpuCores['bench+simulator'] ?? NaN,
       ]),
     ) + '\n\n',
   );

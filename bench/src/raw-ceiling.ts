@@ -30,12 +30,14 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
   for (const [shard, list] of byShard(messages)) {
     const cache = new Map<string, BalanceRow>();
+    let maxTradeId: bigint | undefined;
     const batches: PlannedBatch[] = [];
     for (let i = 0; i < list.length; i += batchMessagesMax) {
       const chunk = list.slice(i, i + batchMessagesMax);
       const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
       for (const [key, row] of rows) cache.set(key, row);
       const lastSeq = chunk[chunk.length - 1]!.seq;
+      for (const m of chunk) if (m.kind === 'trade' && (maxTradeId === undefined || m.tradeId > maxTradeId)) maxTradeId = m.tradeId;
       writeTimestampUs += 1n;
       const statements = writer.buildStatements({
         shard,
@@ -44,7 +46,7 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
         fundingEvents: chunk.filter((m) => m.kind === 'funding'),
         balanceRows: [...rows.values()],
         deadLetters: [],
-        watermark: { lastSeq, batchCount: BigInt(batches.length + 1), jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
+        watermark: { lastSeq, maxTradeId, batchCount: BigInt(batches.length + 1), jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
       });
       batches.push({ statements, messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
     }

@@ -13,8 +13,11 @@ import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { ReconciliationStore, WatermarkRepository, type StoredFinding } from '@settlement/scylla';
 // Test only: the real settler runs in-process and its deterministic stream generator feeds it.
 // Application code never imports another app.
-import { startSettler, type RunningSettler } from '../../settler/src/index.js';
+import { startSettler, type RunningSettler } from '@settlement/settler';
+// The settler's test helpers have no entry of their own (no alias reaches apps/settler/test).
+// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
 import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
 import { expectedBalances, generateStream, toJobs } from '../../settler/test/stream-generator.js';
 import { ingestStateKey, reconcileOnce, type ReconcileSummary } from '../src/index.js';
 

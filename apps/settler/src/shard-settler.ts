@@ -475,7 +475,12 @@ export class ShardSettler {
     return best;
   }
 
-  /** A reconciler correction: applied once (recorded in balance_corrections in the same batch). */
+  /**
+   * A reconciler correction: applied once (recorded in balance_corrections in the same batch).
+   * Its deltas are expected − actual as the reconciler read the stored rows, so they apply to
+   * the rows read from Cassandra now, never to the cache: a row changed behind the settler
+   * differs from its cached copy, and the difference is what is being corrected.
+   */
   private async correct(jobId: string, correction: CorrectionJob): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
     const { logger, metrics } = this.deps;
     const shard = this.shard;
@@ -490,18 +495,12 @@ export class ShardSettler {
       logger.info({ shard, jobId, correctionId: correction.correctionId }, 'correction already applied');
       return { applied: 0, skipped: correction.rows.length, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
     }
-    if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
-    let loaded: Map<BalanceRowKey, BalanceRow> | undefined;
-    if (!this.cache.complete) {
-      const missing = correction.rows.filter((r) => !this.cache.has(balanceRowKey(r.userId, r.assetId)));
-      if (missing.length > 0) {
-        loaded = await this.retry('load_rows', () => this.deps.balances.loadShardRows(shard, missing), { jobId });
-        this.cache.putLoaded(loaded);
-      }
-    }
+    // Read after the claim: while this job holds the shard's one active slot no other settler
+    // writes the shard, so the batch below replaces exactly the values read here.
+    const stored = await this.retry('load_rows', () => this.deps.balances.loadShardRows(shard, correction.rows), { jobId, rows: correction.rows.length });
     let corrected;
     try {
-      corrected = planCorrection(correction.rows, (key) => this.cache.get(key) ?? loaded?.get(key));
+      corrected = planCorrection(correction.rows, (key) => stored.get(key), state.lastSeq);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       return this.deadLetterRaw(jobId, undefined, `Cannot apply correction ${correction.correctionId}: ${error.message}`, error.field, JSON.stringify(correctionJson(correction)), DeadLetterCode.AMOUNT_OVERFLOW);
@@ -512,8 +511,9 @@ export class ShardSettler {
       corrected.map((c) => ({
         userId: c.after.userId.toString(),
         assetId: c.after.assetId,
-        before: { available: c.before.available.toString(), locked: c.before.locked.toString() },
-        after: { available: c.after.available.toString(), locked: c.after.locked.toString() },
+        recreated: c.recreated,
+        before: { available: c.before.available.toString(), locked: c.before.locked.toString(), version: c.before.version.toString() },
+        after: { available: c.after.available.toString(), locked: c.after.locked.toString(), version: c.after.version.toString() },
       })),
     );
     const statements = this.deps.writer.buildStatements({
@@ -530,9 +530,16 @@ export class ShardSettler {
     await this.retry('write', () => this.deps.writer.execute(statements), { jobId, correctionId: correction.correctionId });
     metrics.batches.inc({ shard, kind: 'correct' });
     const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true };
+    // The cache keeps only what it knew of the stored state just read; the corrected rows then
+    // hold exactly what was written, so the next job builds on them.
+    if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
     this.cache.commit(corrected.map((c) => c.after), keyOfRow, next);
     this.noteState(next);
-    logger.info({ shard, jobId, correctionId: correction.correctionId, rows: corrected.length }, 'correction applied');
+    metrics.cacheRows.set({ shard }, this.cache.size);
+    logger.info(
+      { shard, jobId, correctionId: correction.correctionId, rows: corrected.length, recreated: corrected.filter((c) => c.recreated).length, watermark: state.lastSeq },
+      'correction applied',
+    );
     return { applied: corrected.length, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 1, lastSeq: state.lastSeq.toString() };
   }
 

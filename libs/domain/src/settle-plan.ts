@@ -275,30 +275,51 @@ export interface CorrectionDelta {
 }
 
 export interface CorrectedRow {
+  /** The row as stored when the correction was planned; absent rows as zeros, version 0. */
   readonly before: BalanceRow;
   readonly after: BalanceRow;
+  /** The row did not exist in storage: it is written anew. */
+  readonly recreated: boolean;
 }
 
 /**
- * New absolute values of the rows a reconciler correction changes. The version stays: a
- * correction is not a message of the shard's stream. Throws DomainError (AMOUNT_OVERFLOW) when
- * a value would leave the signed 64-bit range; then nothing of the correction applies.
+ * New absolute values of the rows a reconciler correction changes. The delta is expected −
+ * actual as the reconciler read the stored row, so it applies to the row as stored, which
+ * `stored` must return (never a cached copy: a row changed behind the settler differs from its
+ * cache, and that difference is what is being corrected).
+ *
+ * A stored row keeps its version: a correction is not a message of the shard's stream. A row
+ * that does not exist (deleted behind the settler) is recreated with `recreatedVersion`, the
+ * shard watermark: every message up to it is settled, so history up to that version explains
+ * the corrected row. Throws DomainError (AMOUNT_OVERFLOW) when a value would leave the signed
+ * 64-bit range; then nothing of the correction applies.
  */
 export function planCorrection(
   deltas: readonly CorrectionDelta[],
-  current: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined,
+  stored: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined,
+  recreatedVersion: bigint,
 ): CorrectedRow[] {
   const byKey = new Map<BalanceRowKey, CorrectedRow>();
   for (const d of deltas) {
     const key = balanceRowKey(d.userId, d.assetId);
     const prior = byKey.get(key);
-    const before = prior?.after ?? current(key, d.userId, d.assetId) ?? emptyRow(d.userId, d.assetId);
+    let before: BalanceRow;
+    let recreated: boolean;
+    if (prior !== undefined) {
+      before = prior.before;
+      recreated = prior.recreated;
+    } else {
+      const row = stored(key, d.userId, d.assetId);
+      recreated = row === undefined;
+      before = row ?? emptyRow(d.userId, d.assetId);
+    }
+    const base = prior?.after ?? (recreated ? { ...before, version: recreatedVersion } : before);
     const after: BalanceRow = {
-      ...before,
-      available: checkedAdd(before.available, d.availableDelta, `corrected available of user ${d.userId} asset ${d.assetId}`),
-      locked: checkedAdd(before.locked, d.lockedDelta, `corrected locked of user ${d.userId} asset ${d.assetId}`),
+      ...base,
+      available: checkedAdd(base.available, d.availableDelta, `corrected available of user ${d.userId} asset ${d.assetId}`),
+      locked: checkedAdd(base.locked, d.lockedDelta, `corrected locked of user ${d.userId} asset ${d.assetId}`),
     };
-    byKey.set(key, { before: prior?.before ?? before, after });
+    byKey.set(key, { before, after, recreated });
   }
   return [...byKey.values()];
 }

@@ -173,25 +173,57 @@ describe('touchedRowKeys', () => {
 });
 
 describe('planCorrection', () => {
-  it('adds the deltas to the current rows, keeps versions and records before/after', () => {
-    const current: BalanceRow = { userId: 1n, assetId: 2, available: 100n, locked: 5n, version: 40n };
+  it('adds the deltas to the stored rows, keeps their versions and records before/after', () => {
+    const stored: BalanceRow = { userId: 1n, assetId: 2, available: 100n, locked: 5n, version: 40n };
     const rows = planCorrection(
       [
         { userId: 1n, assetId: 2, availableDelta: -10n, lockedDelta: 1n },
         { userId: 1n, assetId: 2, availableDelta: -5n, lockedDelta: 0n },
-        { userId: 2n, assetId: 2, availableDelta: 3n, lockedDelta: 0n },
       ],
-      (key) => (key === '1/2' ? current : undefined),
+      (key) => (key === '1/2' ? stored : undefined),
+      90n,
+    );
+    expect(rows).toEqual([{ before: stored, after: { ...stored, available: 85n, locked: 6n }, recreated: false }]);
+  });
+
+  it('recreates a missing row with the shard watermark as version, so history up to it explains the row', () => {
+    const rows = planCorrection(
+      [
+        { userId: 2n, assetId: 2, availableDelta: 3n, lockedDelta: 7n },
+        { userId: 2n, assetId: 2, availableDelta: 1n, lockedDelta: 0n },
+      ],
+      () => undefined,
+      90n,
     );
     expect(rows).toEqual([
-      { before: current, after: { ...current, available: 85n, locked: 6n } },
-      { before: { userId: 2n, assetId: 2, available: 0n, locked: 0n, version: 0n }, after: { userId: 2n, assetId: 2, available: 3n, locked: 0n, version: 0n } },
+      {
+        before: { userId: 2n, assetId: 2, available: 0n, locked: 0n, version: 0n },
+        after: { userId: 2n, assetId: 2, available: 4n, locked: 7n, version: 90n },
+        recreated: true,
+      },
     ]);
   });
 
-  it('refuses a correction that would overflow', () => {
-    expect(() => planCorrection([{ userId: 1n, assetId: 2, availableDelta: I64_MAX, lockedDelta: 0n }], () => ({ userId: 1n, assetId: 2, available: 1n, locked: 0n, version: 1n }))).toThrow(
-      /does not fit/,
+  it('asks only for the stored row, once per row', () => {
+    const asked: string[] = [];
+    planCorrection(
+      [
+        { userId: 1n, assetId: 2, availableDelta: 1n, lockedDelta: 0n },
+        { userId: 1n, assetId: 2, availableDelta: 1n, lockedDelta: 0n },
+        { userId: 3n, assetId: 1, availableDelta: 1n, lockedDelta: 0n },
+      ],
+      (key) => {
+        asked.push(key);
+        return undefined;
+      },
+      1n,
     );
+    expect(asked).toEqual(['1/2', '3/1']);
+  });
+
+  it('refuses a correction that would overflow', () => {
+    expect(() =>
+      planCorrection([{ userId: 1n, assetId: 2, availableDelta: I64_MAX, lockedDelta: 0n }], () => ({ userId: 1n, assetId: 2, available: 1n, locked: 0n, version: 1n }), 1n),
+    ).toThrow(/does not fit/);
   });
 });

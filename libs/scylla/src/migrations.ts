@@ -98,7 +98,13 @@ export async function migrate(client: cassandra.Client, options: MigrationOption
     }
     for (const statement of migration.statements) {
       // Unqualified table names are created in the target keyspace.
-      await client.execute(qualify(statement, ks), [], { prepare: false });
+      try {
+        await client.execute(qualify(statement, ks), [], { prepare: false });
+      } catch (error) {
+        // ALTER … ADD has no IF NOT EXISTS: a run that died after the ALTER but before its
+        // record finds the column there, which is the state it wanted.
+        if (!(/^ALTER\s+TABLE/i.test(statement) && /already exist|conflicts with an existing column|duplicate/i.test((error as Error).message))) throw error;
+      }
     }
     await client.execute(
       `INSERT INTO ${ks}.schema_migrations (version, checksum, applied_at) VALUES (?, ?, ?)`,
@@ -112,8 +118,10 @@ export async function migrate(client: cassandra.Client, options: MigrationOption
 }
 
 function qualify(statement: string, keyspace: string): string {
-  return statement.replace(
-    /^(CREATE\s+(?:TABLE|INDEX|TYPE)\s+IF\s+NOT\s+EXISTS\s+)([a-z][a-z0-9_]*)(\s*\()/i,
-    (_m, head: string, table: string, tail: string) => `${head}${keyspace}.${table}${tail}`,
-  );
+  return statement
+    .replace(
+      /^(CREATE\s+(?:TABLE|INDEX|TYPE)\s+IF\s+NOT\s+EXISTS\s+)([a-z][a-z0-9_]*)(\s*\()/i,
+      (_m, head: string, table: string, tail: string) => `${head}${keyspace}.${table}${tail}`,
+    )
+    .replace(/^(ALTER\s+TABLE\s+)([a-z][a-z0-9_]*)(\s)/i, (_m, head: string, table: string, tail: string) => `${head}${keyspace}.${table}${tail}`);
 }

@@ -45,6 +45,8 @@ export interface SettlementBatchRows {
   readonly correction?: CorrectionRecord | undefined;
   readonly watermark: {
     readonly lastSeq: bigint;
+    /** Highest trade_id settled in the shard including this batch; omitted when the batch has no trade. */
+    readonly maxTradeId?: bigint | undefined;
     readonly batchCount: bigint;
     readonly jobId: string;
     readonly updatedAt: Date;
@@ -87,6 +89,7 @@ export class SettlementWriter {
   private readonly deadLetterCql: string;
   private readonly correctionCql: string;
   private readonly watermarkCql: string;
+  private readonly watermarkWithTradeCql: string;
 
   private readonly client: cassandra.Client;
   private readonly feeAccountUserId: bigint;
@@ -113,6 +116,7 @@ export class SettlementWriter {
     this.deadLetterCql = `INSERT INTO ${ks}.dead_letters (shard, dead_letter_id, source, reason, field, seq, job_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.correctionCql = `INSERT INTO ${ks}.balance_corrections (correction_id, shard, reconciliation_job_id, applied_at, rows) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.watermarkCql = `INSERT INTO ${ks}.shard_watermarks (shard, last_seq, write_ts, batch_count, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.watermarkWithTradeCql = `INSERT INTO ${ks}.shard_watermarks (shard, last_seq, write_ts, batch_count, last_job_id, updated_at, max_trade_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
   }
 
   /** The batch's statements, the watermark last. */
@@ -141,7 +145,11 @@ export class SettlementWriter {
       out.push({ query: this.correctionCql, params: [c.correctionId, rows.shard, c.reconciliationJobId, rows.watermark.updatedAt, c.rowsJson, t] });
     }
     const w = rows.watermark;
-    out.push({ query: this.watermarkCql, params: [rows.shard, w.lastSeq, t, w.batchCount, w.jobId, w.updatedAt, t] });
+    out.push(
+      w.maxTradeId === undefined
+        ? { query: this.watermarkCql, params: [rows.shard, w.lastSeq, t, w.batchCount, w.jobId, w.updatedAt, t] }
+        : { query: this.watermarkWithTradeCql, params: [rows.shard, w.lastSeq, t, w.batchCount, w.jobId, w.updatedAt, u64ToCql(w.maxTradeId), t] },
+    );
     return out;
   }
 

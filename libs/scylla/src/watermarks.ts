@@ -1,5 +1,6 @@
 /** Reads of shard_watermarks: how far each shard is settled. Written only inside settlement batches. */
 import type cassandra from 'cassandra-driver';
+import { u64FromCql } from './client.js';
 
 export interface ShardWatermark {
   readonly shard: string;
@@ -8,6 +9,8 @@ export interface ShardWatermark {
   /** `USING TIMESTAMP` of the last batch, µs; the next batch writes strictly above it. */
   readonly writeTs: bigint;
   readonly batchCount: bigint;
+  /** Highest trade_id settled in the shard; undefined before its first trade. */
+  readonly maxTradeId: bigint | undefined;
   readonly lastJobId: string | undefined;
   readonly updatedAt: Date | undefined;
 }
@@ -17,8 +20,8 @@ export class WatermarkRepository {
   private readonly listCql: string;
 
   constructor(private readonly client: cassandra.Client, keyspace: string) {
-    this.getCql = `SELECT shard, last_seq, write_ts, batch_count, last_job_id, updated_at FROM ${keyspace}.shard_watermarks WHERE shard = ?`;
-    this.listCql = `SELECT shard, last_seq, write_ts, batch_count, last_job_id, updated_at FROM ${keyspace}.shard_watermarks`;
+    this.getCql = `SELECT shard, last_seq, write_ts, batch_count, max_trade_id, last_job_id, updated_at FROM ${keyspace}.shard_watermarks WHERE shard = ?`;
+    this.listCql = `SELECT shard, last_seq, write_ts, batch_count, max_trade_id, last_job_id, updated_at FROM ${keyspace}.shard_watermarks`;
   }
 
   /** The shard's watermark; undefined before its first batch. */
@@ -41,6 +44,7 @@ function fromRow(row: cassandra.types.Row): ShardWatermark {
     lastSeq: (row['last_seq'] as bigint | null) ?? 0n,
     writeTs: (row['write_ts'] as bigint | null) ?? 0n,
     batchCount: (row['batch_count'] as bigint | null) ?? 0n,
+    maxTradeId: row['max_trade_id'] === null || row['max_trade_id'] === undefined ? undefined : u64FromCql(row['max_trade_id'] as bigint),
     lastJobId: (row['last_job_id'] as string | null) ?? undefined,
     updatedAt: (row['updated_at'] as Date | null) ?? undefined,
   };
