@@ -80,6 +80,12 @@ export interface JobOutcome {
 
 interface ShardState extends CacheState {
   readonly batchCount: bigint;
+  /**
+   * Highest trade_id settled in the shard, from the watermark row: every settled trade has an
+   * id at or below it, so only incoming ids at or below it can be duplicates. Undefined when
+   * unknown (a watermark written before it was kept): then every id is checked.
+   */
+  readonly maxTradeId: bigint | undefined;
 }
 
 /**
@@ -94,6 +100,11 @@ interface Prefetch {
   readonly decoded: Extract<SettleJobDecode, { ok: true }> | undefined;
   /** Trade ids the early read asked for. */
   readonly queriedTradeIds: ReadonlySet<bigint>;
+  /**
+   * Ids above this were not asked for: a settled trade with such an id can only have been
+   * written since the read started, and is then in writtenSince. Undefined: all were asked.
+   */
+  readonly queriedUpTo: bigint | undefined;
   readonly settled: Promise<ReadonlyMap<bigint, bigint> | undefined>;
   /** Rows read ahead (undefined: none were needed), or 'failed'. */
   readonly rows: Promise<Map<BalanceRowKey, BalanceRow> | undefined | 'failed'>;
@@ -107,6 +118,23 @@ const EMPTY_SEQS: ReadonlyMap<bigint, bigint> = new Map();
 /** A trade id in job data as encodeSettlementJob writes it (JSON.stringify: no spaces). */
 const TRADE_ID_IN_JSON = /"tradeId":"(\d{1,20})"/g;
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
+
+/**
+ * The trade ids that need the duplicate-check read: those at or below the highest id settled
+ * so far. A shard with no watermark row has settled nothing; one whose watermark does not
+ * know its highest id checks every id.
+ */
+function duplicateCandidates(tradeIds: readonly bigint[], state: Pick<ShardState, 'exists' | 'maxTradeId'>): bigint[] {
+  if (!state.exists) return [];
+  const max = state.maxTradeId;
+  return max === undefined ? [...tradeIds] : tradeIds.filter((id) => id <= max);
+}
+
+function maxTradeIdOf(trades: readonly { tradeId: bigint }[], prior: bigint | undefined): bigint | undefined {
+  let max = prior;
+  for (const t of trades) if (max === undefined || t.tradeId > max) max = t.tradeId;
+  return max;
+}
 
 function nowUs(): bigint {
   return BigInt(Date.now()) * 1000n;
@@ -217,8 +245,8 @@ export class ShardSettler {
   private async readState(): Promise<ShardState> {
     const wm = await this.deps.watermarks.get(this.shard);
     const state: ShardState = wm === undefined
-      ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false }
-      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true };
+      ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false, maxTradeId: undefined }
+      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId };
     this.noteState(state);
     return state;
   }
@@ -229,21 +257,18 @@ export class ShardSettler {
     this.deps.metrics.lastSeq.set({ shard: this.shard }, Number(state.lastSeq));
   }
 
-  private readTrades(job: Extract<SettleJobDecode, { ok: true }>): Promise<ReadonlyMap<bigint, bigint>> {
+  private readTrades(job: Extract<SettleJobDecode, { ok: true }>, state: ShardState): Promise<ReadonlyMap<bigint, bigint>> {
     const market = this.deps.market;
     const tradeIds: bigint[] = [];
     if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
-    return tradeIds.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market!.name, tradeIds);
+    const candidates = duplicateCandidates(tradeIds, state);
+    return candidates.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market!.name, candidates);
   }
 
   private async readStateAndTrades(job: Extract<SettleJobDecode, { ok: true }>): Promise<[ShardState, ReadonlyMap<bigint, bigint>]> {
-    const market = this.deps.market;
-    const tradeIds: bigint[] = [];
-    if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
-    return Promise.all([
-      this.readState(),
-      tradeIds.length === 0 ? EMPTY_SEQS : this.deps.trades.findSettledSeqs(market!.name, tradeIds),
-    ]);
+    // The watermark first: its highest trade id decides which ids need reading at all.
+    const state = await this.readState();
+    return [state, await this.readTrades(job, state)];
   }
 
   private async settle(jobId: string, job: Extract<SettleJobDecode, { ok: true }>, prefetched?: Prefetch): Promise<JobOutcome> {
@@ -258,7 +283,8 @@ export class ShardSettler {
       state = this.stored!;
       if (prefetched !== undefined) {
         const [seqs, rows] = await Promise.all([prefetched.settled, prefetched.rows]);
-        const covered = job.messages.every((m) => m.kind !== 'trade' || prefetched.queriedTradeIds.has(m.tradeId));
+        const upTo = prefetched.queriedUpTo;
+        const covered = job.messages.every((m) => m.kind !== 'trade' || prefetched.queriedTradeIds.has(m.tradeId) || (upTo !== undefined && m.tradeId > upTo));
         if (seqs !== undefined && rows !== 'failed' && covered) {
           // Stored trades = those the early read saw + those this process wrote since.
           const union = new Map(seqs);
@@ -271,7 +297,7 @@ export class ShardSettler {
           settledSeqs = union;
         }
       }
-      settledSeqs ??= await this.retry('read', () => this.readTrades(job), { jobId });
+      settledSeqs ??= await this.retry('read', () => this.readTrades(job, state), { jobId });
     } else {
       const claiming = this.claim(jobId);
       [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
@@ -330,7 +356,7 @@ export class ShardSettler {
         fundingEvents: chunk.funding,
         balanceRows: chunk.rows,
         deadLetters: chunk.deadLetters.map((d) => ({ seq: d.seq, reason: d.reason, field: d.field, jobId, raw: d.raw })),
-        watermark: { lastSeq: chunk.lastSeq, batchCount, jobId, updatedAt: new Date() },
+        watermark: { lastSeq: chunk.lastSeq, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : undefined, batchCount, jobId, updatedAt: new Date() },
       });
       const started = performance.now();
       await this.retry('write', () => this.deps.writer.execute(statements), { jobId, lastSeq: chunk.lastSeq });
@@ -338,7 +364,7 @@ export class ShardSettler {
       metrics.batches.inc({ shard, kind: 'settle' });
       metrics.batchStatements.observe({ shard }, statements.length);
 
-      state = { lastSeq: chunk.lastSeq, writeTs, batchCount, exists: true };
+      state = { lastSeq: chunk.lastSeq, writeTs, batchCount, exists: true, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : state.maxTradeId };
       this.cache.commit(chunk.rows, keyOfRow, state);
       this.noteState(state);
       this.recordDeadLetters(jobId, chunk.deadLetters);
@@ -396,11 +422,16 @@ export class ShardSettler {
         for (const [key, k] of touchedRowKeys(full.messages, feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
         if (missing.length > 0) rows = this.deps.balances.loadShardRows(this.shard, missing).catch(() => 'failed' as const);
       }
+      // Only ids at or below the highest settled one can be duplicates (see duplicateCandidates);
+      // the current job's trades are accounted for by writtenSince.
+      const known = this.stored;
+      const queriedUpTo = known === undefined || (known.exists && known.maxTradeId === undefined) ? undefined : known.exists ? known.maxTradeId : -1n;
+      if (queriedUpTo !== undefined) tradeIds = tradeIds.filter((id) => id <= queriedUpTo);
       // A failed read only loses the head start: the next job then reads as usual.
       const settled: Prefetch['settled'] =
         tradeIds.length === 0 || market === undefined ? Promise.resolve(EMPTY_SEQS) : trades.findSettledSeqs(market.name, tradeIds).catch(() => undefined);
       if (token !== this.prefetchToken) return;
-      this.prefetched = { jobId: nextId, decoded, queriedTradeIds: new Set(tradeIds), settled, rows, writtenSince, rowsWrittenSince };
+      this.prefetched = { jobId: nextId, decoded, queriedTradeIds: new Set(tradeIds), queriedUpTo, settled, rows, writtenSince, rowsWrittenSince };
     };
     void run().catch((error: unknown) => this.deps.logger.debug({ err: error, shard: this.shard, jobId }, 'prefetch failed'));
   }
@@ -529,7 +560,7 @@ export class ShardSettler {
     });
     await this.retry('write', () => this.deps.writer.execute(statements), { jobId, correctionId: correction.correctionId });
     metrics.batches.inc({ shard, kind: 'correct' });
-    const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true };
+    const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true, maxTradeId: state.maxTradeId };
     // The cache keeps only what it knew of the stored state just read; the corrected rows then
     // hold exactly what was written, so the next job builds on them.
     if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
