@@ -1,24 +1,28 @@
 /**
  * The chaos run: a simulated stream settled by the real processes while faults are injected at
  * random moments (from a seed): SIGKILL of a settler, of the ingestor, of the reconciler; Redis
- * killed and restarted; Cassandra restarted; a settler paused longer than its lock; plus
- * duplicated, reordered and malformed messages in the stream. Then it checks that every balance
- * equals the simulator's expectation, conservation holds, every trade is settled exactly once,
- * every malformed message is in the dead letter, and a full reconciliation finds 0 errors.
+ * killed and restarted; Cassandra restarted (graceful and kill -9 in turn); a settler paused
+ * longer than its lock and its lease; plus duplicated, reordered and malformed messages in the
+ * stream. Then it checks that every balance equals the simulator's expectation, conservation
+ * holds, every trade is settled exactly once, every malformed message is in the dead letter and
+ * nothing valid is, no settlement job failed, no process died by itself or hung on shutdown, and
+ * a full reconciliation finds 0 errors.
  *
  * It runs on a private Redis and a private Cassandra, so it can restart them freely.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type cassandra from 'cassandra-driver';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
-import { MarketCatalog, FUNDING_SHARD } from '@settlement/domain';
+import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/domain';
+import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
-import { createSimulator, marketFromConfig } from '@settlement/simulator';
-import { ChildApp, ROOT, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
+import { createSimulator, marketFromConfig, type Simulator, type SimulatorOptions } from '@settlement/simulator';
+import { ChildApp, ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
 import { writeConfigYaml } from './config-file.js';
 import { PrivateRedis } from './private-redis.js';
 
@@ -26,24 +30,30 @@ export const FAULT_KINDS = ['kill-settler', 'kill-ingestor', 'kill-reconciler', 
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface ChaosOptions {
-  /** Valid messages in the stream (trades are about 70 % of them). */
-  readonly messages: number;
+  /** Trades in the stream, exactly; funding events (deposits, locks, …) come on top. */
+  readonly trades: number;
   readonly faults: number;
   readonly seed: number;
   /** Offered rate, messages/s. */
   readonly ratePerSecond: number;
   readonly users: number;
   readonly settlers: number;
-  /** Ports of the private Redis / Cassandra / ZMQ sockets; the run's own. */
+  /**
+   * Ports of the run's own: Redis on portBase, the ingestor's PULL on +1, the replay endpoint on
+   * +2, Cassandra's CQL on +3 (its storage ports are derived from that, 2 042 lower).
+   */
   readonly portBase: number;
-  /** Fault kinds to use (default all). */
+  /** Fault kinds to use (default all); each is used at least once when faults ≥ kinds. */
   readonly kinds?: readonly FaultKind[];
   readonly logger: Logger;
-  /** Where logs and the private stack's files go. */
+  /** Where logs and the private stack's files go; emptied at the start. */
   readonly workDir: string;
+  /** Longest wait for every shard to settle after the last fault, ms. Default 600 000. */
+  readonly settleTimeoutMs?: number;
 }
 
 export interface FaultRecord {
+  /** Since the stream started, ms. */
   readonly atMs: number;
   readonly kind: FaultKind;
   readonly target: string;
@@ -56,6 +66,13 @@ export interface ChaosCheck {
   readonly detail: string;
 }
 
+export interface ProcessExit {
+  readonly name: string;
+  /** Since the stream started, ms. */
+  readonly atMs: number;
+  readonly code: number | null;
+}
+
 export interface ChaosReport {
   readonly seed: number;
   readonly messages: number;
@@ -64,6 +81,16 @@ export interface ChaosReport {
   readonly injected: { duplicates: number; swaps: number; malformed: number };
   readonly checks: ChaosCheck[];
   readonly ok: boolean;
+  /** Processes that exited without being told to (each was started again). */
+  readonly unexpectedExits: ProcessExit[];
+  /** Stack start-up until the stream starts, ms. */
+  readonly setupMs: number;
+  /** The stream, start to last message sent, ms. */
+  readonly sendMs: number;
+  /** Stream start until every shard's watermark reached its last sequence, ms. */
+  readonly settledMs: number;
+  /** The end checks (reads and the full reconciliation), ms. */
+  readonly checkMs: number;
   readonly elapsedMs: number;
 }
 
@@ -93,6 +120,21 @@ async function allRows(client: cassandra.Client, query: string, params: unknown[
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The promise's value, or `fallback` when it fails or takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]);
+  } catch {
+    return fallback;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How often BullMQ looks for jobs whose lock expired, in this run (see chaosConfig). */
+const STALLED_INTERVAL_MS = 1_000;
+
 function chaosConfig(options: ChaosOptions, redisUrl: string, cassandraPort: number): Readonly<SettlementConfig> {
   const base = loadConfig({ cwd: ROOT, env: {} });
   const raw = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as {
@@ -101,24 +143,113 @@ function chaosConfig(options: ChaosOptions, redisUrl: string, cassandraPort: num
   raw['scylladb'] = { ...raw['scylladb'], hosts: [`127.0.0.1:${cassandraPort}`], keyspace: 'chaos', request_timeout_ms: 5000 };
   raw['redis'] = { ...raw['redis'], url: redisUrl, prefix: '{chaos}' };
   raw['zmq'] = { ...raw['zmq'], settlement_port: options.portBase + 1, replay_endpoint: `tcp://127.0.0.1:${options.portBase + 2}` };
-  raw['settler'] = { ...raw['settler'], lock_duration_ms: 4000 };
+  // A killed settler's job is handed on once its lock expired and BullMQ's stalled check saw it
+  // twice: lock + 2 × interval. The defaults (60 s, 30 s) would idle a shard for up to two
+  // minutes per kill; short values here let many faults hit a run of a few minutes.
+  raw['settler'] = { ...raw['settler'], lock_duration_ms: 4000, stalled_interval_ms: STALLED_INTERVAL_MS };
   raw['reconciliation'] = { ...raw['reconciliation'], enabled: true, interval_seconds: 20, sample_size: 200 };
   (raw as Record<string, unknown>)['data_dir'] = path.join(options.workDir, 'data');
   (raw as Record<string, unknown>)['log_level'] = 'info';
   return parseConfig(raw);
 }
 
+/**
+ * A simulator whose stream holds exactly `trades` trades and ends with the last of them. The
+ * share of trades grows along a stream (at first most users must deposit and lock before they
+ * trade), so it is measured, not guessed: generate more than enough, then cut at the wanted
+ * trade. The generator is prefix-stable: the first n messages do not depend on how many follow.
+ */
+function simulatorWithTrades(trades: number, options: Omit<SimulatorOptions, 'messages'>): Simulator {
+  for (let messages = trades * 2; ; messages *= 2) {
+    const probe = createSimulator({ ...options, messages, logger: undefined });
+    let seen = 0;
+    const last = probe.messages.findIndex((m) => m.kind === 'trade' && ++seen === trades);
+    void probe.close();
+    if (last < 0) continue;
+    const simulator = createSimulator({ ...options, messages: last + 1 });
+    const got = simulator.messages.filter((m) => m.kind === 'trade').length;
+    if (got !== trades) throw new Error(`simulator stream of ${last + 1} messages holds ${got} trades, expected ${trades}`);
+    return simulator;
+  }
+}
+
+/**
+ * A child process under a supervisor, as a container restart policy would keep it: one that
+ * exits without being told to is recorded (a finding of the run) and started again.
+ */
+class Supervised {
+  readonly unexpectedExits: ProcessExit[] = [];
+  /** Exit code of the final SIGTERM; null while running or when it had to be killed. */
+  finalExit: number | null | undefined;
+  private intendedDown = false;
+
+  constructor(
+    readonly app: ChildApp,
+    private readonly clockMs: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  get name(): string {
+    return this.app.options.name;
+  }
+
+  get pid(): number | undefined {
+    return this.app.pid;
+  }
+
+  start(): this {
+    this.intendedDown = false;
+    this.app.start();
+    const pid = this.app.pid;
+    void this.app.waitExit().then((code) => {
+      if (this.intendedDown || this.app.pid !== pid) return;
+      this.unexpectedExits.push({ name: this.name, atMs: this.clockMs(), code });
+      this.log.error({ process: this.name, pid, code }, 'process exited by itself; starting it again');
+      setTimeout(() => {
+        if (!this.intendedDown && !this.app.running) this.start();
+      }, 1000);
+    });
+    return this;
+  }
+
+  async kill(): Promise<void> {
+    this.intendedDown = true;
+    await this.app.stop('SIGKILL');
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.app.signal(signal);
+  }
+
+  /** SIGTERM; a process that has not exited after `graceMs` is killed and counts as hung. */
+  async stop(graceMs: number): Promise<void> {
+    this.intendedDown = true;
+    if (!this.app.running) {
+      this.finalExit = 0;
+      return;
+    }
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+    }, graceMs);
+    const code = await this.app.stop('SIGTERM', graceMs);
+    clearTimeout(timer);
+    this.finalExit = hung ? null : code;
+  }
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const log = options.logger;
   const random = prng(options.seed);
+  rmSync(options.workDir, { recursive: true, force: true });
   const redis = new PrivateRedis(options.portBase, path.join(options.workDir, 'redis'));
   const cassandraOptions: LocalCassandraOptions = {
     dir: path.join(options.workDir, 'cassandra'),
     port: options.portBase + 3,
     heapMb: 768,
     readyTimeoutMs: 120_000,
-    // Acknowledged writes must survive the restart: sync the commit log before acknowledging.
+    // Acknowledged writes must survive a kill -9: sync the commit log before acknowledging.
     yamlOverrides: { commitlog_sync: 'batch', commitlog_sync_batch_window_in_ms: 2, commitlog_sync_period_in_ms: undefined },
   };
   const quiet = (message: string) => log.info(message);
@@ -130,13 +261,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await admin.execute('DROP KEYSPACE IF EXISTS chaos');
   await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: 'chaos', replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
   await admin.shutdown();
-  const flush = new Redis(redis.url);
-  await flush.flushall();
-  await flush.quit();
+  const harnessRedis: Redis = createRedisConnection(redis.url);
+  await harnessRedis.flushall();
+  const catalog = new MarketCatalog(config);
+  // The harness's own view of the queues: who is settling, failed jobs, the dead-letter queue.
+  const queues = [...catalog.shards].map((shard) => createSettlementQueue(shard, { connection: harnessRedis, prefix: config.redis.prefix }));
+  const deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, { connection: harnessRedis, prefix: config.redis.prefix });
+  for (const q of [...queues, deadLetterQueue]) q.on('error', () => undefined);
 
-  const simulator = createSimulator({
+  const simulator = simulatorWithTrades(options.trades, {
     market: marketFromConfig(config),
-    messages: options.messages,
     users: options.users,
     seed: options.seed,
     duplicateRate: 0.01,
@@ -145,74 +279,122 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     logger: log,
   });
   const replay = await simulator.serveReplay(config.zmq.replay_endpoint!);
+  let streamStarted = Date.now();
+  const sinceStream = () => Date.now() - streamStarted;
   const env = { ...process.env, SETTLEMENT_CONFIG: configFile, LOG_LEVEL: 'info' };
   const logDir = path.join(options.workDir, 'logs');
-  const ingestor = new ChildApp({ app: 'ingestor', name: 'ingestor', env, logDir }).start();
-  const settlers = Array.from({ length: options.settlers }, (_, i) => new ChildApp({ app: 'settler', name: `settler-${i + 1}`, env, logDir }).start());
-  const reconciler = new ChildApp({ app: 'reconciler', name: 'reconciler', env, logDir }).start();
+  const supervise = (app: string, name: string) => new Supervised(new ChildApp({ app, name, env, logDir }), sinceStream, log).start();
+  const ingestor = supervise('ingestor', 'ingestor');
+  const settlers = Array.from({ length: options.settlers }, (_, i) => supervise('settler', `settler-${i + 1}`));
+  const reconciler = supervise('reconciler', 'reconciler');
   const apps = [ingestor, ...settlers, reconciler];
 
+  /**
+   * The settler a fault should hit: the one running a settlement job now or, when every queue is
+   * idle, the one that finished the latest. Hitting a standby would test nothing. Another one
+   * is taken one time in four, so standbys are killed too. Undefined when Redis does not say.
+   */
+  const settlerToHit = async (): Promise<Supervised> => {
+    const busy = await within(
+      (async () => {
+        const votes = new Map<number, number>();
+        for (const queue of queues) {
+          const [job] = [...(await queue.getActive(0, 0)), ...(await queue.getCompleted(0, 0))];
+          const pid = Number(/:(\d+)$/.exec(job?.processedBy ?? '')?.[1]);
+          if (Number.isInteger(pid)) votes.set(pid, (votes.get(pid) ?? 0) + 1);
+        }
+        const top = [...votes].sort((a, b) => b[1] - a[1])[0]?.[0];
+        return settlers.find((s) => s.pid === top);
+      })(),
+      2000,
+      undefined,
+    );
+    const others = settlers.filter((s) => s !== busy);
+    if (busy === undefined || (others.length > 0 && random() < 0.25)) return (others.length > 0 ? others : settlers)[Math.floor(random() * (others.length || settlers.length))]!;
+    return busy;
+  };
+
+  let cassandraRestarts = 0;
   const faults: FaultRecord[] = [];
   const checks: ChaosCheck[] = [];
   let client: cassandra.Client | undefined;
+  let setupMs = 0;
+  let sendMs = 0;
+  let settledMs = Number.NaN;
+  let checkMs = 0;
   try {
     await sleep(3000);
-    const sendMs = (simulator.schedule.entries.length / options.ratePerSecond) * 1000;
+    streamStarted = Date.now();
+    setupMs = streamStarted - started;
+    const expectedSendMs = (simulator.schedule.entries.length / options.ratePerSecond) * 1000;
     const sending = simulator.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: options.ratePerSecond, lingerMs: 600_000, logger: log });
+    void sending.then((r) => {
+      sendMs = sinceStream();
+      log.info({ sent: r.sent, sendMs }, 'stream sent');
+    });
 
-    // Fault plan: every kind at least once (when there are enough faults), order and moments random.
+    // Fault plan: every kind at least once (when there are enough faults), order and moments
+    // random over the stream. Faults run one after the other; one that is due while another
+    // still runs starts right after it.
     const kinds = options.kinds ?? FAULT_KINDS;
     const plan: FaultKind[] = Array.from({ length: options.faults }, (_, i) => kinds[i % kinds.length]!);
     for (let i = plan.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       [plan[i], plan[j]] = [plan[j]!, plan[i]!];
     }
-    const moments = plan.map(() => 0.05 + random() * 0.85).sort((a, b) => a - b).map((f) => f * sendMs);
+    const moments = plan.map(() => 0.05 + random() * 0.85).sort((a, b) => a - b).map((f) => f * expectedSendMs);
     for (const [i, kind] of plan.entries()) {
-      const waitMs = moments[i]! - (Date.now() - started - 3000);
+      const waitMs = moments[i]! - sinceStream();
       if (waitMs > 0) await sleep(waitMs);
-      const atMs = Date.now() - started;
+      const atMs = sinceStream();
       const t0 = Date.now();
       let target = '';
       switch (kind) {
         case 'kill-settler': {
-          const s = settlers[Math.floor(random() * settlers.length)]!;
-          target = s.options.name;
-          await s.stop('SIGKILL');
+          const s = await settlerToHit();
+          target = s.name;
+          await s.kill();
           await sleep(300 + random() * 1500);
-          await s.restart();
+          s.start();
           break;
         }
         case 'kill-ingestor':
           target = 'ingestor';
-          await ingestor.stop('SIGKILL');
+          await ingestor.kill();
           await sleep(300 + random() * 1500);
-          await ingestor.restart();
+          ingestor.start();
           break;
         case 'kill-reconciler':
           target = 'reconciler';
-          await reconciler.stop('SIGKILL');
+          await reconciler.kill();
           await sleep(200 + random() * 800);
-          await reconciler.restart();
+          reconciler.start();
           break;
         case 'restart-redis':
-          target = 'redis';
+          target = 'redis (kill -9)';
           await redis.kill();
           await sleep(1000 + random() * 2000);
           await redis.start();
           break;
-        case 'restart-cassandra':
-          target = 'cassandra';
-          await stopLocalCassandra(cassandraOptions, quiet);
+        case 'restart-cassandra': {
+          // In turn a clean stop and a crash: with the commit log synced before each
+          // acknowledgement, neither may lose an acknowledged batch.
+          const crash = cassandraRestarts++ % 2 === 1;
+          target = crash ? 'cassandra (kill -9)' : 'cassandra (SIGTERM)';
+          if (crash) await killLocalCassandra(cassandraOptions);
+          else await stopLocalCassandra(cassandraOptions, quiet);
           await sleep(500 + random() * 1500);
           await startLocalCassandra(cassandraOptions, quiet);
           break;
+        }
         case 'pause-settler': {
-          const s = settlers[Math.floor(random() * settlers.length)]!;
-          target = s.options.name;
+          const s = await settlerToHit();
+          target = s.name;
           s.signal('SIGSTOP');
-          // Longer than its lock (settler.lock_duration_ms), so another settler takes the job.
-          await sleep(config.settler.lock_duration_ms + 1500 + random() * 1500);
+          // Longer than its lock and its lease, plus two stalled checks: another settler takes
+          // the shards and the job over while this one is frozen; then it wakes up mid-job.
+          const { lock_duration_ms: lockMs, shard_lease_ms: leaseMs } = config.settler;
+          await sleep(Math.max(lockMs, leaseMs) + 2 * STALLED_INTERVAL_MS + 1000 + random() * 1500);
           s.signal('SIGCONT');
           break;
         }
@@ -221,27 +403,33 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       faults.push(record);
       log.info(record, 'fault injected');
     }
-    const report = await sending;
-    log.info({ sent: report.sent }, 'stream sent');
+    const sendReport = await sending;
 
     // Settled: every shard's watermark at the last sequence the simulator sent for it.
     const expected = simulator.expected();
-    const catalog = new MarketCatalog(config);
     const wantLast = new Map<string, bigint>([...catalog.markets.keys()].map((s) => [s, BigInt(expected.lastSequences.bySymbol[s] ?? '0')]));
     wantLast.set(FUNDING_SHARD, BigInt(expected.lastSequences.funding));
     client = createScyllaClient(scyllaOptionsFromConfig(config));
     await client.connect();
-    const deadline = Date.now() + 10 * 60_000;
+    const deadline = Date.now() + (options.settleTimeoutMs ?? 600_000);
     let lagging: string[] = [];
+    let nextProgress = 0;
     while (Date.now() < deadline) {
       const rows = (await client.execute('SELECT shard, last_seq FROM chaos.shard_watermarks', [], { prepare: true })).rows;
       const have = new Map(rows.map((r) => [r['shard'] as string, r['last_seq'] as bigint]));
       lagging = [...wantLast].filter(([shard, seq]) => (have.get(shard) ?? 0n) < seq).map(([shard, seq]) => `${shard} at ${have.get(shard) ?? 0n}/${seq}`);
-      if (lagging.length === 0) break;
-      for (const app of apps) if (!app.running) await app.restart();
-      await sleep(1000);
+      if (lagging.length === 0) {
+        settledMs = sinceStream();
+        break;
+      }
+      if (Date.now() >= nextProgress) {
+        log.info({ lagging }, 'waiting for the shards to settle');
+        nextProgress = Date.now() + 5000;
+      }
+      await sleep(250);
     }
-    checks.push({ name: 'every shard settled to its last sequence', ok: lagging.length === 0, detail: lagging.length === 0 ? 'all shards' : `lagging: ${lagging.join(', ')}` });
+    const checksStarted = Date.now();
+    checks.push({ name: 'every shard settled to its last sequence', ok: lagging.length === 0, detail: lagging.length === 0 ? `all ${wantLast.size} shards` : `lagging: ${lagging.join(', ')}` });
 
     // Balances and conservation.
     const balances = new BalanceRepository(client, 'chaos');
@@ -269,7 +457,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const broken = Object.entries(expected.totals).filter(([asset, t]) => (sums.get(Number(asset)) ?? 0n) !== BigInt(t.deposits) - BigInt(t.withdrawals));
     checks.push({ name: 'conservation per asset', ok: broken.length === 0, detail: broken.length === 0 ? `${Object.keys(expected.totals).length} assets: sum = deposits − withdrawals` : `broken for assets ${broken.map(([a]) => a).join(', ')}` });
 
-    // Every trade settled exactly once: the trade tables hold exactly the simulator's trade ids.
+    // Every trade settled exactly once: the trade tables hold exactly the simulator's trade ids
+    // (a trade applied twice would also show in the balances above).
     const wantTrades = new Map<string, Set<string>>();
     for (const m of simulator.messages) {
       if (m.kind !== 'trade') continue;
@@ -293,11 +482,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     checks.push({ name: 'every trade settled, none unexpected', ok: tradeProblems.length === 0, detail: tradeProblems.length ? tradeProblems.join('; ') : `${tradesFound} trades` });
 
-    // Every malformed message kept with a reason: dead_letters table or the failed-trades file.
-    const kept = new Set<string>();
+    // Every malformed message kept with a reason: the dead_letters table, the failed-trades file
+    // (where the ingestor puts what Cassandra did not take) or the dead-letter queue.
+    // raw → where it is kept and the field its reason names.
+    const kept = new Map<string, { where: string; field: string | null }>();
     for (const shard of [UNROUTED_SHARD, ...catalog.shards]) {
-      for (const row of await allRows(client, 'SELECT raw FROM chaos.dead_letters WHERE shard = ?', [shard])) {
-        kept.add(row['raw'] as string);
+      for (const row of await allRows(client, 'SELECT raw, reason, field FROM chaos.dead_letters WHERE shard = ?', [shard])) {
+        kept.set(row['raw'] as string, { where: `dead_letters ${shard}: ${row['reason'] as string}`, field: (row['field'] as string | null) ?? null });
       }
     }
     const failedFile = path.join(config.data_dir, config.backup.failed_trades_file);
@@ -305,15 +496,49 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       for (const line of readFileSync(failedFile, 'utf8').split('\n')) {
         if (!line.trim()) continue;
         try {
-          const entry = JSON.parse(line) as { raw?: string };
-          if (typeof entry.raw === 'string') kept.add(entry.raw);
+          const entry = JSON.parse(line) as { kind?: string; raw?: unknown; reason?: unknown; field?: unknown };
+          if (entry.kind === 'dead_letter' && typeof entry.raw === 'string' && !kept.has(entry.raw)) {
+            kept.set(entry.raw, { where: `failed-trades file: ${String(entry.reason)}`, field: typeof entry.field === 'string' ? entry.field : null });
+          }
         } catch {
-          // A torn last line after a kill: its message is also in the table or was retried.
+          // A torn last line after a kill: its message is also in the table or the queue.
         }
       }
     }
-    const lost = expected.malformed.filter((m) => !kept.has(m.raw) && !kept.has(Buffer.from(m.raw).toString('base64')));
-    checks.push({ name: 'every malformed message dead-lettered', ok: lost.length === 0, detail: `${expected.malformed.length - lost.length}/${expected.malformed.length} kept${lost.length ? `; missing kinds: ${lost.map((m) => m.kind).join(', ')}` : ''}` });
+    for (const job of await deadLetterQueue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'paused', 'prioritized'])) {
+      const data = job.data as { raw?: unknown; reason?: unknown; field?: unknown } | undefined;
+      if (typeof data?.raw === 'string' && !kept.has(data.raw)) {
+        kept.set(data.raw, { where: `dead-letter queue: ${String(data.reason)}`, field: typeof data.field === 'string' ? data.field : null });
+      }
+    }
+    const malformedRaw = new Set(expected.malformed.flatMap((m) => [m.raw, `base64:${Buffer.from(m.raw).toString('base64')}`]));
+    const lost: string[] = [];
+    const misnamed: string[] = [];
+    for (const m of expected.malformed) {
+      const entry = kept.get(m.raw) ?? kept.get(`base64:${Buffer.from(m.raw).toString('base64')}`);
+      if (entry === undefined) lost.push(m.kind);
+      else if (entry.field !== m.field) misnamed.push(`${m.kind}: field ${entry.field}, expected ${m.field}`);
+    }
+    checks.push({
+      name: 'every malformed message dead-lettered',
+      ok: lost.length === 0 && misnamed.length === 0,
+      detail: `${expected.malformed.length - lost.length}/${expected.malformed.length} kept, naming the field${lost.length ? `; missing kinds: ${lost.join(', ')}` : ''}${misnamed.length ? `; wrong field: ${misnamed.slice(0, 3).join('; ')}` : ''}`,
+    });
+    // Duplicates are resent bytes with the same sequence: replays, never dead letters.
+    const wronglyKept = [...kept].filter(([raw]) => !malformedRaw.has(raw));
+    checks.push({
+      name: 'nothing valid dead-lettered',
+      ok: wronglyKept.length === 0,
+      detail: wronglyKept.length === 0 ? `${kept.size} dead letters, all malformed` : `${wronglyKept.length} valid messages dead-lettered: ${wronglyKept.slice(0, 3).map(([raw, k]) => `${k.where} (${raw.slice(0, 80)})`).join('; ')}`,
+    });
+
+    // A failed settlement job is a hole in its shard's chain: there must be none.
+    const failedJobs: string[] = [];
+    for (const queue of queues) {
+      const failed = await queue.getFailed(0, 9);
+      for (const job of failed) failedJobs.push(`${job.id}: ${job.failedReason}`);
+    }
+    checks.push({ name: 'no settlement job failed', ok: failedJobs.length === 0, detail: failedJobs.length === 0 ? `${queues.length} queues` : failedJobs.slice(0, 5).join('; ') });
 
     // A full reconciliation finds nothing.
     const reconciliation = await reconcileOnce({ config, logger: log, request: { mode: 'full', fix: false, trigger: 'chaos' } });
@@ -322,25 +547,58 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       ok: reconciliation.errors === 0 && reconciliation.status === 'completed',
       detail: `${reconciliation.usersChecked} users, ${reconciliation.rowsChecked} rows, ${reconciliation.errors} errors (${JSON.stringify(reconciliation.byKind)}), status ${reconciliation.status}`,
     });
+    checkMs = Date.now() - checksStarted;
 
-    const trades = [...wantTrades.values()].reduce((s, set) => s + set.size, 0);
+    // Every process lived through the faults (none died by itself) and stops cleanly.
+    await Promise.all(apps.map((a) => a.stop(20_000)));
+    const unexpectedExits = apps.flatMap((a) => a.unexpectedExits);
+    checks.push({
+      name: 'no process exited by itself',
+      ok: unexpectedExits.length === 0,
+      detail: unexpectedExits.length === 0 ? `${apps.length} processes` : unexpectedExits.map((e) => `${e.name} (code ${e.code}) at ${Math.round(e.atMs / 1000)} s`).join(', '),
+    });
+    const unclean = apps.filter((a) => a.finalExit !== 0);
+    checks.push({
+      name: 'every process stopped cleanly on SIGTERM',
+      ok: unclean.length === 0,
+      detail: unclean.length === 0 ? 'exit 0 each' : unclean.map((a) => `${a.name}: ${a.finalExit === null ? 'hung, killed' : `exit ${a.finalExit}`}`).join(', '),
+    });
+
+    const fewFaults = faults.length < options.faults;
     return {
       seed: options.seed,
       messages: simulator.messages.length,
-      trades,
+      trades: [...wantTrades.values()].reduce((s, set) => s + set.size, 0),
       faults,
       injected: { duplicates: expected.counts.duplicatesInjected, swaps: expected.counts.swapsInjected, malformed: expected.counts.malformedInjected },
       checks,
-      ok: checks.every((c) => c.ok) && faults.length >= options.faults,
+      ok: checks.every((c) => c.ok) && !fewFaults && sendReport.sent === simulator.schedule.entries.length,
+      unexpectedExits,
+      setupMs,
+      sendMs,
+      settledMs,
+      checkMs,
       elapsedMs: Date.now() - started,
     };
   } finally {
-    await Promise.allSettled(apps.map((a) => a.stop('SIGTERM', 15_000)));
-    apps.forEach((a) => a.close());
+    await Promise.allSettled(apps.map((a) => a.stop(20_000)));
+    apps.forEach((a) => a.app.close());
     await client?.shutdown().catch(() => undefined);
+    await Promise.allSettled([...queues, deadLetterQueue].map((q) => q.close()));
+    harnessRedis.disconnect();
     await replay.close().catch(() => undefined);
     await simulator.close();
     await redis.kill();
     await stopLocalCassandra(cassandraOptions, quiet);
   }
+}
+
+/** kill -9 of the private Cassandra, as a crash would; waits until the process is gone. */
+async function killLocalCassandra(options: LocalCassandraOptions): Promise<void> {
+  const file = path.join(options.dir, 'cassandra.pid');
+  const pid = readPid(file);
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGKILL');
+  while (readPid(file) !== undefined) await sleep(50);
+  rmSync(file, { force: true });
 }

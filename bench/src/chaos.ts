@@ -2,7 +2,6 @@
  * npm run chaos [-- --trades 100000 --faults 24 --seed 1 --rate 3000 --settlers 2]
  * Prints the faults and the checks; exits 0 only when every check passes.
  */
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -33,13 +32,10 @@ function intArg(name: string, raw: string | undefined, min: number): number {
 const trades = intArg('trades', values.trades, 100);
 const seed = intArg('seed', values.seed, 0);
 const workDir = path.join(ROOT, 'data', 'chaos', `seed-${seed}`);
-rmSync(workDir, { recursive: true, force: true });
 const logger = pino({ level: 'info', base: { app: 'chaos' } }, pino.destination(2));
-// About 70 % of the simulator's messages are trades; generate enough for the requested trades.
-const messages = Math.ceil(trades / 0.68);
 
 const report = await runChaos({
-  messages,
+  trades,
   faults: intArg('faults', values.faults, 1),
   seed,
   ratePerSecond: intArg('rate', values.rate, 100),
@@ -50,7 +46,9 @@ const report = await runChaos({
   workDir,
 });
 
-process.stdout.write(`\nchaos run, seed ${report.seed}: ${report.messages} messages, ${report.trades} trades, ${Math.round(report.elapsedMs / 1000)} s\n`);
+const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+process.stdout.write(`\nchaos run, seed ${report.seed}: ${report.messages} messages, ${report.trades} trades; logs in ${path.relative(ROOT, workDir)}/logs\n`);
+process.stdout.write(`set-up ${s(report.setupMs)}, stream sent in ${s(report.sendMs)}, all settled ${s(report.settledMs)} after the stream started, checks ${s(report.checkMs)}, total ${s(report.elapsedMs)}\n`);
 process.stdout.write(`injected in the stream: ${report.injected.duplicates} duplicates, ${report.injected.swaps} swaps, ${report.injected.malformed} malformed\n\n`);
 process.stdout.write(formatTable(['at s', 'fault', 'target', 'took ms'], report.faults.map((f) => [Math.round(f.atMs / 100) / 10, f.kind, f.target, f.durationMs])) + '\n\n');
 process.stdout.write(formatTable(['check', 'ok', 'detail'], report.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n\n');

@@ -85,6 +85,8 @@ function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfi
     redis: { ...plain['redis'], prefix },
     symbols: (plain['symbols'] as unknown as unknown[]).slice(0, shardCount),
     batch: { ...plain['batch'], max_messages: batchMessages },
+    // A job of `batch` messages stays one LOGGED BATCH, like the raw path's batches.
+    settler: { ...plain['settler'], batch_statements_max: Math.max(600, batchMessages * 12) },
     reconciliation: { ...plain['reconciliation'], enabled: false },
     log_level: 'warn',
     data_dir: path.join(base.data_dir, 'bench'),

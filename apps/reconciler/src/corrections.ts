@@ -15,6 +15,8 @@ export interface CorrectionRow {
   /** expected − actual, minor units. */
   readonly availableDelta: bigint;
   readonly lockedDelta: bigint;
+  /** Stored version the delta was measured against (0: no row). */
+  readonly version?: bigint | undefined;
 }
 
 /** Where a correction job ended up: a BullMQ state, or 'timeout' when the wait ran out. */

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type cassandra from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -22,7 +23,7 @@ import {
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
-import { backoffDelayMs } from './retry.js';
+import { backoffDelayMs, classifyError, isTransient } from './retry.js';
 import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
@@ -59,6 +60,33 @@ export function lastEnqueuedKey(prefix: string): string {
   return `${prefix}:ingest:last-enqueued`;
 }
 
+/** How often a settler waiting for Cassandra at start-up says so, ms. */
+const WAITING_LOG_INTERVAL_MS = 5_000;
+
+/**
+ * Start-up waits for Cassandra instead of exiting: a settler (re)started while Cassandra
+ * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only
+ * transient failures (no host, timeouts) are waited out; a rejection such as a missing keyspace
+ * still fails the start at once. SIGTERM meanwhile ends the process through runApp's shutdown.
+ */
+async function connectWhenUp(client: cassandra.Client, logger: Logger, retryMaxMs: number): Promise<void> {
+  let loggedAtMs = 0;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.connect();
+      if (attempt > 0) logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
+      return;
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
+        loggedAtMs = Date.now();
+        logger.warn({ err: error, kind: classifyError(error), attempt }, 'waiting for Cassandra');
+      }
+      await sleep(backoffDelayMs(attempt, 100, retryMaxMs));
+    }
+  }
+}
+
 export async function startSettler(options: StartSettlerOptions): Promise<RunningSettler> {
   const { config, logger } = options;
   const catalog = new MarketCatalog(config);
@@ -68,7 +96,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
 
   const ownsClient = options.client === undefined;
   const client = options.client ?? createScyllaClient(scyllaOptionsFromConfig(config));
-  if (ownsClient) await client.connect();
+  if (ownsClient) await connectWhenUp(client, logger, s.retry_max_ms);
   const keyspace = config.scylladb.keyspace;
   const symbols = config.symbols.map((sym) => sym.name);
   const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });

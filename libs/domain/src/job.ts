@@ -92,6 +92,12 @@ export const correctionJobSchema = z.object({
         /** expected − actual at the time of the check, minor units. */
         availableDelta: decimal,
         lockedDelta: decimal,
+        /**
+         * Version of the stored row the delta was measured against (0: no row). When the row
+         * has moved on since (a settle job rewrote it), the delta no longer applies and the
+         * settler leaves the row alone; the next reconciliation looks at it again.
+         */
+        version: unsignedDecimal.optional(),
       }),
     )
     .min(1)

@@ -272,6 +272,8 @@ export interface CorrectionDelta {
   readonly assetId: number;
   readonly availableDelta: bigint;
   readonly lockedDelta: bigint;
+  /** Stored version the delta was measured against (0: no row); a row that moved is skipped. */
+  readonly version?: bigint | undefined;
 }
 
 export interface CorrectedRow {
@@ -310,6 +312,8 @@ export function planCorrection(
       recreated = prior.recreated;
     } else {
       const row = stored(key, d.userId, d.assetId);
+      // The row changed since the reconciler measured it: the delta would be wrong now.
+      if (d.version !== undefined && (row?.version ?? 0n) !== d.version) continue;
       recreated = row === undefined;
       before = row ?? emptyRow(d.userId, d.assetId);
     }

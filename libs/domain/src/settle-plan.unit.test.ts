@@ -186,6 +186,19 @@ describe('planCorrection', () => {
     expect(rows).toEqual([{ before: stored, after: { ...stored, available: 85n, locked: 6n }, recreated: false }]);
   });
 
+  it('leaves a row alone when it moved on since the delta was measured', () => {
+    const stored: BalanceRow = { userId: 1n, assetId: 2, available: 100n, locked: 5n, version: 41n };
+    const rows = planCorrection(
+      [
+        { userId: 1n, assetId: 2, availableDelta: -10n, lockedDelta: 0n, version: 40n },
+        { userId: 3n, assetId: 2, availableDelta: 7n, lockedDelta: 0n, version: 0n },
+      ],
+      (key) => (key === '1/2' ? stored : undefined),
+      90n,
+    );
+    expect(rows).toEqual([{ before: { userId: 3n, assetId: 2, available: 0n, locked: 0n, version: 0n }, after: { userId: 3n, assetId: 2, available: 7n, locked: 0n, version: 90n }, recreated: true }]);
+  });
+
   it('recreates a missing row with the shard watermark as version, so history up to it explains the row', () => {
     const rows = planCorrection(
       [
