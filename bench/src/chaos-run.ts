@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type cassandra from 'cassandra-driver';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
 import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { createRedisConnection, createSettlementQueue, heartbeatPattern } from '@settlement/runtime';
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
 import { createSimulator, marketFromConfig, type Simulator, type SimulatorOptions } from '@settlement/simulator';
@@ -323,7 +323,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   let settledMs = Number.NaN;
   let checkMs = 0;
   try {
-    await sleep(3000);
+    await waitForHeartbeats(harnessRedis, config.redis.prefix, { ingestor: 1, settler: options.settlers, reconciler: 1 }, 120_000);
     streamStarted = Date.now();
     setupMs = streamStarted - started;
     const expectedSendMs = (simulator.schedule.entries.length / options.ratePerSecond) * 1000;
@@ -591,6 +591,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await redis.kill();
     await stopLocalCassandra(cassandraOptions, quiet);
   }
+}
+
+/** Waits until each app has published as many heartbeats as it has processes: all are up. */
+async function waitForHeartbeats(redis: Redis, prefix: string, want: Record<string, number>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let have: Record<string, number> = {};
+  while (Date.now() < deadline) {
+    have = {};
+    for (const key of await redis.keys(heartbeatPattern(prefix))) {
+      const app = key.slice(heartbeatPattern(prefix).length - 1).split(':')[0]!;
+      have[app] = (have[app] ?? 0) + 1;
+    }
+    if (Object.entries(want).every(([app, n]) => (have[app] ?? 0) >= n)) return;
+    await sleep(200);
+  }
+  throw new Error(`processes not up after ${timeoutMs} ms: heartbeats ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`);
 }
 
 /** kill -9 of the private Cassandra, as a crash would; waits until the process is gone. */

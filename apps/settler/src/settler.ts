@@ -23,7 +23,7 @@ import {
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
-import { backoffDelayMs, classifyError, isTransient } from './retry.js';
+import { backoffDelayMs, classifyError } from './retry.js';
 import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
@@ -66,8 +66,9 @@ const WAITING_LOG_INTERVAL_MS = 5_000;
 /**
  * Start-up waits for Cassandra instead of exiting: a settler (re)started while Cassandra
  * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only
- * transient failures (no host, timeouts) are waited out; a rejection such as a missing keyspace
- * still fails the start at once. SIGTERM meanwhile ends the process through runApp's shutdown.
+ * an unreachable cluster (no host, timeouts) is waited out; anything else, such as a missing
+ * keyspace or a wrong data center, still fails the start at once. SIGTERM meanwhile ends the
+ * process through runApp's shutdown.
  */
 async function connectWhenUp(client: cassandra.Client, logger: Logger, retryMaxMs: number): Promise<void> {
   let loggedAtMs = 0;
@@ -77,10 +78,11 @@ async function connectWhenUp(client: cassandra.Client, logger: Logger, retryMaxM
       if (attempt > 0) logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
       return;
     } catch (error) {
-      if (!isTransient(error)) throw error;
+      const kind = classifyError(error);
+      if (kind !== 'no_host' && kind !== 'client_timeout') throw error;
       if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
         loggedAtMs = Date.now();
-        logger.warn({ err: error, kind: classifyError(error), attempt }, 'waiting for Cassandra');
+        logger.warn({ err: error, kind, attempt }, 'waiting for Cassandra');
       }
       await sleep(backoffDelayMs(attempt, 100, retryMaxMs));
     }
