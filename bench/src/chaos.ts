@@ -1,6 +1,9 @@
 /**
- * npm run chaos [-- --trades 100000 --faults 24 --seed 1 --rate 3000 --settlers 2]
- * Prints the faults and the checks; exits 0 only when every check passes.
+ * npm run chaos [-- --trades 100000 --faults 24 --seed 1 --rate 3000 --settlers 2 --users 2000]
+ * --trades is the exact number of trades (funding events come on top), --rate messages/s.
+ * Runs on its own Redis (port 16 300) and Cassandra (16 303); the processes' logs are kept in
+ * data/chaos/seed-<seed>/logs. Prints the timings, the faults and the checks; exits 0 only when
+ * every check passes. bench/src/chaos.int.test.ts runs a short one in the test suite.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -48,6 +48,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '50' },
     users: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
+    'warm-up': { type: 'string' },
   },
 });
 
@@ -69,6 +70,9 @@ const settlerCount = intArg('settlers', args.settlers, 1, 8);
 const batchMessages = intArg('batch', args.batch, 1, 1000);
 const userCount = intArg('users', args.users, 10, 1_000_000);
 const seed = intArg('seed', args.seed, 0, 2 ** 31);
+// The stream starts with every user's first deposits and locks: mostly funding events, on one
+// shard. Both paths settle this start untimed and are measured on what follows.
+const warmUpMessages = intArg('warm-up', args['warm-up'] ?? String(userCount * 10), 0, 10_000_000);
 const rateSpecs = (args.rate ?? args.rates!).split(',').map((r) => Number(r));
 if (rateSpecs.some((r) => !(r > 0))) {
   say(`--rates must be positive numbers, got ${args.rates}`);
@@ -144,10 +148,11 @@ async function main(): Promise<void> {
   const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
   await rawClient.connect();
   const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
-  const rawMessageCount = 14_000 * rawSeconds;
-  say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users`);
-  const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed: seed + 1000 });
-  const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id);
+  const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
+  say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
+  // The same seed as the service's stream: both are measured on the same messages after the warm-up.
+  const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed });
+  const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id, warmUpMessages);
   const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid'));
   const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
   say(`raw ceiling: writing for up to ${rawSeconds} s`);
@@ -160,7 +165,7 @@ async function main(): Promise<void> {
   // 2. The service.
   const offered = rateSpecs.map((r) => Math.round(absoluteRates ? r : r * raw.messagesPerS));
   const halfStepUpperBound = Math.ceil(Math.max(...offered) * 0.5) * stepSeconds;
-  const totalMessages = offered.reduce((sum, r) => sum + r * stepSeconds, 0) + halfStepUpperBound;
+  const totalMessages = warmUpMessages + offered.reduce((sum, r) => sum + r * stepSeconds, 0) + halfStepUpperBound;
   say(`service: generating ${totalMessages} messages`);
   const simulator: Simulator = createSimulator({ market: marketFromConfig(config), messages: totalMessages, users: userCount, seed });
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
@@ -249,6 +254,10 @@ async function main(): Promise<void> {
       return result;
     };
 
+    if (warmUpMessages > 0) {
+      say(`warm-up: ${warmUpMessages} messages, as fast as they settle`);
+      await runStep('warm-up', 0, warmUpMessages);
+    }
     for (const [i, rate] of offered.entries()) {
       results.push(await runStep(absoluteRates ? `${rate}/s` : `${rateSpecs[i]}x raw`, rate, rate * stepSeconds));
     }

@@ -20,20 +20,30 @@ export interface RawCeilingResult {
 }
 
 interface PlannedBatch {
+  /** Part of the untimed warm-up (the stream's funding-heavy start). */
+  readonly warmUp: boolean;
   readonly statements: CqlStatement[];
   readonly messages: number;
   readonly trades: number;
 }
 
-export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint): Map<string, PlannedBatch[]> {
+/** Batches of each shard; the first `warmUpCount` messages of the stream go into warm-up batches. */
+export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint, warmUpCount = 0): Map<string, PlannedBatch[]> {
+  const warmUpPerShard = new Map<string, number>();
+  for (const m of messages.slice(0, warmUpCount)) warmUpPerShard.set(m.shard, (warmUpPerShard.get(m.shard) ?? 0) + 1);
   const plans = new Map<string, PlannedBatch[]>();
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
   for (const [shard, list] of byShard(messages)) {
     const cache = new Map<string, BalanceRow>();
     let maxTradeId: bigint | undefined;
     const batches: PlannedBatch[] = [];
-    for (let i = 0; i < list.length; i += batchMessagesMax) {
-      const chunk = list.slice(i, i + batchMessagesMax);
+    const warm = warmUpPerShard.get(shard) ?? 0;
+    // Batches never straddle the end of the warm-up.
+    for (let i = 0; i < list.length; ) {
+      const end = i < warm ? Math.min(warm, i + batchMessagesMax) : i + batchMessagesMax;
+      const chunk = list.slice(i, end);
+      const warmUp = i < warm;
+      i = end;
       const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
       for (const [key, row] of rows) cache.set(key, row);
       const lastSeq = chunk[chunk.length - 1]!.seq;
@@ -48,7 +58,7 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
         deadLetters: [],
         watermark: { lastSeq, maxTradeId, batchCount: BigInt(batches.length + 1), jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
       });
-      batches.push({ statements, messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
+      batches.push({ warmUp, statements, messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
     }
     plans.set(shard, batches);
   }
@@ -62,6 +72,12 @@ export async function runRawCeiling(options: {
   /** Stop taking new batches after this long, ms. */
   durationMs: number;
 }): Promise<RawCeilingResult> {
+  // The warm-up first, untimed, so the timed part writes on top of a funded, warm keyspace.
+  await Promise.all(
+    [...options.plans.values()].map(async (list) => {
+      for (const batch of list) if (batch.warmUp) await options.writer.execute(batch.statements);
+    }),
+  );
   let messages = 0;
   let trades = 0;
   let batches = 0;
@@ -74,6 +90,7 @@ export async function runRawCeiling(options: {
   await Promise.all(
     [...options.plans.values()].map(async (list) => {
       for (const batch of list) {
+        if (batch.warmUp) continue;
         if (performance.now() >= deadline || oneShardDone) break;
         await options.writer.execute(batch.statements);
         messages += batch.messages;
