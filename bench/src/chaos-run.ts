@@ -21,7 +21,7 @@ import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/dom
 import { createRedisConnection, createSettlementQueue, heartbeatPattern } from '@settlement/runtime';
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
-import { createSimulator, marketFromConfig, type Simulator, type SimulatorOptions } from '@settlement/simulator';
+import { createSimulator, marketFromConfig, sendPaced, type Simulator, type SimulatorOptions } from '@settlement/simulator';
 import { ChildApp, ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
 import { writeConfigYaml } from './config-file.js';
 import { PrivateRedis } from './private-redis.js';
@@ -179,8 +179,8 @@ function simulatorWithTrades(trades: number, options: Omit<SimulatorOptions, 'me
  */
 class Supervised {
   readonly unexpectedExits: ProcessExit[] = [];
-  /** Exit code of the final SIGTERM; null while running or when it had to be killed. */
-  finalExit: number | null | undefined;
+  /** How the final SIGTERM ended: the exit code, 'hung' (killed after the grace time) or 'not running'. */
+  finalExit: number | null | 'hung' | 'not running' | undefined;
   private intendedDown = false;
 
   constructor(
@@ -225,7 +225,7 @@ class Supervised {
   async stop(graceMs: number): Promise<void> {
     this.intendedDown = true;
     if (!this.app.running) {
-      this.finalExit = 0;
+      this.finalExit ??= 'not running';
       return;
     }
     let hung = false;
@@ -234,7 +234,7 @@ class Supervised {
     }, graceMs);
     const code = await this.app.stop('SIGTERM', graceMs);
     clearTimeout(timer);
-    this.finalExit = hung ? null : code;
+    this.finalExit = hung ? 'hung' : code;
   }
 }
 
@@ -327,11 +327,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     streamStarted = Date.now();
     setupMs = streamStarted - started;
     const expectedSendMs = (simulator.schedule.entries.length / options.ratePerSecond) * 1000;
-    const sending = simulator.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: options.ratePerSecond, lingerMs: 600_000, logger: log });
-    void sending.then((r) => {
-      sendMs = sinceStream();
-      log.info({ sent: r.sent, sendMs }, 'stream sent');
+    // The simulator's own pacing, with the send time of each malformed frame noted: a lost one
+    // is then explained by what happened right after it was sent.
+    const malformedSentAtMs = new Map<string, number>();
+    const malformedFrames = new Set(simulator.schedule.malformed.map((m) => m.raw));
+    const frameAt = (i: number, nowMs: number): string => {
+      const frame = simulator.frameAt(i, nowMs);
+      if (malformedFrames.has(frame)) malformedSentAtMs.set(frame, sinceStream());
+      return frame;
+    };
+    const sending = sendPaced(simulator.schedule.entries.length, frameAt, {
+      mode: 'push',
+      endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`,
+      ratePerSecond: options.ratePerSecond,
+      lingerMs: 600_000,
+      logger: log,
     });
+    void sending.then(
+      (r) => {
+        sendMs = sinceStream();
+        log.info({ sent: r.sent, sendMs }, 'stream sent');
+      },
+      // Awaited below, where a failure ends the run.
+      () => undefined,
+    );
 
     // Fault plan: every kind at least once (when there are enough faults), order and moments
     // random over the stream. Faults run one after the other; one that is due while another
@@ -514,15 +533,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const malformedRaw = new Set(expected.malformed.flatMap((m) => [m.raw, `base64:${Buffer.from(m.raw).toString('base64')}`]));
     const lost: string[] = [];
     const misnamed: string[] = [];
+    const ingestorKillsMs = faults.filter((f) => f.kind === 'kill-ingestor').map((f) => f.atMs);
     for (const m of expected.malformed) {
       const entry = kept.get(m.raw) ?? kept.get(`base64:${Buffer.from(m.raw).toString('base64')}`);
-      if (entry === undefined) lost.push(m.kind);
+      if (entry === undefined) {
+        const sentMs = malformedSentAtMs.get(m.raw);
+        const nextKillMs = ingestorKillsMs.find((k) => sentMs !== undefined && k >= sentMs);
+        const when = sentMs === undefined ? 'never sent' : `sent at ${(sentMs / 1000).toFixed(2)} s${nextKillMs === undefined ? '' : `, ingestor killed at ${(nextKillMs / 1000).toFixed(2)} s`}`;
+        lost.push(`${m.kind} (${when})`);
+      }
       else if (entry.field !== m.field) misnamed.push(`${m.kind}: field ${entry.field}, expected ${m.field}`);
     }
     checks.push({
       name: 'every malformed message dead-lettered',
       ok: lost.length === 0 && misnamed.length === 0,
-      detail: `${expected.malformed.length - lost.length}/${expected.malformed.length} kept, naming the field${lost.length ? `; missing kinds: ${lost.join(', ')}` : ''}${misnamed.length ? `; wrong field: ${misnamed.slice(0, 3).join('; ')}` : ''}`,
+      detail: `${expected.malformed.length - lost.length}/${expected.malformed.length} kept, naming the field${lost.length ? `; missing: ${lost.join('; ')}` : ''}${misnamed.length ? `; wrong field: ${misnamed.slice(0, 3).join('; ')}` : ''}`,
     });
     // Duplicates are resent bytes with the same sequence: replays, never dead letters.
     const wronglyKept = [...kept].filter(([raw]) => !malformedRaw.has(raw));
@@ -561,7 +586,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     checks.push({
       name: 'every process stopped cleanly on SIGTERM',
       ok: unclean.length === 0,
-      detail: unclean.length === 0 ? 'exit 0 each' : unclean.map((a) => `${a.name}: ${a.finalExit === null ? 'hung, killed' : `exit ${a.finalExit}`}`).join(', '),
+      detail: unclean.length === 0 ? 'exit 0 each' : unclean.map((a) => `${a.name}: ${typeof a.finalExit === 'string' ? a.finalExit : `exit ${a.finalExit}`}`).join(', '),
     });
 
     const fewFaults = faults.length < options.faults;

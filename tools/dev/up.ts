@@ -9,7 +9,11 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '@settlement/config';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { stringify as stringifyYaml } from 'yaml';
+import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
+import { createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { ChildApp, ROOT } from '../proc/child-app.js';
 
 const { values } = parseArgs({
@@ -41,9 +45,23 @@ const users = positive('users', values.users);
 const stack = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/stack/main.ts'), 'up'], { cwd: ROOT, stdio: 'inherit' });
 if (stack.status !== 0) process.exit(stack.status ?? 1);
 
-const config = loadConfig({ cwd: ROOT });
+const baseConfig = loadConfig({ cwd: ROOT });
+// The demo gets its own keyspace and queue prefix, emptied at every start: the simulator numbers
+// its stream from 1 each time, and on top of a previous run the ingestor would rightly drop
+// every message as already enqueued.
+const demoConfigFile = path.join(baseConfig.data_dir, 'demo', 'settlement.yaml');
+const plain = JSON.parse(JSON.stringify(baseConfig, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, Record<string, unknown>>;
+const config = parseConfig({
+  ...plain,
+  scylladb: { ...plain['scylladb'], keyspace: 'demo' },
+  redis: { ...plain['redis'], prefix: '{demo}' },
+  data_dir: path.join(baseConfig.data_dir, 'demo'),
+});
+mkdirSync(path.dirname(demoConfigFile), { recursive: true });
+writeFileSync(demoConfigFile, stringifyYaml(JSON.parse(JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))));
+await resetDemo(config);
 const token = process.env.DASHBOARD_TOKEN ?? config.dashboard.token ?? randomBytes(12).toString('base64url');
-const env = { ...process.env, DASHBOARD_TOKEN: token, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+const env = { ...process.env, SETTLEMENT_CONFIG: demoConfigFile, DASHBOARD_TOKEN: token, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
 const logDir = path.join(config.data_dir, 'logs');
 
 const apps: ChildApp[] = [
@@ -73,7 +91,7 @@ if (!values['no-simulator']) {
 
 say(`logs in ${logDir}`);
 say(`dashboard: http://${config.dashboard.host}:${config.dashboard.port}/  user ${config.dashboard.user}  token ${token}`);
-say(`CLI: npx settle shards | npx settle balances <user> | npx settle reconcile --sample 100 --wait`);
+say(`CLI: npx settle -c ${path.relative(ROOT, demoConfigFile)} shards   (also: balances <user>, reconcile --sample 100 --wait)`);
 say('Ctrl-C stops everything');
 
 let stopping = false;
@@ -95,4 +113,24 @@ for (const app of apps) {
   void app.waitExit().then((code) => {
     if (!stopping) say(`${app.options.name} exited with ${code}; see ${path.join(logDir, `${app.options.name}.log`)}`);
   });
+}
+
+/** Empties the demo keyspace and queue prefix, then applies the schema. */
+async function resetDemo(demo: Readonly<SettlementConfig>): Promise<void> {
+  const redis = new Redis(demo.redis.url, { maxRetriesPerRequest: 3 });
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${demo.redis.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  await redis.quit();
+  const admin = createScyllaClient({ ...scyllaOptionsFromConfig(demo), keyspace: undefined });
+  try {
+    await admin.execute(`DROP KEYSPACE IF EXISTS ${demo.scylladb.keyspace}`);
+    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: demo.scylladb.keyspace, replicationFactor: demo.scylladb.replication_factor, symbols: demo.symbols.map((s) => s.name) });
+  } finally {
+    await admin.shutdown();
+  }
+  say(`demo keyspace ${demo.scylladb.keyspace} and queue prefix ${demo.redis.prefix} reset`);
 }
