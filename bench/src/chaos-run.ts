@@ -50,6 +50,8 @@ export interface ChaosOptions {
   readonly workDir: string;
   /** Longest wait for every shard to settle after the last fault, ms. Default 600 000. */
   readonly settleTimeoutMs?: number;
+  /** The wait ends early when no shard's watermark moved for this long, ms. Default 120 000. */
+  readonly stallTimeoutMs?: number;
 }
 
 export interface FaultRecord {
@@ -431,14 +433,27 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     client = createScyllaClient(scyllaOptionsFromConfig(config));
     await client.connect();
     const deadline = Date.now() + (options.settleTimeoutMs ?? 600_000);
+    const stallMs = options.stallTimeoutMs ?? 120_000;
     let lagging: string[] = [];
     let nextProgress = 0;
+    let lastSum = -1n;
+    let movedAt = Date.now();
+    let stalled = false;
     while (Date.now() < deadline) {
       const rows = (await client.execute('SELECT shard, last_seq FROM chaos.shard_watermarks', [], { prepare: true })).rows;
       const have = new Map(rows.map((r) => [r['shard'] as string, r['last_seq'] as bigint]));
       lagging = [...wantLast].filter(([shard, seq]) => (have.get(shard) ?? 0n) < seq).map(([shard, seq]) => `${shard} at ${have.get(shard) ?? 0n}/${seq}`);
       if (lagging.length === 0) {
         settledMs = sinceStream();
+        break;
+      }
+      // A halted shard never moves again: stop waiting once nothing moved for a while.
+      const sum = [...have.values()].reduce((a, b) => a + b, 0n);
+      if (sum !== lastSum) {
+        lastSum = sum;
+        movedAt = Date.now();
+      } else if (Date.now() - movedAt > stallMs) {
+        stalled = true;
         break;
       }
       if (Date.now() >= nextProgress) {
@@ -448,7 +463,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(250);
     }
     const checksStarted = Date.now();
-    checks.push({ name: 'every shard settled to its last sequence', ok: lagging.length === 0, detail: lagging.length === 0 ? `all ${wantLast.size} shards` : `lagging: ${lagging.join(', ')}` });
+    checks.push({
+      name: 'every shard settled to its last sequence',
+      ok: lagging.length === 0,
+      detail: lagging.length === 0 ? `all ${wantLast.size} shards` : `lagging: ${lagging.join(', ')}${stalled ? ` (no progress for ${stallMs / 1000} s)` : ''}`,
+    });
 
     // Balances and conservation.
     const balances = new BalanceRepository(client, 'chaos');

@@ -157,14 +157,16 @@ async function waitForRedis(redis: Redis, url: string, logger: AppContext['logge
 }
 
 /**
- * Watches each shard queue's wait list: one pipelined LLEN per shard every interval. A shard
+ * Watches each shard queue's wait list: one pipelined LLEN per shard every interval while
+ * messages are buffered. A shard
  * with a job already waiting is backlogged, and its partial jobs wait longer to fill (see
  * ingestor.backlog_wait_ms). A failed poll changes nothing.
  */
 function pollBacklog(redis: Redis, shards: readonly string[], queues: readonly Queue[], intervalMs: number, ingestor: Ingestor): () => void {
   let polling = false;
   const timer = setInterval(() => {
-    if (polling) return;
+    // Nothing buffered, nothing to decide: an idle ingestor does not poll.
+    if (polling || ingestor.bufferedMessages === 0) return;
     polling = true;
     const pipeline = redis.pipeline();
     shards.forEach((_shard, i) => pipeline.llen(queues[i]!.keys.wait!));
