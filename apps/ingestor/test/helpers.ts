@@ -52,6 +52,12 @@ export interface LogLine {
   readonly [field: string]: unknown;
 }
 
+/** Children still running when the test process exits (a failed assertion skipped stop()). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** The ingestor (apps/ingestor/src/main.ts) as a child process. */
 export class IngestorProcess {
   readonly logs: LogLine[] = [];
@@ -80,7 +86,13 @@ export class IngestorProcess {
       }
     });
     this.child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk.toString('utf8')));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    running.add(this.child);
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        running.delete(this.child);
+        resolve({ code, signal });
+      }),
+    );
   }
 
   get pid(): number | undefined {
