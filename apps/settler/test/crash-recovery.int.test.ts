@@ -101,7 +101,9 @@ describe('settler processes killed and run side by side', () => {
     }, 30_000);
     for (let i = upfront; i < jobs.length; i += 2) {
       await enqueue(queues, jobs.slice(i, i + 2));
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // Slow enough that each job finds the three processes idle and blocked on the queue, so
+      // Redis hands jobs to them in turn, even on a loaded machine.
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await waitForWatermarks(watermarks, stream.lastSeqByShard, 80_000);
     await waitForDrained(queues, 20_000);
