@@ -65,6 +65,22 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
   return plans;
 }
 
+/**
+ * A write timeout is retried, as the settler retries it: the batch is idempotent (absolute
+ * values, fixed timestamp), and an overloaded single node does time out now and then.
+ */
+async function executeWithRetry(writer: SettlementWriter, statements: CqlStatement[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await writer.execute(statements);
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+    }
+  }
+}
+
 export async function runRawCeiling(options: {
   client: cassandra.Client;
   writer: SettlementWriter;
@@ -75,7 +91,7 @@ export async function runRawCeiling(options: {
   // The warm-up first, untimed, so the timed part writes on top of a funded, warm keyspace.
   await Promise.all(
     [...options.plans.values()].map(async (list) => {
-      for (const batch of list) if (batch.warmUp) await options.writer.execute(batch.statements);
+      for (const batch of list) if (batch.warmUp) await executeWithRetry(options.writer, batch.statements);
     }),
   );
   let messages = 0;
@@ -92,7 +108,7 @@ export async function runRawCeiling(options: {
       for (const batch of list) {
         if (batch.warmUp) continue;
         if (performance.now() >= deadline || oneShardDone) break;
-        await options.writer.execute(batch.statements);
+        await executeWithRetry(options.writer, batch.statements);
         messages += batch.messages;
         trades += batch.trades;
         batches += 1;
