@@ -294,7 +294,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   /**
    * The settler a fault should hit: the one running a settlement job now or, when every queue is
    * idle, the one that finished the latest. Hitting a standby would test nothing. Another one
-   * is taken one time in four, so standbys are killed too. Undefined when Redis does not say.
+   * is taken one time in four, so standbys are hit too; a random one when Redis does not say.
    */
   const settlerToHit = async (): Promise<Supervised> => {
     const busy = await within(
@@ -367,12 +367,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const [i, kind] of plan.entries()) {
       const waitMs = moments[i]! - sinceStream();
       if (waitMs > 0) await sleep(waitMs);
+      // Chosen before the clock starts: the lookup may wait for a Redis that is coming back.
+      const hit = kind === 'kill-settler' || kind === 'pause-settler' ? await settlerToHit() : undefined;
       const atMs = sinceStream();
       const t0 = Date.now();
       let target = '';
       switch (kind) {
         case 'kill-settler': {
-          const s = await settlerToHit();
+          const s = hit!;
           target = s.name;
           await s.kill();
           await sleep(300 + random() * 1500);
@@ -409,7 +411,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           break;
         }
         case 'pause-settler': {
-          const s = await settlerToHit();
+          const s = hit!;
           target = s.name;
           s.signal('SIGSTOP');
           // Longer than its lock and its lease, plus two stalled checks: another settler takes
@@ -556,12 +558,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const m of expected.malformed) {
       const entry = kept.get(m.raw) ?? kept.get(`base64:${Buffer.from(m.raw).toString('base64')}`);
       if (entry === undefined) {
+        // The ingestor kill nearest to its send time, if any was close: the likely cause.
         const sentMs = malformedSentAtMs.get(m.raw);
-        const nextKillMs = ingestorKillsMs.find((k) => sentMs !== undefined && k >= sentMs);
-        const when = sentMs === undefined ? 'never sent' : `sent at ${(sentMs / 1000).toFixed(2)} s${nextKillMs === undefined ? '' : `, ingestor killed at ${(nextKillMs / 1000).toFixed(2)} s`}`;
-        lost.push(`${m.kind} (${when})`);
-      }
-      else if (entry.field !== m.field) misnamed.push(`${m.kind}: field ${entry.field}, expected ${m.field}`);
+        const killMs = sentMs === undefined ? undefined : [...ingestorKillsMs].sort((x, y) => Math.abs(x - sentMs) - Math.abs(y - sentMs))[0];
+        const near = sentMs !== undefined && killMs !== undefined && Math.abs(killMs - sentMs) < 5_000 ? `, ingestor SIGKILLed at ${(killMs / 1000).toFixed(2)} s` : '';
+        lost.push(`${m.kind} (${sentMs === undefined ? 'never sent' : `sent at ${(sentMs / 1000).toFixed(2)} s${near}`})`);
+      } else if (entry.field !== m.field) misnamed.push(`${m.kind}: field ${entry.field}, expected ${m.field}`);
     }
     checks.push({
       name: 'every malformed message dead-lettered',

@@ -51,7 +51,7 @@ const report = await runChaos({
 
 const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
 process.stdout.write(`\nchaos run, seed ${report.seed}: ${report.messages} messages, ${report.trades} trades; logs in ${path.relative(ROOT, workDir)}/logs\n`);
-process.stdout.write(`set-up ${s(report.setupMs)}, stream sent in ${s(report.sendMs)}, all settled ${s(report.settledMs)} after the stream started, checks ${s(report.checkMs)}, total ${s(report.elapsedMs)}\n`);
+process.stdout.write(`set-up ${s(report.setupMs)}, stream sent in ${s(report.sendMs)}, ${Number.isNaN(report.settledMs) ? 'not all settled' : `all settled ${s(report.settledMs)} after the stream started`}, checks ${s(report.checkMs)}, total ${s(report.elapsedMs)}\n`);
 process.stdout.write(`injected in the stream: ${report.injected.duplicates} duplicates, ${report.injected.swaps} swaps, ${report.injected.malformed} malformed\n\n`);
 process.stdout.write(formatTable(['at s', 'fault', 'target', 'took ms'], report.faults.map((f) => [Math.round(f.atMs / 100) / 10, f.kind, f.target, f.durationMs])) + '\n\n');
 process.stdout.write(formatTable(['check', 'ok', 'detail'], report.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n\n');

@@ -1,11 +1,13 @@
 /**
  * A stale writer's late batch must lose to the newer writer's batches (DESIGN §3, "Write
- * timestamps"). Found by the chaos run (seed 2): a settler SIGSTOPped in the middle of a job
- * (after reading the shard state, before writing) woke up after another settler had taken the
- * job over and settled it and the next one; its late batch then carried a newer timestamp than
- * theirs, because each batch's timestamp is max(previous + 1, wall clock at write time). The
- * shard watermark went back (the next job's chain check then halts the shard for good) and
- * balance rows lost the newer job's effects.
+ * timestamps"). Found by the chaos run: a settler SIGSTOPped in the middle of a job (after
+ * reading the shard state, before writing) woke up after another settler had taken the job over
+ * and settled it and the next ones; its late batch then carried a newer timestamp than theirs,
+ * because each batch's timestamp is max(previous + 1, wall clock at write time). The shard
+ * watermark went back (seed 2: the next job's chain check then halted three shards for good) and
+ * balance rows went back to the stale job's values; a row touched again later was computed from
+ * that stale value once a settler reloaded it, so the newer job's effects were lost for good
+ * (seed 1: funding events 2722-2723 missing from one row, conservation broken).
  *
  * Reproduced here without timing luck: two ShardSettlers of one shard in one process, the first
  * held inside its balance-row read (where a SIGSTOP can catch it) while the second settles the
