@@ -275,6 +275,10 @@ export class ShardSettler {
     const { logger, metrics, settings } = this.deps;
     const shard = this.shard;
     const readStarted = performance.now();
+    // The clock is read once, before the shard state: a settler can take this job over only
+    // after our lock expired, i.e. after this moment, so every batch it writes is stamped later
+    // than any batch of ours, even one we write late after a pause (a stale writer loses).
+    const clockUs = nowUs();
     let ahead: { loaded: Map<BalanceRowKey, BalanceRow> | undefined } | undefined;
     let state: ShardState;
     let settledSeqs: ReadonlyMap<bigint, bigint>;
@@ -347,7 +351,7 @@ export class ShardSettler {
     for (const chunk of plan.chunks) {
       // Fixed once per batch and reused by every retry, so a retry writes identical cells;
       // strictly above the previous batch, so a stale writer's late batch loses.
-      const writeTs = state.writeTs + 1n > nowUs() ? state.writeTs + 1n : nowUs();
+      const writeTs = state.writeTs + 1n > clockUs ? state.writeTs + 1n : clockUs;
       const batchCount = state.batchCount + 1n;
       const statements = this.deps.writer.buildStatements({
         shard,
@@ -515,6 +519,8 @@ export class ShardSettler {
   private async correct(jobId: string, correction: CorrectionJob): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
     const { logger, metrics } = this.deps;
     const shard = this.shard;
+    // Read before the state, as in settle(): a late write of this correction loses to newer batches.
+    const clockUs = nowUs();
     const claiming = this.claim(jobId);
     const [state, applied] = await this.retry(
       'read',
@@ -536,7 +542,7 @@ export class ShardSettler {
       if (!(error instanceof DomainError)) throw error;
       return this.deadLetterRaw(jobId, undefined, `Cannot apply correction ${correction.correctionId}: ${error.message}`, error.field, JSON.stringify(correctionJson(correction)), DeadLetterCode.AMOUNT_OVERFLOW);
     }
-    const writeTs = state.writeTs + 1n > nowUs() ? state.writeTs + 1n : nowUs();
+    const writeTs = state.writeTs + 1n > clockUs ? state.writeTs + 1n : clockUs;
     const batchCount = state.batchCount + 1n;
     const rowsJson = JSON.stringify(
       corrected.map((c) => ({

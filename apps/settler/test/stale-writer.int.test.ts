@@ -92,10 +92,8 @@ async function add(job: StreamJob): Promise<Job> {
 }
 
 describe('a stale settler waking up mid-job', () => {
-  // KNOWN BUG, kept visible: it.fails passes while the stale batch still wins. The fix belongs in
-  // apps/settler/src/shard-settler.ts (take the clock once when the job starts, not per batch at
-  // write time); then this must become it(...).
-  it.fails('loses to the settler that took its job over: watermark and balances stay at the newer jobs', async () => {
+  // Fixed by reading the clock once when the job starts, before the shard state (shard-settler.ts).
+  it('loses to the settler that took its job over: watermark and balances stay at the newer jobs', async () => {
     const stream = generateStream({ catalog, messages: 1_500, users: 40, seed: 21 });
     const messages = stream.messages.filter((m) => m.shard === SHARD);
     const jobs = toJobs(messages, 20).slice(0, 3);
