@@ -149,13 +149,15 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
   for (const message of input.messages) {
     flushRejectedUpTo(message.seq);
     const refusal = refuse(message, input, seenTradeIds);
-    if (refusal === 'already-settled') {
+    const replayed = refusal === 'already-settled';
+    if (replayed) {
+      // Its trade row is stored but the watermark is below it: the batch that wrote it may be
+      // only partly visible (a LOGGED BATCH is atomic, not isolated; after a crash the batchlog
+      // replays it later, at its old timestamp). Skipping it would let this batch overwrite a
+      // balance row that lacks its effect, and the late replay would lose to this newer write.
+      // So it is applied like any message: row versions make it a no-op where it already is.
       alreadySettled += 1;
-      if (message.kind === 'trade') seenTradeIds.set(message.tradeId, message.seq);
-      bumpSeq(message.seq);
-      continue;
-    }
-    if (refusal !== undefined) {
+    } else if (refusal !== undefined) {
       deadLetter(refusal);
       continue;
     }
@@ -195,7 +197,7 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
     builder.chunk.statementCount += ownStatements + newRows;
     builder.entries += 1;
     bumpSeq(message.seq);
-    applied += 1;
+    if (!replayed) applied += 1;
   }
   flushRejectedUpTo(undefined);
   if (builder.entries > 0 || chunks.length === 0) chunks.push(builder.seal());

@@ -61,6 +61,17 @@ describe('planSettlement', () => {
     expect(plan.chunks[0]!.lastSeq).toBe(9n);
   });
 
+  it('applies a trade whose row is stored under the same sequence to the rows that lack it (a partly visible batch)', () => {
+    // The trade row and the seller's base row of batch seq 5 are visible; the buyer's quote row
+    // is not yet (the batchlog replays it later, at the old timestamp, and would lose).
+    const sellerBase: BalanceRow = { userId: 11n, assetId: 1, available: 3n, locked: -100_000_003n, version: 5n };
+    const plan = planSettlement(input([trade(5n)], { settledTradeSeqs: new Map([[1005n, 5n]]), current: (key) => (key === '11/1' ? sellerBase : undefined) }));
+    const rows = finalRows(plan);
+    expect(rows.has('11/1')).toBe(false);
+    expect(rows.get('10/2')).toEqual({ userId: 10n, assetId: 2, available: 7n, locked: -60_007n, version: 5n });
+    expect(plan).toMatchObject({ applied: 0, alreadySettled: 1, deadLettered: 0 });
+  });
+
   it('starts from the current rows and skips rows that already carry the sequence', () => {
     const current: BalanceRow = { userId: 10n, assetId: 2, available: 1_000n, locked: 60_007n, version: 4n };
     const already: BalanceRow = { userId: 11n, assetId: 1, available: 5n, locked: 0n, version: 5n };
