@@ -28,6 +28,7 @@ import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@s
 import { ChildApp, ROOT, readPid } from '@settlement/tools';
 import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
 import { renderChart, type ChartPoint } from './chart.js';
+import { checkBalances } from './check-balances.js';
 import { CompletionTracker } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
 import { CpuMeter } from './cpu.js';
@@ -276,28 +277,8 @@ async function main(): Promise<void> {
 
     // 3. Checks: every balance as the simulator expects, and conservation per asset.
     const expected = simulator.expected();
-    const mismatches: string[] = [];
-    let balancesChecked = 0;
-    const sums = new Map<number, bigint>();
-    const userIds = Object.keys(expected.balances);
-    for (let i = 0; i < userIds.length; i += 64) {
-      await Promise.all(
-        userIds.slice(i, i + 64).map(async (user) => {
-          const got = new Map((await balances.getUserBalances(BigInt(user))).map((b) => [b.assetId, b]));
-          for (const [asset, want] of Object.entries(expected.balances[user]!)) {
-            const have = got.get(Number(asset));
-            balancesChecked += 1;
-            // A row that nets to zero may never have been written: no row reads as 0/0.
-            if ((have?.available ?? 0n) !== BigInt(want.available) || (have?.frozen ?? 0n) !== BigInt(want.locked)) {
-              mismatches.push(`user ${user} asset ${asset}: expected ${want.available}/${want.locked}, got ${have?.available}/${have?.frozen}`);
-            }
-          }
-          for (const b of got.values()) sums.set(b.assetId, (sums.get(b.assetId) ?? 0n) + b.total);
-        }),
-      );
-    }
-    const conservation = Object.entries(expected.totals).every(([asset, t]) => (sums.get(Number(asset)) ?? 0n) === BigInt(t.deposits) - BigInt(t.withdrawals));
-    checks = { balancesChecked, mismatches: mismatches.slice(0, 20), conservation };
+    const result = await checkBalances(balances, expected);
+    checks = { balancesChecked: result.checked, mismatches: result.mismatches.slice(0, 20), conservation: result.conservationBroken.length === 0 };
   } finally {
     await Promise.allSettled(apps.map((a) => a.stop('SIGTERM')));
     apps.forEach((a) => a.close());
