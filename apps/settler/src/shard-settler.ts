@@ -86,6 +86,8 @@ interface ShardState extends CacheState {
    * unknown (a watermark written before it was kept): then every id is checked.
    */
   readonly maxTradeId: bigint | undefined;
+  /** The job whose batch wrote the watermark, as read from it (undefined after our own writes). */
+  readonly lastJobId?: string | undefined;
 }
 
 /**
@@ -246,7 +248,7 @@ export class ShardSettler {
     const wm = await this.deps.watermarks.get(this.shard);
     const state: ShardState = wm === undefined
       ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false, maxTradeId: undefined }
-      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId };
+      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId, lastJobId: wm.lastJobId };
     this.noteState(state);
     return state;
   }
@@ -315,13 +317,23 @@ export class ShardSettler {
       [state, settledSeqs] = await this.retry('read', () => this.readStateAndTrades(job), { jobId });
     }
 
-    if (!this.cache.isCurrent(job.prevLastSeq, state)) {
+    // This very job wrote the watermark, and we did not see that write acknowledged: its writer
+    // died or lost the job mid-write. A LOGGED BATCH is atomic but not isolated: after a
+    // Cassandra crash part of it (the watermark, say) can be visible while the rest waits for
+    // the batchlog replay, which then lands at the batch's old timestamp and loses to anything
+    // newer. So the job is applied again from its own start, through the row versions (a no-op
+    // where an effect is visible), and the next batches build on complete rows.
+    const resumed = !claimed && state.lastJobId === jobId && job.prevLastSeq < state.lastSeq;
+    const floor = resumed ? job.prevLastSeq : state.lastSeq;
+    if (resumed) logger.warn({ shard, jobId, watermark: state.lastSeq, from: job.prevLastSeq }, 'job wrote the watermark before its writer stopped: applying it again through row versions');
+
+    if (resumed || !this.cache.isCurrent(job.prevLastSeq, state)) {
       if (this.cache.lastSeq !== undefined) metrics.cacheReloads.inc({ shard });
       this.cache.reset(state);
     }
 
-    const pending = state.lastSeq === 0n ? job.messages : job.messages.filter((m) => m.seq > state.lastSeq);
-    const rejected = job.rejected.filter((r) => r.seq === undefined || r.seq > state.lastSeq);
+    const pending = floor === 0n ? job.messages : job.messages.filter((m) => m.seq > floor);
+    const rejected = job.rejected.filter((r) => r.seq === undefined || r.seq > floor);
     const skipped = job.messages.length - pending.length + (job.rejected.length - rejected.length);
     if (skipped > 0) {
       metrics.messages.inc({ shard, outcome: 'skipped' }, skipped);
@@ -339,7 +351,7 @@ export class ShardSettler {
       market: this.deps.market,
       assetIds: this.deps.assetIds,
       feeAccountUserId: this.deps.feeAccountUserId,
-      afterSeq: state.lastSeq,
+      afterSeq: floor,
       messages: pending,
       rejected,
       settledTradeSeqs: settledSeqs,
@@ -353,6 +365,9 @@ export class ShardSettler {
       // strictly above the previous batch, so a stale writer's late batch loses.
       const writeTs = state.writeTs + 1n > clockUs ? state.writeTs + 1n : clockUs;
       const batchCount = state.batchCount + 1n;
+      // A resumed job's first chunks may end below the watermark its earlier attempt wrote;
+      // the watermark never moves back.
+      const lastSeq = chunk.lastSeq > state.lastSeq ? chunk.lastSeq : state.lastSeq;
       const statements = this.deps.writer.buildStatements({
         shard,
         writeTimestampUs: writeTs,
@@ -360,15 +375,15 @@ export class ShardSettler {
         fundingEvents: chunk.funding,
         balanceRows: chunk.rows,
         deadLetters: chunk.deadLetters.map((d) => ({ seq: d.seq, reason: d.reason, field: d.field, jobId, raw: d.raw })),
-        watermark: { lastSeq: chunk.lastSeq, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : undefined, batchCount, jobId, updatedAt: new Date() },
+        watermark: { lastSeq, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : undefined, batchCount, jobId, updatedAt: new Date() },
       });
       const started = performance.now();
-      await this.retry('write', () => this.deps.writer.execute(statements), { jobId, lastSeq: chunk.lastSeq });
+      await this.retry('write', () => this.deps.writer.execute(statements), { jobId, lastSeq });
       metrics.writeLatency.observe({ shard }, (performance.now() - started) / 1000);
       metrics.batches.inc({ shard, kind: 'settle' });
       metrics.batchStatements.observe({ shard }, statements.length);
 
-      state = { lastSeq: chunk.lastSeq, writeTs, batchCount, exists: true, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : state.maxTradeId };
+      state = { lastSeq, writeTs, batchCount, exists: true, maxTradeId: chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : state.maxTradeId };
       this.cache.commit(chunk.rows, keyOfRow, state);
       this.noteState(state);
       this.recordDeadLetters(jobId, chunk.deadLetters);

@@ -1,9 +1,51 @@
 /** Helpers shared by the settler's integration tests: enqueue, wait, compare with expectations. */
 import type { Queue } from 'bullmq';
+import pino from 'pino';
 import { expect } from 'vitest';
-import { SETTLE_JOB_NAME, encodeSettlementJob } from '@settlement/domain';
-import type { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
+import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
+import { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
+import type { TestKeyspace } from '@settlement/testing';
+import { Closing } from '../src/closing.js';
+import { createSettlerMetrics } from '../src/metrics.js';
+import { ShardSettler } from '../src/shard-settler.js';
 import type { Expected, StreamJob } from './stream-generator.js';
+
+/**
+ * One shard's settler as startSettler builds it, in this process, driven by calling process()
+ * with jobs: for tests that interleave two writers deterministically. `balances` and `writer`
+ * may be wrapped to hold or cut a read or a write.
+ */
+export function inProcessShardSettler(options: {
+  ks: TestKeyspace;
+  catalog: MarketCatalog;
+  queue: Queue;
+  shard: string;
+  balances?: BalanceRepository;
+  writer?: SettlementWriter;
+}): ShardSettler {
+  const { ks, catalog, shard } = options;
+  const config = ks.config;
+  const keyspace = config.scylladb.keyspace;
+  const symbols = config.symbols.map((s) => s.name);
+  return new ShardSettler({
+    shard,
+    market: catalog.markets.get(shard),
+    assetIds: new Set(catalog.assets.keys()),
+    feeAccountUserId: catalog.feeAccountUserId,
+    settings: { batchStatementsMax: 600, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000 },
+    client: ks.client,
+    writer: options.writer ?? new SettlementWriter({ client: ks.client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId }),
+    watermarks: new WatermarkRepository(ks.client, keyspace),
+    trades: new TradeRepository(ks.client, keyspace, symbols),
+    balances: options.balances ?? new BalanceRepository(ks.client, keyspace),
+    deadLetters: new DeadLetterRepository(ks.client, keyspace),
+    queue: options.queue,
+    redisPrefix: config.redis.prefix,
+    logger: pino({ level: 'silent' }),
+    metrics: createSettlerMetrics(),
+    closing: new Closing(),
+  });
+}
 
 /** Adds jobs as the ingestor does (addBulk, explicit job ids), in chunks. */
 export async function enqueue(queues: ReadonlyMap<string, Queue>, jobs: readonly StreamJob[]): Promise<void> {

@@ -14,16 +14,13 @@
  * same job and the next; then the first is let go.
  */
 import type { Job, Queue } from 'bullmq';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { Closing } from '../src/closing.js';
-import { createSettlerMetrics } from '../src/metrics.js';
-import { ShardSettler } from '../src/shard-settler.js';
-import { expectBalances } from './harness.js';
+import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
+import type { ShardSettler } from '../src/shard-settler.js';
+import { expectBalances, inProcessShardSettler } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -64,27 +61,7 @@ function gate(): { wait: () => Promise<void>; open: () => void; reached: Promise
 
 /** A settler of SHARD as startSettler builds it; `balances` may be wrapped to hold its reads. */
 function shardSettler(balances: BalanceRepository): ShardSettler {
-  const config = ks.config;
-  const keyspace = config.scylladb.keyspace;
-  const symbols = config.symbols.map((s) => s.name);
-  return new ShardSettler({
-    shard: SHARD,
-    market: catalog.markets.get(SHARD),
-    assetIds: new Set(catalog.assets.keys()),
-    feeAccountUserId: catalog.feeAccountUserId,
-    settings: { batchStatementsMax: 600, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000 },
-    client: ks.client,
-    writer: new SettlementWriter({ client: ks.client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId }),
-    watermarks: new WatermarkRepository(ks.client, keyspace),
-    trades: new TradeRepository(ks.client, keyspace, symbols),
-    balances,
-    deadLetters: new DeadLetterRepository(ks.client, keyspace),
-    queue,
-    redisPrefix: config.redis.prefix,
-    logger: pino({ level: 'silent' }),
-    metrics: createSettlerMetrics(),
-    closing: new Closing(),
-  });
+  return inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
 }
 
 async function add(job: StreamJob): Promise<Job> {

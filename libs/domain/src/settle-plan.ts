@@ -52,7 +52,10 @@ export interface SettlePlanInput {
   readonly market: Market | undefined;
   readonly assetIds: ReadonlySet<number>;
   readonly feeAccountUserId: bigint;
-  /** Watermark of the shard before this job: messages at or below it are not passed here. */
+  /**
+   * Sequence the plan starts after: the shard watermark, or for a job applied again after its
+   * writer stopped mid-write, the job's own start. Messages at or below it are not passed here.
+   */
   readonly afterSeq: bigint;
   /** Valid messages above the watermark, in sequence order. */
   readonly messages: readonly SettlementMessage[];
