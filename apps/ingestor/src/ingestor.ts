@@ -3,7 +3,7 @@
  * This class owns the timing: when to flush, when a reorder window has run out, when to ask the
  * engine's replay endpoint, and the order of shutdown.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEAD_LETTER_QUEUE, type SequenceHole, type SequenceRange } from '@settlement/domain';
 import type { Logger } from '@settlement/runtime';
@@ -17,6 +17,18 @@ import type { ReceiverGate } from './receiver.js';
 import type { ReplayClient } from './replay-client.js';
 
 export const DEAD_LETTER_JOB_NAME = 'dead-letter';
+
+/**
+ * A rejected frame's dead-letter job id, from its bytes: writing it twice (spool drain after an
+ * ambiguous failure, the engine replaying it) keeps one job. Identical bad frames share a job;
+ * the dead_letters table still gets a row for each one received.
+ */
+export function deadLetterJobId(raw: string): string {
+  return `ingestor-${createHash('sha256').update(raw).digest('hex').slice(0, 32)}`;
+}
+
+/** Whether a dead-letter job is already stored (Redis), to keep a replayed bad frame once. */
+export type DeadLetterLookup = (jobId: string) => Promise<boolean>;
 
 /** See capacity(). */
 const CAPACITY_CHECK_FRAMES = 64;
@@ -42,6 +54,8 @@ export class Ingestor implements ReceiverGate {
   private readonly deadLetterJobs: UnitJob[] = [];
   private readonly replaying = new Set<string>();
   private readonly replays = new Set<Promise<void>>();
+  /** Look-ups of replayed bad frames still running (see onRejected). */
+  private readonly lookups = new Set<Promise<void>>();
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -59,6 +73,7 @@ export class Ingestor implements ReceiverGate {
     private readonly metrics: IngestorMetrics,
     private readonly limits: IngestorLimits,
     private readonly logger: Logger,
+    private readonly deadLetterKnown?: DeadLetterLookup,
   ) {}
 
   /** The receiver's hot path: one frame from ZMQ. */
@@ -68,20 +83,42 @@ export class Ingestor implements ReceiverGate {
     else this.arm();
   };
 
-  /** Pipeline callback for a frame that failed validation. */
+  /**
+   * Pipeline callback for a frame that failed validation. The engine's replay serves the bad
+   * frames of a range too (a frame the previous process never read has no other way back); one
+   * whose dead letter is already stored was kept when it came live, and is not kept again.
+   */
   readonly onRejected = (rejected: RejectedFrame): void => {
-    this.logger.warn({ shard: rejected.shard, field: rejected.field, reason: rejected.reason, origin: rejected.origin }, 'message rejected; dead-lettered');
+    const jobId = deadLetterJobId(rejected.raw);
+    const lookup = this.deadLetterKnown;
+    if (rejected.origin !== 'replay' || lookup === undefined) {
+      this.keep(rejected, jobId);
+      return;
+    }
+    // Unknown (Redis down) means keep: a second copy is better than none.
+    const run = lookup(jobId)
+      .catch(() => false)
+      .then((known) => {
+        if (!known) return this.keep(rejected, jobId);
+        this.counts.deadLetters.inc('replayed_known');
+        this.logger.debug({ shard: rejected.shard, jobId }, 'replayed bad frame already dead-lettered');
+      })
+      .finally(() => this.lookups.delete(run));
+    this.lookups.add(run);
+  };
+
+  private keep(rejected: RejectedFrame, jobId: string): void {
+    this.logger.warn({ shard: rejected.shard, field: rejected.field, reason: rejected.reason, origin: rejected.origin, jobId }, 'message rejected; dead-lettered');
     this.cassandra.deadLetter({ shard: rejected.shard, reason: rejected.reason, field: rejected.field, raw: rejected.raw });
     this.deadLetterJobs.push({
       queue: DEAD_LETTER_QUEUE,
       name: DEAD_LETTER_JOB_NAME,
-      // A fixed id: the job may be written twice (spool drain after an ambiguous failure).
-      jobId: `ingestor-${randomUUID()}`,
+      jobId,
       data: { shard: rejected.shard, source: 'ingestor', reason: rejected.reason, field: rejected.field ?? null, raw: rejected.raw, receivedAt: new Date().toISOString() },
     });
     this.counts.deadLetters.inc('queued');
     this.kick();
-  };
+  }
 
   /** Messages in memory: held behind holes, in partial jobs, being written, dead letters. */
   get bufferedMessages(): number {
@@ -136,12 +173,14 @@ export class Ingestor implements ReceiverGate {
   /** SIGTERM: stop taking holes to replay, settle open holes, write everything, stop. */
   async flushAll(): Promise<void> {
     await Promise.allSettled([...this.replays]);
+    await Promise.allSettled([...this.lookups]);
     const nowMs = Date.now();
     for (const { stream, hole } of this.pipeline.expiredHoles(Number.POSITIVE_INFINITY)) {
       if (this.replay === undefined) break;
       // One last try to fill it; whatever is still missing after that is recorded below.
       await this.replayRange(stream, hole.fromSeq, hole.toSeq).catch(() => undefined);
     }
+    await Promise.allSettled([...this.lookups]);
     for (const { stream, gap } of this.pipeline.skipAllHoles(nowMs)) this.recordGap(stream, gap, 'shutdown');
     this.forceAll = true;
     clearTimeout(this.timer);

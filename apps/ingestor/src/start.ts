@@ -98,7 +98,7 @@ export async function startIngestor({ config, logger, shutdown }: AppContext): P
     flushJobsMax: ing.flush_jobs_max,
     minDueDelayMs: Math.min(config.batch.max_wait_ms, ing.reorder_window_ms),
     shutdownFlushMs: 20_000,
-  }, logger);
+  }, logger, async (jobId) => (await redis.exists(deadLetterQueue.toKey(jobId))) === 1);
   onRejected = ingestor.onRejected;
   const stopBacklogPoll = pollBacklog(redis, catalog.shards, queues, ing.backlog_poll_interval_ms, ingestor);
   shutdown.add('backlog poll', async () => stopBacklogPoll());

@@ -3,15 +3,18 @@
  * in Redis (the state hash is written in the same MULTI as the jobs) and asks the simulator's
  * replay endpoint for everything after it, so the frames the killed process had received but
  * not enqueued come back. Result: every valid message in exactly one job, in order, no gap.
+ * The replay serves the malformed frames of the range too: each is dead-lettered exactly once,
+ * also one that sat unread in the killed process's socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
+import { DEAD_LETTER_QUEUE, MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { SequenceGapRepository } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig, type ReplayServer, type Simulator } from '@settlement/simulator';
+import { deadLetterJobId } from '../src/ingestor.js';
 import { checkAgainstSimulator, checkShardChain, deletePrefix, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
 
 let ks: TestKeyspace;
@@ -22,7 +25,7 @@ let replay: ReplayServer;
 beforeAll(async () => {
   const port = await freePort();
   const base = testConfig({ zmq: { settlement_port: port } });
-  sim = createSimulator({ market: marketFromConfig(base), messages: 20_000, users: 300, seed: 21, duplicateRate: 0.005, reorderRate: 0.005 });
+  sim = createSimulator({ market: marketFromConfig(base), messages: 20_000, users: 300, seed: 21, duplicateRate: 0.005, reorderRate: 0.005, malformedRate: 0.01 });
   replay = await sim.serveReplay('tcp://127.0.0.1:*');
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: port, replay_endpoint: replay.endpoint } }));
   redis = redisClient(ks.config.redis.url);
@@ -38,7 +41,7 @@ afterAll(async () => {
 });
 
 describe('ingestor crash recovery', () => {
-  it('loses nothing and duplicates nothing when killed with SIGKILL mid-stream and restarted', { timeout: 85_000 }, async () => {
+  it('loses nothing and duplicates nothing, malformed frames included, when killed with SIGKILL mid-stream and restarted', { timeout: 85_000 }, async () => {
     const config = ks.config;
     const catalog = new MarketCatalog(config);
     const expected = sim.expected();
@@ -46,8 +49,11 @@ describe('ingestor crash recovery', () => {
     await first.ready();
     const sending = sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: 5_000 });
 
-    // Kill it once it has enqueued a good part of the stream, while frames are still arriving.
+    // Kill it once it has enqueued a good part of the stream, while frames are still arriving;
+    // stopped for a moment first, so frames pile up unread in its socket and die with it.
     await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(config), 'funding')) ?? '0') > 1_500n, 20_000, 20);
+    first.kill('SIGSTOP');
+    await sleep(300);
     first.kill('SIGKILL');
     const killed = await first.exited;
     expect(killed.signal).toBe('SIGKILL');
@@ -72,6 +78,14 @@ describe('ingestor crash recovery', () => {
     const byShard = new Map<string, SettlementMessage[]>();
     for (const shard of catalog.shards) byShard.set(shard, checkShardChain(await readShardJobs(config, shard, redis)));
     expect(checkAgainstSimulator(sim, byShard, catalog)).toBe(20_000);
+
+    // Every malformed frame has its dead-letter job, and there is no other.
+    const malformed = new Set(sim.schedule.malformed.map((m) => m.raw));
+    expect(malformed.size).toBeGreaterThan(50);
+    const missing: string[] = [];
+    for (const raw of malformed) if ((await redis.exists(`${config.redis.prefix}:${DEAD_LETTER_QUEUE}:${deadLetterJobId(raw)}`)) !== 1) missing.push(raw);
+    expect(missing).toEqual([]);
+    expect(await redis.llen(`${config.redis.prefix}:${DEAD_LETTER_QUEUE}:wait`)).toBe(malformed.size);
 
     const gaps = new SequenceGapRepository(ks.client, config.scylladb.keyspace);
     for (const stream of ['global', ...catalog.shards]) expect(await gaps.list(stream)).toEqual([]);

@@ -2,6 +2,8 @@
  * What the simulated engine has sent, by stream, so it can serve its replay endpoint. Like an
  * engine's output log, a stream is journaled in sequence order: sending a message journals every
  * earlier message of its stream too (a swapped neighbour is in the journal before it is sent).
+ * Malformed frames are in the log too, where they were sent among the trades: a replay of the
+ * global stream serves them again at their place, as an engine re-sending its log would.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
@@ -37,6 +39,9 @@ class StreamJournal {
 export class Journal {
   private readonly trades: StreamJournal;
   private readonly funding: StreamJournal;
+  /** Malformed frames sent, in order, each with the index of the trade sent after it. */
+  private readonly malformed: { beforeTrade: number; raw: string }[] = [];
+  private readonly malformedNoted = new Set<number>();
   private readonly file: WriteStream | undefined;
 
   constructor(messages: readonly SimMessage[], journalFile?: string) {
@@ -66,6 +71,15 @@ export class Journal {
     return stream.bytes[message.streamIndex]!;
   }
 
+  /** Journals a malformed frame (`key` identifies it: noting it again does nothing). */
+  noteMalformed(key: number, raw: string): string {
+    if (!this.malformedNoted.has(key)) {
+      this.malformedNoted.add(key);
+      this.malformed.push({ beforeTrade: this.trades.through + 1, raw });
+    }
+    return raw;
+  }
+
   /**
    * Journaled messages of a stream from `fromSeq` on, at most `limit`: "global" = all trades,
    * a symbol = that symbol's trades, "funding" = numbered funding events.
@@ -77,7 +91,7 @@ export class Journal {
       if (this.funding.messages[0]?.seq === 0n) return out;
       return this.collect(this.funding, fromSeq, limit, () => true);
     }
-    if (stream === GLOBAL_STREAM) return this.collect(this.trades, fromSeq, limit, () => true);
+    if (stream === GLOBAL_STREAM) return this.collectWithMalformed(fromSeq, limit);
     return this.collect(this.trades, fromSeq, limit, (m) => m.shard === stream);
   }
 
@@ -87,6 +101,24 @@ export class Journal {
     await new Promise<void>((resolve, reject) => file.end((error?: Error | null) => (error ? reject(error) : resolve())));
   }
 
+  /**
+   * The global stream with the malformed frames at their place. A page ends after a trade, never
+   * between the bad frames and the trade after them (the next page starts at that trade), so it
+   * may hold a few more than `limit` frames.
+   */
+  private collectWithMalformed(fromSeq: bigint, limit: number): string[] {
+    const out: string[] = [];
+    const trades = this.trades;
+    const first = trades.lowerBound(fromSeq);
+    let m = lowerBoundBy(this.malformed, first);
+    for (let i = first; i <= trades.through && out.length < limit; i++) {
+      while (m < this.malformed.length && this.malformed[m]!.beforeTrade <= i) out.push(this.malformed[m++]!.raw);
+      out.push(trades.bytes[i]!);
+    }
+    if (out.length < limit) while (m < this.malformed.length) out.push(this.malformed[m++]!.raw);
+    return out;
+  }
+
   private collect(stream: StreamJournal, fromSeq: bigint, limit: number, keep: (m: SimMessage) => boolean): string[] {
     const out: string[] = [];
     for (let i = stream.lowerBound(fromSeq); i <= stream.through && out.length < limit; i++) {
@@ -94,4 +126,16 @@ export class Journal {
     }
     return out;
   }
+}
+
+/** First index of `list` (sorted by beforeTrade) whose beforeTrade is at or above `index`. */
+function lowerBoundBy(list: readonly { beforeTrade: number }[], index: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.beforeTrade < index) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

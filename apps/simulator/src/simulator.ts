@@ -83,7 +83,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
 
   const frameAt = (entryIndex: number, nowMs: number): string => {
     const entry = schedule.entries[entryIndex]!;
-    if (entry.type === EntryType.MALFORMED) return schedule.malformed[entry.index]!.raw;
+    if (entry.type === EntryType.MALFORMED) return journal.noteMalformed(entry.index, schedule.malformed[entry.index]!.raw);
     // A duplicate repeats the journaled bytes: an engine resending, not a new message.
     return journal.bytesFor(stream.messages[entry.index]!, nowMs);
   };

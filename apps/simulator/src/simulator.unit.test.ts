@@ -125,6 +125,33 @@ describe('createSimulator', () => {
     expect(trades.length).toBeGreaterThan(0);
   });
 
+  it('replays the malformed frames of the global stream where they were sent, never split from the trade after them', () => {
+    const sim = createSimulator({ market, messages: 2_000, users: 20, seed: 8, malformedRate: 0.05 });
+    const sent: string[] = [];
+    for (let i = 0; i < sim.schedule.entries.length; i++) sent.push(sim.frameAt(i, 1_700_000_000_000));
+    const malformed = new Set(sim.schedule.malformed.map((m) => m.raw));
+    expect(malformed.size).toBeGreaterThan(20);
+    // What was sent, funding and duplicates left out, is what the whole replay serves, in order.
+    const isTradeOrMalformed = (raw: string): boolean => malformed.has(raw) || (parseWireMessage(raw, catalog).ok && !raw.includes('"event_type"'));
+    const firstCopies = sent.filter((raw, i) => sent.indexOf(raw) === i).filter(isTradeOrMalformed);
+    const whole = sim.replay('global', 0n, 1_000_000);
+    expect(new Set(whole)).toEqual(new Set(firstCopies));
+    expect(whole.filter((raw) => malformed.has(raw))).toEqual(firstCopies.filter((raw) => malformed.has(raw)));
+    // Paged, a page ends with a trade and the next starts right after it: nothing lost, nothing twice.
+    const paged: string[] = [];
+    for (let from = 0n; ; ) {
+      const page = sim.replay('global', from, 25);
+      paged.push(...page);
+      if (page.length < 25) break;
+      const last = parseWireMessage(page.at(-1)!, catalog);
+      expect(last.ok).toBe(true);
+      if (last.ok && last.message.kind === 'trade') from = last.message.outputSequence + 1n;
+    }
+    expect(paged).toEqual(whole);
+    // Per-symbol and funding replays carry no malformed frame (they have no symbol or sequence).
+    expect(sim.replay('btc_usdt', 0n, 1_000_000).some((raw) => malformed.has(raw))).toBe(false);
+  });
+
   it('cannot replay funding events it sent without sequence ids', () => {
     const sim = createSimulator({ market, messages: 200, users: 20, seed: 5, numberFundingEvents: false });
     for (let i = 0; i < 200; i++) sim.frameAt(i, 0);
