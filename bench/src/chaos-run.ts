@@ -253,7 +253,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     heapMb: 768,
     readyTimeoutMs: 120_000,
     // Acknowledged writes must survive a kill -9: sync the commit log before acknowledging.
-    yamlOverrides: { commitlog_sync: 'batch', commitlog_sync_batch_window_in_ms: 2, commitlog_sync_period_in_ms: undefined },
+    // One flush writer: Cassandra 2.1.0 replays the commit log per table from the position of
+    // its newest flush, so flushes completing out of order can skip records (CASSANDRA-9669).
+    // Standard disk access: 2.1.0 cannot unmap files on Java 17 and says so at start-up.
+    yamlOverrides: {
+      commitlog_sync: 'batch',
+      commitlog_sync_batch_window_in_ms: 2,
+      commitlog_sync_period_in_ms: undefined,
+      memtable_flush_writers: 1,
+      disk_access_mode: 'standard',
+    },
   };
   const quiet = (message: string) => log.info(message);
   await redis.start();

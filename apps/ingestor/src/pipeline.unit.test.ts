@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MarketCatalog, type CutJob } from '@settlement/domain';
+import { MarketCatalog, testCatalogInput, type CutJob } from '@settlement/domain';
 import { IngestCounts } from './counters.js';
 import { IngestPipeline, NOT_SEQUENCED, type PipelineOptions, type RejectedFrame } from './pipeline.js';
 
-const catalog = new MarketCatalog({
-  assets: [
-    { id: 1, code: 'BTC', decimals: 8 },
-    { id: 2, code: 'USDT', decimals: 6 },
-    { id: 3, code: 'ETH', decimals: 8 },
-  ],
-  symbols: [
-    { name: 'btc_usdt', base: 1, quote: 2 },
-    { name: 'eth_usdt', base: 3, quote: 2 },
-  ],
-  fee_account_user_id: 0n,
-});
+// Two of the configured markets: the tests route by base/quote pair.
+const catalog = new MarketCatalog({ ...testCatalogInput(), symbols: testCatalogInput().symbols.filter((s) => s.name !== 'btc_eth') });
 
 const PAIRS = { btc_usdt: [1, 2], eth_usdt: [3, 2] } as const;
 

@@ -6,21 +6,20 @@
  * write it in the correction's batch at the shard's write timestamp, apply each correction once,
  * and go on settling from the corrected values.
  */
-import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestKeyspace, type TestKeyspace } from '@settlement/testing';
+import type { TestKeyspace } from '@settlement/testing';
 import { CORRECT_JOB_NAME, MarketCatalog, encodeBigints, type CorrectionJob, type SettlementMessage } from '@settlement/domain';
-import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { createLogger } from '@settlement/runtime';
 import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
 import { startSettler, type RunningSettler } from '../src/index.js';
-import { enqueue, expectBalances, expectConservation, waitFor, waitForWatermarks } from './harness.js';
+import { enqueue, expectBalances, expectConservation, waitFor, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type GeneratedStream } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
 let ks: TestKeyspace;
 let catalog: MarketCatalog;
-let redis: ReturnType<typeof createRedisConnection>;
-const queues = new Map<string, Queue>();
+let bed: TestBed;
+let queues: TestBed['queues'];
 let balances: BalanceRepository;
 let watermarks: WatermarkRepository;
 let settler: RunningSettler | undefined;
@@ -31,12 +30,8 @@ const lastSeq = new Map<string, bigint>();
 const logger = () => createLogger({ app: 'settler-test', level: ks.config.log_level });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace();
-  catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  balances = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
-  watermarks = new WatermarkRepository(ks.client, ks.config.scylladb.keyspace);
+  bed = await openTestBed();
+  ({ ks, catalog, queues, balances, watermarks } = bed);
   stream = generateStream({ catalog, messages: 3000, users: 60, seed: 11 });
   for (const [shard, seq] of stream.lastSeqByShard) lastSeq.set(shard, seq);
   applied.push(...stream.messages);
@@ -47,12 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await settler?.close();
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 interface StoredRow {

@@ -2,13 +2,64 @@
 import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { expect } from 'vitest';
-import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
+import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
+import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import type { TestKeyspace } from '@settlement/testing';
+import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
 import { createSettlerMetrics } from '../src/metrics.js';
 import { ShardSettler } from '../src/shard-settler.js';
 import type { Expected, StreamJob } from './stream-generator.js';
+
+/** A fresh keyspace and queue prefix, with the shards' queues and the repositories tests read. */
+export interface TestBed {
+  readonly ks: TestKeyspace;
+  readonly catalog: MarketCatalog;
+  readonly redis: ReturnType<typeof createRedisConnection>;
+  readonly queues: ReadonlyMap<string, Queue>;
+  readonly balances: BalanceRepository;
+  readonly watermarks: WatermarkRepository;
+  /** Empties the queues and drops the keyspace. */
+  close(): Promise<void>;
+}
+
+export async function openTestBed(): Promise<TestBed> {
+  const ks = await createTestKeyspace(testConfig());
+  const catalog = new MarketCatalog(ks.config);
+  const redis = createRedisConnection(ks.config.redis.url);
+  const queues = new Map(catalog.shards.map((shard) => [shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix })]));
+  const keyspace = ks.config.scylladb.keyspace;
+  return {
+    ks,
+    catalog,
+    redis,
+    queues,
+    balances: new BalanceRepository(ks.client, keyspace),
+    watermarks: new WatermarkRepository(ks.client, keyspace),
+    async close() {
+      for (const queue of queues.values()) {
+        await queue.obliterate({ force: true }).catch(() => undefined);
+        await queue.close();
+      }
+      await redis.quit();
+      await ks.drop();
+    },
+  };
+}
+
+/** Every user the messages touch, the fee account included. */
+export function usersOf(messages: readonly SettlementMessage[], feeAccountUserId: bigint): Set<bigint> {
+  const users = new Set<bigint>([feeAccountUserId]);
+  for (const m of messages) {
+    if (m.kind === 'trade') {
+      users.add(m.buyerUserId);
+      users.add(m.sellerUserId);
+    } else {
+      users.add(m.userId);
+    }
+  }
+  return users;
+}
 
 /**
  * One shard's settler as startSettler builds it, in this process, driven by calling process()

@@ -14,32 +14,27 @@
  */
 import type { Job, Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { BalanceRepository, SettlementWriter, WatermarkRepository, type CqlStatement } from '@settlement/scylla';
-import { expectBalances, inProcessShardSettler } from './harness.js';
+import type { TestKeyspace } from '@settlement/testing';
+import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
+import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
+import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
+let bed: TestBed;
 let ks: TestKeyspace;
-let redis: ReturnType<typeof createRedisConnection>;
-let queue: Queue;
 let catalog: MarketCatalog;
+let queue: Queue;
 
-// One keyspace and queue per case: each starts from an empty shard.
+// One keyspace and queue prefix per case: each starts from an empty shard.
 beforeEach(async () => {
-  ks = await createTestKeyspace(testConfig());
-  catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  queue = createSettlementQueue(SHARD, { connection: redis, prefix: ks.config.redis.prefix });
+  bed = await openTestBed();
+  ({ ks, catalog } = bed);
+  queue = bed.queues.get(SHARD)!;
 });
 
 afterEach(async () => {
-  await queue?.obliterate({ force: true }).catch(() => undefined);
-  await queue?.close();
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 async function add(job: StreamJob): Promise<Job> {
@@ -113,17 +108,9 @@ describe('a batch left partly visible by a crash', () => {
     // The batchlog replays the rest of job 2's batch, at its original (older) timestamp.
     await writeEach(heldBack);
 
-    const watermark = await new WatermarkRepository(ks.client, ks.config.scylladb.keyspace).get(SHARD);
+    const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[3]!.messages.at(-1)!.seq);
     const settled = jobs.flatMap((j) => j.messages);
-    const users = new Set<bigint>([catalog.feeAccountUserId]);
-    for (const m of settled) {
-      if (m.kind === 'trade') {
-        users.add(m.buyerUserId);
-        users.add(m.sellerUserId);
-      }
-    }
-    const repository = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
-    await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), users);
+    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
   }, 60_000);
 });

@@ -4,21 +4,21 @@
  * trade id and a write that applied but reported a timeout change nothing twice; messages that
  * can never apply are dead-lettered while the rest of their shard settles.
  */
-import type { Queue } from 'bullmq';
 import cassandra from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestKeyspace, type TestKeyspace } from '@settlement/testing';
+import type { TestKeyspace } from '@settlement/testing';
 import { CORRECT_JOB_NAME, FUNDING_SHARD, I64_MAX, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage, type TradeMessage } from '@settlement/domain';
-import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { createLogger } from '@settlement/runtime';
 import { BalanceRepository, DeadLetterRepository, TradeRepository, WatermarkRepository } from '@settlement/scylla';
 import { lastEnqueuedKey, startSettler, type RunningSettler } from '../src/index.js';
-import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks } from './harness.js';
+import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type Expected, type GeneratedStream } from './stream-generator.js';
 
 let ks: TestKeyspace;
 let catalog: MarketCatalog;
-let redis: ReturnType<typeof createRedisConnection>;
-const queues = new Map<string, Queue>();
+let bed: TestBed;
+let redis: TestBed['redis'];
+let queues: TestBed['queues'];
 let balances: BalanceRepository;
 let watermarks: WatermarkRepository;
 let stream: GeneratedStream;
@@ -33,12 +33,8 @@ const extraUsers: bigint[] = [];
 const logger = () => createLogger({ app: 'settler-test', level: ks.config.log_level });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace();
-  catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  balances = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
-  watermarks = new WatermarkRepository(ks.client, ks.config.scylladb.keyspace);
+  bed = await openTestBed();
+  ({ ks, catalog, redis, queues, balances, watermarks } = bed);
   stream = generateStream({ catalog, messages: 20_000, users: 300, seed: 42 });
   for (const [shard, seq] of stream.lastSeqByShard) lastSeq.set(shard, seq);
   applied.push(...stream.messages);
@@ -46,12 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await settler?.close();
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 function recompute(): Expected {

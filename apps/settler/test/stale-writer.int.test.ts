@@ -15,32 +15,23 @@
  */
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
+import { SETTLE_JOB_NAME, encodeSettlementJob, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
+import type { BalanceRepository } from '@settlement/scylla';
 import type { ShardSettler } from '../src/shard-settler.js';
-import { expectBalances, inProcessShardSettler } from './harness.js';
+import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
-let ks: TestKeyspace;
-let redis: ReturnType<typeof createRedisConnection>;
+let bed: TestBed;
 let queue: Queue;
-let catalog: MarketCatalog;
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig());
-  catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  queue = createSettlementQueue(SHARD, { connection: redis, prefix: ks.config.redis.prefix });
+  bed = await openTestBed();
+  queue = bed.queues.get(SHARD)!;
 });
 
 afterAll(async () => {
-  await queue?.obliterate({ force: true }).catch(() => undefined);
-  await queue?.close();
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 /** A gate: `wait()` blocks until `open()`; `reached` resolves when something waits. */
@@ -61,7 +52,7 @@ function gate(): { wait: () => Promise<void>; open: () => void; reached: Promise
 
 /** A settler of SHARD as startSettler builds it; `balances` may be wrapped to hold its reads. */
 function shardSettler(balances: BalanceRepository): ShardSettler {
-  return inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
+  return inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD, balances });
 }
 
 async function add(job: StreamJob): Promise<Job> {
@@ -71,13 +62,14 @@ async function add(job: StreamJob): Promise<Job> {
 describe('a stale settler waking up mid-job', () => {
   // Fixed by reading the clock once when the job starts, before the shard state (shard-settler.ts).
   it('loses to the settler that took its job over: watermark and balances stay at the newer jobs', async () => {
+    const catalog = bed.catalog;
     const stream = generateStream({ catalog, messages: 1_500, users: 40, seed: 21 });
     const messages = stream.messages.filter((m) => m.shard === SHARD);
     const jobs = toJobs(messages, 20).slice(0, 3);
     expect(jobs).toHaveLength(3);
     const [j1, j2, j3] = await Promise.all(jobs.map(add));
 
-    const repository = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
+    const repository = bed.balances;
     const held = gate();
     let holding = false;
     const heldBalances = Object.create(repository) as BalanceRepository;
@@ -101,16 +93,9 @@ describe('a stale settler waking up mid-job', () => {
     held.open();
     await staleRun;
 
-    const watermark = await new WatermarkRepository(ks.client, ks.config.scylladb.keyspace).get(SHARD);
+    const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
     const settled = jobs.flatMap((j) => j.messages);
-    const users = new Set<bigint>([catalog.feeAccountUserId]);
-    for (const m of settled) {
-      if (m.kind === 'trade') {
-        users.add(m.buyerUserId);
-        users.add(m.sellerUserId);
-      }
-    }
-    await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), users);
+    await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
   }, 60_000);
 });

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { messageEffects, parseWireMessage, MarketCatalog, type CatalogInput } from '@settlement/domain';
+import { messageEffects, parseWireMessage, MarketCatalog, testCatalogInput, type CatalogInput } from '@settlement/domain';
 import { createSimulator } from './simulator.js';
 import { EntryType } from './schedule.js';
 import { MALFORMED_KINDS } from './malformed.js';
 
-const market: CatalogInput = {
-  assets: [
-    { id: 1, code: 'BTC', decimals: 8 },
-    { id: 2, code: 'USDT', decimals: 6 },
-    { id: 3, code: 'ETH', decimals: 8 },
-  ],
-  symbols: [
-    { name: 'btc_usdt', base: 1, quote: 2 },
-    { name: 'eth_usdt', base: 3, quote: 2 },
-    { name: 'btc_eth', base: 1, quote: 3 },
-  ],
-  fee_account_user_id: 7n,
-};
+const market: CatalogInput = testCatalogInput(7n);
 const catalog = new MarketCatalog(market);
 
 describe('createSimulator', () => {

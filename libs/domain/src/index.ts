@@ -13,3 +13,4 @@ export * from './settle-plan.js';
 export * from './settle-job-decode.js';
 export * from './reconcile-job.js';
 export * from './reconcile.js';
+export { testCatalog, testCatalogInput } from './test-catalog.js';

@@ -1,8 +1,8 @@
-import { MarketCatalog } from './catalog.js';
+import { MarketCatalog, type CatalogInput } from './catalog.js';
 
 /** The markets of config/settlement.yaml, for unit tests without reading files. */
-export function testCatalog(feeAccountUserId = 0n): MarketCatalog {
-  return new MarketCatalog({
+export function testCatalogInput(feeAccountUserId = 0n): CatalogInput {
+  return {
     assets: [
       { id: 1, code: 'BTC', decimals: 8 },
       { id: 2, code: 'USDT', decimals: 6 },
@@ -14,5 +14,9 @@ export function testCatalog(feeAccountUserId = 0n): MarketCatalog {
       { name: 'btc_eth', base: 1, quote: 3 },
     ],
     fee_account_user_id: feeAccountUserId,
-  });
+  };
+}
+
+export function testCatalog(feeAccountUserId = 0n): MarketCatalog {
+  return new MarketCatalog(testCatalogInput(feeAccountUserId));
 }
