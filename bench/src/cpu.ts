@@ -44,3 +44,19 @@ export class CpuMeter {
     return out;
   }
 }
+
+/**
+ * Waits until a process uses less than `coresMax` over a one-second window (or `timeoutMs`
+ * passed): Cassandra compacts what a phase wrote for a while after it, and that work would be
+ * charged to whatever is measured next. Returns the wait, ms.
+ */
+export async function waitUntilQuiet(pid: number | undefined, coresMax: number, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  if (pid === undefined) return 0;
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = cpuSeconds(pid);
+    if (before === undefined || after === undefined || after - before < coresMax || Date.now() - started > timeoutMs) return Date.now() - started;
+  }
+}

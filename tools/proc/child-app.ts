@@ -43,7 +43,10 @@ export class ChildApp {
 
   start(): this {
     const entry = path.join(ROOT, 'apps', this.options.app, 'src', 'main.ts');
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...(this.options.args ?? [])], {
+    // e.g. SETTLEMENT_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=data/prof" to profile the apps
+    // a benchmark or the chaos run starts (such flags are not allowed in NODE_OPTIONS).
+    const nodeFlags = (process.env['SETTLEMENT_CHILD_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry, ...(this.options.args ?? [])], {
       cwd: ROOT,
       env: this.options.env,
       stdio: ['ignore', 'pipe', 'pipe'],
