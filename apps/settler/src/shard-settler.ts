@@ -15,6 +15,7 @@ import {
   DomainError,
   SETTLE_JOB_NAME,
   balanceRowKey,
+  correctionRowsNotVisible,
   decodeCorrectionJob,
   decodeSettleJobLenient,
   planCorrection,
@@ -22,13 +23,14 @@ import {
   touchedRowKeys,
   type BalanceRow,
   type BalanceRowKey,
+  type CorrectedRow,
   type CorrectionJob,
   type Market,
   type PlannedDeadLetter,
   type SettleChunk,
   type SettleJobDecode,
 } from '@settlement/domain';
-import type { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
+import type { BalanceRepository, CorrectionRecord, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
 import { BalanceCache, type CacheState } from './balance-cache.js';
 import type { Closing } from './closing.js';
 import type { SettlerMetrics } from './metrics.js';
@@ -158,6 +160,12 @@ export class ShardSettler {
   private prefetched: Prefetch | undefined;
   /** Bumped at each job start and each prefetch: only the latest prefetch may be stored. */
   private prefetchToken = 0;
+  /**
+   * Whether the last job had trade ids that needed the duplicate-check read. With a complete
+   * cache that read is all a prefetch could save, and an engine numbering trades upwards never
+   * needs it: the prefetch (two Redis reads and the job's JSON) is then skipped.
+   */
+  private tradeReadNeeded = true;
 
   constructor(private readonly deps: ShardSettlerDeps) {
     this.shard = deps.shard;
@@ -264,6 +272,7 @@ export class ShardSettler {
     const tradeIds: bigint[] = [];
     if (market !== undefined) for (const m of job.messages) if (m.kind === 'trade') tradeIds.push(m.tradeId);
     const candidates = duplicateCandidates(tradeIds, state);
+    this.tradeReadNeeded = candidates.length > 0;
     return candidates.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market!.name, candidates);
   }
 
@@ -410,6 +419,7 @@ export class ShardSettler {
    */
   private startPrefetch(jobId: string, chunks: readonly SettleChunk[]): void {
     const token = ++this.prefetchToken;
+    if (this.cache.complete && !this.tradeReadNeeded) return;
     const writtenSince = new Map<bigint, bigint>();
     const rowsWrittenSince = new Set<BalanceRowKey>();
     for (const chunk of chunks) {
@@ -446,6 +456,7 @@ export class ShardSettler {
       const known = this.stored;
       const queriedUpTo = known === undefined || (known.exists && known.maxTradeId === undefined) ? undefined : known.exists ? known.maxTradeId : -1n;
       if (queriedUpTo !== undefined) tradeIds = tradeIds.filter((id) => id <= queriedUpTo);
+      this.tradeReadNeeded = tradeIds.length > 0;
       // A failed read only loses the head start: the next job then reads as usual.
       const settled: Prefetch['settled'] =
         tradeIds.length === 0 || market === undefined ? Promise.resolve(EMPTY_SEQS) : trades.findSettledSeqs(market.name, tradeIds).catch(() => undefined);
@@ -532,20 +543,29 @@ export class ShardSettler {
    * differs from its cached copy, and the difference is what is being corrected.
    */
   private async correct(jobId: string, correction: CorrectionJob): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
-    const { logger, metrics } = this.deps;
+    const { logger } = this.deps;
     const shard = this.shard;
     // Read before the state, as in settle(): a late write of this correction loses to newer batches.
     const clockUs = nowUs();
     const claiming = this.claim(jobId);
     const [state, applied] = await this.retry(
       'read',
-      () => Promise.all([this.readState(), this.deps.balances.isCorrectionApplied(correction.correctionId)]),
+      () => Promise.all([this.readState(), this.deps.balances.getAppliedCorrection(correction.correctionId)]),
       { jobId },
     );
     await claiming;
-    if (applied) {
-      logger.info({ shard, jobId, correctionId: correction.correctionId }, 'correction already applied');
-      return { applied: 0, skipped: correction.rows.length, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
+    if (applied !== undefined) {
+      // Its batch wrote the watermark and the job came back: the writer stopped before it saw
+      // the batch acknowledged, and the batch may be only partly visible (see settle()).
+      const resumed = state.lastJobId === jobId && applied.rows !== undefined;
+      const rewrite = resumed ? await this.correctionRowsToRewrite(jobId, applied.rows!) : [];
+      if (rewrite.length === 0) {
+        logger.info({ shard, jobId, correctionId: correction.correctionId }, 'correction already applied');
+        return { applied: 0, skipped: correction.rows.length, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: state.lastSeq.toString() };
+      }
+      logger.warn({ shard, jobId, correctionId: correction.correctionId, rows: rewrite.length }, 'correction partly visible: writing its rows again');
+      await this.writeCorrection(jobId, clockUs, state, rewrite, undefined);
+      return { applied: rewrite.length, skipped: correction.rows.length - rewrite.length, alreadySettled: 0, deadLettered: 0, batches: 1, lastSeq: state.lastSeq.toString() };
     }
     // Read after the claim: while this job holds the shard's one active slot no other settler
     // writes the shard, so the batch below replaces exactly the values read here.
@@ -557,8 +577,6 @@ export class ShardSettler {
       if (!(error instanceof DomainError)) throw error;
       return this.deadLetterRaw(jobId, undefined, `Cannot apply correction ${correction.correctionId}: ${error.message}`, error.field, JSON.stringify(correctionJson(correction)), DeadLetterCode.AMOUNT_OVERFLOW);
     }
-    const writeTs = state.writeTs + 1n > clockUs ? state.writeTs + 1n : clockUs;
-    const batchCount = state.batchCount + 1n;
     const rowsJson = JSON.stringify(
       corrected.map((c) => ({
         userId: c.after.userId.toString(),
@@ -568,31 +586,46 @@ export class ShardSettler {
         after: { available: c.after.available.toString(), locked: c.after.locked.toString(), version: c.after.version.toString() },
       })),
     );
-    const statements = this.deps.writer.buildStatements({
-      shard,
-      writeTimestampUs: writeTs,
-      trades: [],
-      fundingEvents: [],
-      balanceRows: corrected.map((c) => c.after),
-      deadLetters: [],
-      correction: { correctionId: correction.correctionId, reconciliationJobId: correction.reconciliationJobId, rowsJson },
-      // A correction is not a message: the watermark's sequence stays, its timestamp moves on.
-      watermark: { lastSeq: state.lastSeq, batchCount, jobId, updatedAt: new Date() },
-    });
-    await this.retry('write', () => this.deps.writer.execute(statements), { jobId, correctionId: correction.correctionId });
-    metrics.batches.inc({ shard, kind: 'correct' });
-    const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true, maxTradeId: state.maxTradeId };
-    // The cache keeps only what it knew of the stored state just read; the corrected rows then
-    // hold exactly what was written, so the next job builds on them.
-    if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
-    this.cache.commit(corrected.map((c) => c.after), keyOfRow, next);
-    this.noteState(next);
-    metrics.cacheRows.set({ shard }, this.cache.size);
+    await this.writeCorrection(jobId, clockUs, state, corrected.map((c) => c.after), { correctionId: correction.correctionId, reconciliationJobId: correction.reconciliationJobId, rowsJson });
     logger.info(
       { shard, jobId, correctionId: correction.correctionId, rows: corrected.length, recreated: corrected.filter((c) => c.recreated).length, watermark: state.lastSeq },
       'correction applied',
     );
     return { applied: corrected.length, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 1, lastSeq: state.lastSeq.toString() };
+  }
+
+  private async correctionRowsToRewrite(jobId: string, applied: readonly CorrectedRow[]): Promise<BalanceRow[]> {
+    const keys = applied.map((c) => ({ userId: c.after.userId, assetId: c.after.assetId }));
+    const stored = await this.retry('load_rows', () => this.deps.balances.loadShardRows(this.shard, keys), { jobId, rows: keys.length });
+    return correctionRowsNotVisible(applied, (key) => stored.get(key));
+  }
+
+  /** One LOGGED BATCH: the corrected rows, the correction's record (first time only), the watermark. */
+  private async writeCorrection(jobId: string, clockUs: bigint, state: ShardState, rows: BalanceRow[], record: CorrectionRecord | undefined): Promise<void> {
+    const { metrics } = this.deps;
+    const shard = this.shard;
+    const writeTs = state.writeTs + 1n > clockUs ? state.writeTs + 1n : clockUs;
+    const batchCount = state.batchCount + 1n;
+    const statements = this.deps.writer.buildStatements({
+      shard,
+      writeTimestampUs: writeTs,
+      trades: [],
+      fundingEvents: [],
+      balanceRows: rows,
+      deadLetters: [],
+      correction: record,
+      // A correction is not a message: the watermark's sequence stays, its timestamp moves on.
+      watermark: { lastSeq: state.lastSeq, batchCount, jobId, updatedAt: new Date() },
+    });
+    await this.retry('write', () => this.deps.writer.execute(statements), { jobId, correctionId: record?.correctionId });
+    metrics.batches.inc({ shard, kind: 'correct' });
+    const next = { lastSeq: state.lastSeq, writeTs, batchCount, exists: true, maxTradeId: state.maxTradeId };
+    // The cache keeps only what it knew of the stored state just read; the corrected rows then
+    // hold exactly what was written, so the next job builds on them.
+    if (!this.cache.isCurrent(undefined, state)) this.cache.reset(state);
+    this.cache.commit(rows, keyOfRow, next);
+    this.noteState(next);
+    metrics.cacheRows.set({ shard }, this.cache.size);
   }
 
   /** A job that cannot be read at all: kept whole, as its raw JSON, with the reason. */

@@ -15,7 +15,7 @@
 import type { Job, Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
-import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
+import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, balanceRowKey, encodeBigints, encodeSettlementJob, touchedRowKeys, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
@@ -113,4 +113,42 @@ describe('a batch left partly visible by a crash', () => {
     const settled = jobs.flatMap((j) => j.messages);
     await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
   }, 60_000);
+
+  // Fixed by writing the rows of a correction found applied again when its own batch wrote the
+  // watermark and they still show the values it corrected (shard-settler.ts, correct()).
+  it('keeps a reconciler correction whose batch survived only as its record and the watermark', async () => {
+    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 34 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const [j1, j2] = toJobs(messages, 25).slice(0, 2);
+    const first = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
+    await first.process(await add(j1!));
+
+    // Two rows the next job touches get a correction, as a reconciler would send it.
+    const stored = await bed.balances.loadShardRows(SHARD, [...touchedRowKeys(j2!.messages, catalog.feeAccountUserId).values()]);
+    const targets = [...stored.values()].slice(0, 2);
+    expect(targets).toHaveLength(2);
+    const rows = targets.map((r) => ({ userId: r.userId, assetId: r.assetId, availableDelta: 1_000n, lockedDelta: -7n, version: r.version }));
+    const correctionJob = await queue.add(CORRECT_JOB_NAME, encodeBigints<CorrectionJob>({ v: 1, shard: SHARD, correctionId: 'c-partly', reconciliationJobId: 'rec-1', rows }), { jobId: 'correct-partly' });
+
+    const dying = dyingWriter((s) => !isBalance(s));
+    dying.arm();
+    const dead = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: dying.writer });
+    void dead.process(correctionJob);
+    const heldBack = await dying.cut;
+    expect(heldBack.filter(isBalance)).toHaveLength(2);
+
+    const next = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
+    await next.process(correctionJob);
+    await next.process(await add(j2!));
+    await writeEach(heldBack);
+
+    const settled = [...j1!.messages, ...j2!.messages];
+    const expected = expectedBalances(settled, catalog.feeAccountUserId);
+    for (const r of targets) {
+      const e = expected.rows.get(balanceRowKey(r.userId, r.assetId))!;
+      expected.rows.set(balanceRowKey(r.userId, r.assetId), { ...e, available: e.available + 1_000n, locked: e.locked - 7n });
+    }
+    await expectBalances(bed.balances, expected, usersOf(settled, catalog.feeAccountUserId));
+  }, 60_000);
 });
+

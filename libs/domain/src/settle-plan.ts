@@ -332,3 +332,24 @@ export function planCorrection(
   }
   return [...byKey.values()];
 }
+
+function sameValues(a: BalanceRow, b: Pick<BalanceRow, 'available' | 'locked' | 'version'>): boolean {
+  return a.available === b.available && a.locked === b.locked && a.version === b.version;
+}
+
+/**
+ * The rows of an applied correction that storage does not show yet. A crash can leave the
+ * correction's LOGGED BATCH partly visible (its record there, some rows not); the batchlog
+ * replays the rest later at the old timestamp, where the next settlement batch would overwrite
+ * it. A row still exactly as the correction found it (or still absent, for a recreated one)
+ * gets its corrected value again; a row that shows the correction, or has moved on, is left.
+ */
+export function correctionRowsNotVisible(applied: readonly CorrectedRow[], stored: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined): BalanceRow[] {
+  const out: BalanceRow[] = [];
+  for (const c of applied) {
+    const row = stored(balanceRowKey(c.after.userId, c.after.assetId), c.after.userId, c.after.assetId);
+    const untouched = c.recreated ? row === undefined : row !== undefined && sameValues(row, c.before);
+    if (untouched && !(row !== undefined && sameValues(row, c.after))) out.push(c.after);
+  }
+  return out;
+}

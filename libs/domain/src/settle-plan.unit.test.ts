@@ -4,7 +4,7 @@ import { FUNDING_SHARD } from './catalog.js';
 import { tradeEffects } from './effects.js';
 import { I64_MAX } from './money.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
-import { planCorrection, planSettlement, touchedRowKeys, tradeRowStatements, type SettlePlanInput } from './settle-plan.js';
+import { correctionRowsNotVisible, planCorrection, planSettlement, touchedRowKeys, tradeRowStatements, type SettlePlanInput } from './settle-plan.js';
 import { testCatalog } from './test-catalog.js';
 
 const FEE = 99n;
@@ -249,5 +249,32 @@ describe('planCorrection', () => {
     expect(() =>
       planCorrection([{ userId: 1n, assetId: 2, availableDelta: I64_MAX, lockedDelta: 0n }], () => ({ userId: 1n, assetId: 2, available: 1n, locked: 0n, version: 1n }), 1n),
     ).toThrow(/does not fit/);
+  });
+});
+
+describe('correctionRowsNotVisible', () => {
+  const row = (userId: bigint, assetId: number, available: bigint, locked: bigint, version: bigint): BalanceRow => ({ userId, assetId, available, locked, version });
+  const applied = planCorrection(
+    [
+      { userId: 1n, assetId: 1, availableDelta: 5n, lockedDelta: 0n, version: 7n },
+      { userId: 2n, assetId: 1, availableDelta: -3n, lockedDelta: 1n, version: 9n },
+      { userId: 3n, assetId: 2, availableDelta: 10n, lockedDelta: 0n, version: 0n },
+    ],
+    (key) => new Map([[balanceRowKey(1n, 1), row(1n, 1, 100n, 0n, 7n)], [balanceRowKey(2n, 1), row(2n, 1, 50n, 5n, 9n)]]).get(key),
+    12n,
+  );
+
+  it('gives the corrected value of every row still as the correction found it, a recreated one included', () => {
+    const before = new Map([[balanceRowKey(1n, 1), row(1n, 1, 100n, 0n, 7n)], [balanceRowKey(2n, 1), row(2n, 1, 50n, 5n, 9n)]]);
+    expect(correctionRowsNotVisible(applied, (key) => before.get(key))).toEqual([row(1n, 1, 105n, 0n, 7n), row(2n, 1, 47n, 6n, 9n), row(3n, 2, 10n, 0n, 12n)]);
+  });
+
+  it('leaves rows that show the correction, and rows that moved on since', () => {
+    const after = new Map([
+      [balanceRowKey(1n, 1), row(1n, 1, 105n, 0n, 7n)], // corrected
+      [balanceRowKey(2n, 1), row(2n, 1, 60n, 5n, 11n)], // a later message applied
+      [balanceRowKey(3n, 2), row(3n, 2, 10n, 0n, 12n)], // recreated
+    ]);
+    expect(correctionRowsNotVisible(applied, (key) => after.get(key))).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
  * all in the user's one partition: one single-partition read.
  */
 import type cassandra from 'cassandra-driver';
-import { balanceRowKey, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
+import { balanceRowKey, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
 
 export interface UserAssetBalance {
   readonly assetId: number;
@@ -33,7 +33,7 @@ export class BalanceRepository {
   ) {
     this.userCql = `SELECT asset_id, shard, available, locked, version FROM ${keyspace}.user_balances WHERE user_id = ?`;
     this.scanCql = `SELECT user_id, asset_id, shard, available, locked, version FROM ${keyspace}.user_balances`;
-    this.correctionCql = `SELECT correction_id FROM ${keyspace}.balance_corrections WHERE correction_id = ?`;
+    this.correctionCql = `SELECT correction_id, rows FROM ${keyspace}.balance_corrections WHERE correction_id = ?`;
   }
 
   /** Every row of one user, all shards. */
@@ -100,8 +100,18 @@ export class BalanceRepository {
 
   /** Whether a reconciler correction was already applied (recorded in the batch that applied it). */
   async isCorrectionApplied(correctionId: string): Promise<boolean> {
+    return (await this.getAppliedCorrection(correctionId)) !== undefined;
+  }
+
+  /**
+   * The record of an applied correction: each row before and after it, as the settler wrote
+   * them in the correction's batch. `rows` is undefined when the record cannot be read back.
+   */
+  async getAppliedCorrection(correctionId: string): Promise<{ rows: CorrectedRow[] | undefined } | undefined> {
     const result = await this.client.execute(this.correctionCql, [correctionId], { prepare: true, isIdempotent: true });
-    return result.rowLength > 0;
+    const row = result.first();
+    if (row === null) return undefined;
+    return { rows: parseCorrectedRows(row['rows'] as string | null) };
   }
 
   /** Every row of the table, page by page (tests, full reconciliation). */
@@ -121,5 +131,27 @@ export class BalanceRepository {
       }
       pageState = result.pageState ?? undefined;
     } while (pageState !== undefined);
+  }
+}
+
+interface StoredCorrectedRow {
+  userId: string;
+  assetId: number;
+  recreated: boolean;
+  before: { available: string; locked: string; version: string };
+  after: { available: string; locked: string; version: string };
+}
+
+/** balance_corrections.rows as the settler writes it (bigints as decimal strings). */
+function parseCorrectedRows(json: string | null): CorrectedRow[] | undefined {
+  if (json === null) return undefined;
+  try {
+    return (JSON.parse(json) as StoredCorrectedRow[]).map((r) => {
+      const userId = BigInt(r.userId);
+      const side = (v: StoredCorrectedRow['before']): BalanceRow => ({ userId, assetId: r.assetId, available: BigInt(v.available), locked: BigInt(v.locked), version: BigInt(v.version) });
+      return { before: side(r.before), after: side(r.after), recreated: r.recreated };
+    });
+  } catch {
+    return undefined;
   }
 }
