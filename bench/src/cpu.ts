@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS_PER_S = 100;
 
@@ -59,4 +59,21 @@ export async function waitUntilQuiet(pid: number | undefined, coresMax: number, 
     const after = cpuSeconds(pid);
     if (before === undefined || after === undefined || after - before < coresMax || Date.now() - started > timeoutMs) return Date.now() - started;
   }
+}
+
+/**
+ * The pid of the one process whose command line contains `needle`, when there is exactly one:
+ * e.g. a Cassandra started by another checkout's local stack, whose pid file is not ours.
+ */
+export function findOnlyProcess(needle: string): number | undefined {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) found.push(Number(entry));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found.length === 1 ? found[0] : undefined;
 }

@@ -31,7 +31,7 @@ import { renderChart, type ChartPoint } from './chart.js';
 import { checkBalances } from './check-balances.js';
 import { CompletionTracker } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
-import { CpuMeter, waitUntilQuiet } from './cpu.js';
+import { CpuMeter, findOnlyProcess, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   // The same seed as the service's stream: both are measured on the same messages after the warm-up.
   const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed });
   const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id, warmUpMessages);
-  const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid'));
+  const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid')) ?? findOnlyProcess('org.apache.cassandra.service.CassandraDaemon');
   const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
   const settle = async (what: string): Promise<void> => {
     const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 90_000);
