@@ -215,8 +215,10 @@ describe('dashboard in Chromium', () => {
     const reconcileJob = await waitFor(
       'the UI-added reconcile job to complete',
       async () => {
-        const [job] = (await ops.reconcileQueue.getJobs(['completed', 'failed', 'active', 'waiting'])).filter((j) => j.data?.trigger === 'browser-test');
-        return job !== undefined && (await job.getState()) === 'completed' ? job : undefined;
+        // Read from the completed set only: a job read while active has no return value yet,
+        // even if it completes before its state is asked.
+        const [job] = (await ops.reconcileQueue.getJobs(['completed'])).filter((j) => j.data?.trigger === 'browser-test');
+        return job;
       },
       45_000,
     );
