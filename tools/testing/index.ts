@@ -102,3 +102,4 @@ export function writeConfigFile(config: Readonly<SettlementConfig>, file: string
 export function appEnv(configFile: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, SETTLEMENT_CONFIG: configFile, ...extra };
 }
+export { freePort, TcpProxy, withCassandraHost } from './net.js';

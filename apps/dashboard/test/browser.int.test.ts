@@ -7,13 +7,12 @@
  * folder, and to docs/dashboard.png when that is missing or UPDATE_SCREENSHOT=1.
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { Queue } from 'bullmq';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
-import { createTestKeyspace, ROOT, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
+import { createTestKeyspace, freePort, ROOT, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { openOps, type Ops } from '../src/ops/context.js';
 import { Child, enqueueJob, funding, TOKEN, trade, USER, waitFor } from './support.js';
 
@@ -39,17 +38,6 @@ let browser: Browser;
 let baseUrl: string;
 let screenshot: string;
 const children: Child[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Enqueues jobs on three shards, chained per shard, until stopped: a steady flow for the UI. */
 class Load {

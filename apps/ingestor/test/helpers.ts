@@ -4,7 +4,6 @@
  * queues. No vitest import here (the benchmark runs outside vitest).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
@@ -17,6 +16,8 @@ import { stringify as stringifyYaml } from 'yaml';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import type { Simulator } from '@settlement/simulator';
 
+export { freePort } from '@settlement/testing';
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
 /** Writes a config as YAML for the ingestor child process (bigints as decimal strings). */
@@ -24,17 +25,6 @@ export function writeConfig(config: Readonly<SettlementConfig>, file: string): s
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, stringifyYaml(JSON.parse(JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))));
   return file;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 100): Promise<void> {

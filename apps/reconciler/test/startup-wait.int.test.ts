@@ -4,55 +4,20 @@
  * heartbeat appears. Cassandra "comes back" as a TCP proxy to the test stack's Cassandra opened
  * on the port the reconciler was given. A keyspace that does not exist still fails at once.
  */
-import net from 'node:net';
 import pino from 'pino';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { parseConfig, type SettlementConfig } from '@settlement/config';
+import { TcpProxy, createTestKeyspace, freePort, testConfig, withCassandraHost, type TestKeyspace } from '@settlement/testing';
 import { RECONCILIATION_QUEUE } from '@settlement/domain';
 import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
 import { startReconciler, type RunningReconciler } from '../src/reconciler.js';
 
 let ks: TestKeyspace;
 let redis: Redis;
-const servers: net.Server[] = [];
-const sockets = new Set<net.Socket>();
+const proxy = new TcpProxy();
 let reconciler: RunningReconciler | undefined;
 const logger = pino({ level: 'silent' });
-
-/** A port nobody listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Forwards 127.0.0.1:port to the real Cassandra: from now on the reconciler's host answers. */
-async function openProxy(port: number, target: { host: string; port: number }): Promise<void> {
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-}
-
-/** The test config pointed at another Cassandra host:port (and optionally another keyspace). */
-function withCassandra(config: Readonly<SettlementConfig>, host: string, keyspace = config.scylladb.keyspace): Readonly<SettlementConfig> {
-  const raw = JSON.parse(JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, Record<string, unknown>>;
-  raw['scylladb'] = { ...raw['scylladb'], hosts: [host], keyspace };
-  return parseConfig(raw);
-}
 
 beforeAll(async () => {
   ks = await createTestKeyspace(testConfig({ reconciliation: { enabled: true, interval_seconds: 3600, heartbeat_interval_ms: 200 } }));
@@ -61,8 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await reconciler?.close();
-  for (const s of sockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  await proxy.close();
   const queue = new Queue(RECONCILIATION_QUEUE, { connection: redis, prefix: ks.config.redis.prefix });
   await queue.obliterate({ force: true }).catch(() => undefined);
   await queue.close();
@@ -73,7 +37,7 @@ afterAll(async () => {
 describe('reconciler start-up while Cassandra is unreachable', () => {
   it('waits for Cassandra, then starts', async () => {
     const port = await freePort();
-    const config = withCassandra(ks.config, `127.0.0.1:${port}`);
+    const config = withCassandraHost(ks.config, `127.0.0.1:${port}`);
     const starting = startReconciler({ config, logger });
     let outcome: 'pending' | 'started' | Error = 'pending';
     starting.then(
@@ -89,7 +53,7 @@ describe('reconciler start-up while Cassandra is unreachable', () => {
     expect(await redis.keys(heartbeatPattern(config.redis.prefix))).toEqual([]);
 
     const [host, realPort] = ks.config.scylladb.hosts[0]!.split(':');
-    await openProxy(port, { host: host!, port: Number(realPort ?? 9042) });
+    await proxy.open(port, { host: host!, port: Number(realPort ?? 9042) });
     reconciler = await starting;
     expect(outcome).toBe('started');
     // The first heartbeat is written just after the start returns.
@@ -98,7 +62,7 @@ describe('reconciler start-up while Cassandra is unreachable', () => {
   }, 60_000);
 
   it('still fails at once when the keyspace does not exist', async () => {
-    const config = withCassandra(ks.config, ks.config.scylladb.hosts[0]!, 'no_such_keyspace_x2');
+    const config = withCassandraHost(ks.config, ks.config.scylladb.hosts[0]!, 'no_such_keyspace_x2');
     const started = Date.now();
     await expect(startReconciler({ config, logger })).rejects.toThrow(/no_such_keyspace_x2/i);
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -4,12 +4,10 @@
  * Cassandra "comes back" as a TCP proxy to the test stack's Cassandra opened on the port the
  * settler was given. A keyspace that does not exist still fails the start at once.
  */
-import net from 'node:net';
 import type { Queue } from 'bullmq';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { parseConfig, type SettlementConfig } from '@settlement/config';
+import { TcpProxy, createTestKeyspace, freePort, testConfig, withCassandraHost, type TestKeyspace } from '@settlement/testing';
 import { MarketCatalog } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
@@ -20,42 +18,9 @@ import { expectedBalances, generateStream, toJobs } from './stream-generator.js'
 let ks: TestKeyspace;
 let redis: ReturnType<typeof createRedisConnection>;
 const queues = new Map<string, Queue>();
-const servers: net.Server[] = [];
-const sockets = new Set<net.Socket>();
+const proxy = new TcpProxy();
 let settler: RunningSettler | undefined;
 const logger = pino({ level: 'silent' });
-
-/** A port nobody listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Forwards 127.0.0.1:port to the real Cassandra: from now on the settler's host answers. */
-async function openProxy(port: number, target: { host: string; port: number }): Promise<void> {
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-}
-
-/** The test config pointed at another Cassandra host:port (and optionally another keyspace). */
-function withCassandra(config: Readonly<SettlementConfig>, host: string, keyspace = config.scylladb.keyspace): Readonly<SettlementConfig> {
-  const raw = JSON.parse(JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, Record<string, unknown>>;
-  raw['scylladb'] = { ...raw['scylladb'], hosts: [host], keyspace };
-  return parseConfig(raw);
-}
 
 beforeAll(async () => {
   ks = await createTestKeyspace(testConfig({ settler: { retry_max_ms: 500 } }));
@@ -65,8 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await settler?.close();
-  for (const s of sockets) s.destroy();
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  await proxy.close();
   for (const queue of queues.values()) {
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
@@ -78,7 +42,7 @@ afterAll(async () => {
 describe('settler start-up while Cassandra is unreachable', () => {
   it('waits for Cassandra, then settles a stream exactly', async () => {
     const port = await freePort();
-    const config = withCassandra(ks.config, `127.0.0.1:${port}`);
+    const config = withCassandraHost(ks.config, `127.0.0.1:${port}`);
     const starting = startSettler({ config, logger });
     let outcome: 'pending' | 'started' | Error = 'pending';
     starting.then(
@@ -93,7 +57,7 @@ describe('settler start-up while Cassandra is unreachable', () => {
     expect(outcome).toBe('pending');
 
     const [host, realPort] = ks.config.scylladb.hosts[0]!.split(':');
-    await openProxy(port, { host: host!, port: Number(realPort ?? 9042) });
+    await proxy.open(port, { host: host!, port: Number(realPort ?? 9042) });
     settler = await starting;
     expect(outcome).toBe('started');
 
@@ -107,7 +71,7 @@ describe('settler start-up while Cassandra is unreachable', () => {
   }, 60_000);
 
   it('still fails at once when the keyspace does not exist', async () => {
-    const config = withCassandra(ks.config, ks.config.scylladb.hosts[0]!, 'no_such_keyspace_x1');
+    const config = withCassandraHost(ks.config, ks.config.scylladb.hosts[0]!, 'no_such_keyspace_x1');
     const started = Date.now();
     await expect(startSettler({ config, logger })).rejects.toThrow(/no_such_keyspace_x1/i);
     expect(Date.now() - started).toBeLessThan(10_000);

@@ -6,24 +6,13 @@
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Pull, Request } from 'zeromq';
 import { MarketCatalog, parseWireMessage } from '@settlement/domain';
 import { loadConfig } from '@settlement/config';
-import { ROOT } from '@settlement/testing';
+import { ROOT, freePort } from '@settlement/testing';
 import type { ExpectedResult } from '../src/index.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const MAIN = path.join('apps', 'simulator', 'src', 'main.ts');
 
