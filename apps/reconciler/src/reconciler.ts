@@ -3,10 +3,9 @@
  * with its scheduler, the worker, metrics and heartbeat. `close()` stops them in reverse order,
  * each even if an earlier one fails; a run in progress finishes its current page first.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import cassandra from 'cassandra-driver';
+import type cassandra from 'cassandra-driver';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, RECONCILIATION_QUEUE } from '@settlement/domain';
 import {
@@ -14,6 +13,7 @@ import {
   ReconciliationReader,
   ReconciliationStore,
   SequenceGapRepository,
+  connectWhenReachable,
   createScyllaClient,
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
@@ -71,42 +71,13 @@ async function runAll(steps: ReadonlyArray<[string, () => Promise<unknown>]>, lo
   if (first !== undefined) throw first;
 }
 
-/** Start-up retries to reach Cassandra: first delay, cap (ms), and how often it logs. */
-const CONNECT_RETRY_INITIAL_MS = 100;
-const CONNECT_RETRY_MAX_MS = 5_000;
-const WAITING_LOG_INTERVAL_MS = 5_000;
-
-/**
- * Start-up waits for Cassandra instead of exiting: a reconciler (re)started while Cassandra
- * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only an
- * unreachable cluster (no host, client timeout) is waited out; anything else, such as a missing
- * keyspace, still fails the start at once. SIGTERM meanwhile ends the process through runApp.
- */
-async function connectWhenUp(client: cassandra.Client, logger: Logger): Promise<void> {
-  let loggedAtMs = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.connect();
-      if (attempt > 0) logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
-      return;
-    } catch (error) {
-      if (!(error instanceof cassandra.errors.NoHostAvailableError) && !(error instanceof cassandra.errors.OperationTimedOutError)) throw error;
-      if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
-        loggedAtMs = Date.now();
-        logger.warn({ err: error, attempt }, 'waiting for Cassandra');
-      }
-      await sleep(Math.min(CONNECT_RETRY_MAX_MS, CONNECT_RETRY_INITIAL_MS * 2 ** Math.min(attempt, 16)));
-    }
-  }
-}
-
 export async function startReconciler(options: StartReconcilerOptions): Promise<RunningReconciler> {
   const { config, logger } = options;
   const metrics = options.metrics ?? createReconcilerMetrics();
   const client = createScyllaClient(scyllaOptionsFromConfig(config));
   let connection: Redis | undefined;
   try {
-    await connectWhenUp(client, logger);
+    await connectWhenReachable(client, { logger, retryMaxMs: 5_000 });
     connection = createRedisConnection(config.redis.url);
     const queue = createReconcileQueue({ connection, prefix: config.redis.prefix });
     // One run at a time across all replicas: two fix runs at once would correct a row twice.

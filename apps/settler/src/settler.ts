@@ -5,7 +5,6 @@
  */
 import { hostname } from 'node:os';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type cassandra from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -18,12 +17,13 @@ import {
   SettlementWriter,
   TradeRepository,
   WatermarkRepository,
+  connectWhenReachable,
   createScyllaClient,
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
-import { backoffDelayMs, classifyError } from './retry.js';
+import { backoffDelayMs } from './retry.js';
 import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
@@ -60,35 +60,6 @@ export function lastEnqueuedKey(prefix: string): string {
   return `${prefix}:ingest:last-enqueued`;
 }
 
-/** How often a settler waiting for Cassandra at start-up says so, ms. */
-const WAITING_LOG_INTERVAL_MS = 5_000;
-
-/**
- * Start-up waits for Cassandra instead of exiting: a settler (re)started while Cassandra
- * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only
- * an unreachable cluster (no host, timeouts) is waited out; anything else, such as a missing
- * keyspace or a wrong data center, still fails the start at once. SIGTERM meanwhile ends the
- * process through runApp's shutdown.
- */
-async function connectWhenUp(client: cassandra.Client, logger: Logger, retryMaxMs: number): Promise<void> {
-  let loggedAtMs = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.connect();
-      if (attempt > 0) logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
-      return;
-    } catch (error) {
-      const kind = classifyError(error);
-      if (kind !== 'no_host' && kind !== 'client_timeout') throw error;
-      if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
-        loggedAtMs = Date.now();
-        logger.warn({ err: error, kind, attempt }, 'waiting for Cassandra');
-      }
-      await sleep(backoffDelayMs(attempt, 100, retryMaxMs));
-    }
-  }
-}
-
 export async function startSettler(options: StartSettlerOptions): Promise<RunningSettler> {
   const { config, logger } = options;
   const catalog = new MarketCatalog(config);
@@ -98,7 +69,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
 
   const ownsClient = options.client === undefined;
   const client = options.client ?? createScyllaClient(scyllaOptionsFromConfig(config));
-  if (ownsClient) await connectWhenUp(client, logger, s.retry_max_ms);
+  if (ownsClient) await connectWhenReachable(client, { logger, retryMaxMs: s.retry_max_ms });
   const keyspace = config.scylladb.keyspace;
   const symbols = config.symbols.map((sym) => sym.name);
   const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
