@@ -99,10 +99,6 @@ export class BalanceRepository {
   }
 
   /** Whether a reconciler correction was already applied (recorded in the batch that applied it). */
-  async isCorrectionApplied(correctionId: string): Promise<boolean> {
-    return (await this.getAppliedCorrection(correctionId)) !== undefined;
-  }
-
   /**
    * The record of an applied correction: each row before and after it, as the settler wrote
    * them in the correction's batch. `rows` is undefined when the record cannot be read back.
