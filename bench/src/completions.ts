@@ -1,6 +1,27 @@
 import { QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Simulator } from '@settlement/simulator';
-import { LatencyRecorder } from './latency.js';
+import { LatencyRecorder, round } from './latency.js';
+
+/** A completed job: where its messages are in the simulator's list. */
+interface CompletedJob {
+  readonly queueKey: string;
+  readonly jobId: string;
+  /** Indexes into the simulator's messages. */
+  readonly messages: number[];
+}
+
+/** Where a step's latency went, per message (p50/p99 ms), and how big its jobs were. */
+export interface StageBreakdown {
+  readonly jobs: number;
+  readonly messagesPerJob: number;
+  /** Sent by the engine → job added by the ingestor (ZMQ, parsing, the ingestor's batching wait). */
+  readonly ingest: { p50Ms: number; p99Ms: number };
+  /** Job added → taken by a settler (waiting behind the shard's previous job). */
+  readonly queued: { p50Ms: number; p99Ms: number };
+  /** Taken → completed (reads, the LOGGED BATCH, completion). */
+  readonly settle: { p50Ms: number; p99Ms: number };
+}
 
 interface ShardIndex {
   /** Shard sequences of the simulator's messages, ascending. */
@@ -20,6 +41,7 @@ export class CompletionTracker {
   private readonly sentAtMs: Float64Array;
   private readonly settledAtMs: Float64Array;
   private readonly events: QueueEvents[] = [];
+  private readonly completedJobs: CompletedJob[] = [];
   settled = 0;
 
   constructor(private readonly simulator: Simulator) {
@@ -41,13 +63,14 @@ export class CompletionTracker {
   async listen(queueNames: readonly string[], connection: { url: string }, prefix: string): Promise<void> {
     for (const name of queueNames) {
       const events = new QueueEvents(name, { connection: { url: connection.url }, prefix, autorun: true });
-      events.on('completed', ({ jobId }, id) => this.onCompleted(jobId, Number(id.split('-')[0])));
+      const queueKey = `${prefix}:${name}`;
+      events.on('completed', ({ jobId }, id) => this.onCompleted(queueKey, jobId, Number(id.split('-')[0])));
       await events.waitUntilReady();
       this.events.push(events);
     }
   }
 
-  private onCompleted(jobId: string, atMs: number): void {
+  private onCompleted(queueKey: string, jobId: string, atMs: number): void {
     const last = jobId.lastIndexOf('-');
     const mid = jobId.lastIndexOf('-', last - 1);
     if (mid <= 0) return;
@@ -55,8 +78,11 @@ export class CompletionTracker {
     if (index === undefined) return;
     const first = Number(jobId.slice(mid + 1, last));
     const lastSeq = Number(jobId.slice(last + 1));
+    const job: CompletedJob = { queueKey, jobId, messages: [] };
+    this.completedJobs.push(job);
     for (let k = lowerBound(index.seqs, first); k < index.seqs.length && index.seqs[k]! <= lastSeq; k++) {
       const m = index.messageIndex[k]!;
+      job.messages.push(m);
       if (Number.isNaN(this.settledAtMs[m]!)) {
         this.settledAtMs[m] = atMs;
         this.settled += 1;
@@ -73,6 +99,37 @@ export class CompletionTracker {
       if (!Number.isNaN(sent) && !Number.isNaN(settled)) recorder.recordMs(Math.max(0, settled - sent));
     }
     return recorder;
+  }
+
+  /**
+   * Splits the latency of messages [from, to) into stages, from the timestamps BullMQ keeps on
+   * each job (added, processedOn, finishedOn). Read after the step, so it costs nothing while
+   * the step is measured; jobs already trimmed from Redis are left out.
+   */
+  async stages(redis: Redis, from: number, to: number): Promise<StageBreakdown> {
+    const jobs = this.completedJobs.filter((j) => j.messages.some((m) => m >= from && m < to));
+    const pipeline = redis.pipeline();
+    for (const j of jobs) pipeline.hmget(`${j.queueKey}:${j.jobId}`, 'timestamp', 'processedOn', 'finishedOn');
+    const replies = jobs.length === 0 ? [] : ((await pipeline.exec()) ?? []);
+    const ingest = new LatencyRecorder();
+    const queued = new LatencyRecorder();
+    const settle = new LatencyRecorder();
+    let messages = 0;
+    jobs.forEach((job, i) => {
+      const [error, fields] = replies[i] ?? [];
+      const [added, taken, finished] = ((error === null ? fields : undefined) as (string | null)[] | undefined)?.map(Number) ?? [];
+      if (!(added! > 0 && taken! > 0 && finished! > 0)) return;
+      for (const m of job.messages) {
+        const sent = this.sentAtMs[m]!;
+        if (m < from || m >= to || Number.isNaN(sent)) continue;
+        messages += 1;
+        ingest.recordMs(Math.max(0, added! - sent));
+        queued.recordMs(Math.max(0, taken! - added!));
+        settle.recordMs(Math.max(0, finished! - taken!));
+      }
+    });
+    const pick = (r: LatencyRecorder) => ({ p50Ms: round(r.percentileMs(50)), p99Ms: round(r.percentileMs(99)) });
+    return { jobs: jobs.length, messagesPerJob: round(messages / Math.max(1, jobs.length), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle) };
   }
 
   /** Messages settled with a settle time in [fromMs, toMs). */

@@ -14,10 +14,13 @@
  * Options: --rates 0.4,0.6,0.75,0.9,1.05 (fractions of the raw ceiling, or absolute msgs/s with
  * --absolute) --duration 12 (s per step) --raw-duration 15 --shards 3 (symbol shards used)
  * --settlers 2 --batch 50 --max-wait-ms (config's batch.max_wait_ms) --users 10000 --seed 1
+ * --query-rate 50 (balance query pairs per second during the half-max step)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -29,12 +32,13 @@ import { ChildApp, ROOT, readPid } from '@settlement/tools';
 import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { checkBalances } from './check-balances.js';
-import { CompletionTracker } from './completions.js';
+import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
 import { CpuMeter, findOnlyProcess, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
+import { readSettlerTimings, timingsBetween, type ShardTimings } from './settler-timings.js';
 import { formatTable } from './table.js';
 
 const { values: args } = parseArgs({
@@ -51,10 +55,17 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
     'warm-up': { type: 'string' },
+    'query-rate': { type: 'string', default: '50' },
   },
 });
 
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+/** A full garbage collection of this process (the load generator), between measured steps. */
+const collectGarbage: () => void = (() => {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
 
 function intArg(name: string, raw: string | undefined, min: number, max: number): number {
   const n = Number(raw);
@@ -74,6 +85,9 @@ const batchMessages = intArg('batch', args.batch, 1, 1000);
 const maxWaitMs = args['max-wait-ms'] === undefined ? undefined : intArg('max-wait-ms', args['max-wait-ms'], 1, 1000);
 const userCount = intArg('users', args.users, 10, 1_000_000);
 const seed = intArg('seed', args.seed, 0, 2 ** 31);
+// Balance query pairs (service + raw) per second while the half-max step runs: an open loop, so
+// the query load is the same whatever the latency, and does not take what the settling needs.
+const queryPairsPerS = intArg('query-rate', args['query-rate'], 1, 10_000);
 // The stream starts with every user's first deposits and locks: mostly funding events, on one
 // shard. Both paths settle this start untimed and are measured on what follows.
 const warmUpMessages = intArg('warm-up', args['warm-up'] ?? String(userCount * 10), 0, 10_000_000);
@@ -100,6 +114,9 @@ function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfi
     data_dir: path.join(base.data_dir, 'bench'),
   });
 }
+
+/** How often a settler process publishes its metrics (startSettler's default heartbeat), ms. */
+const SETTLER_HEARTBEAT_MS = 5_000;
 
 async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
@@ -130,6 +147,9 @@ interface StepResult {
   maxMs: number;
   queueDepthMax: number;
   cpuCores: Record<string, number>;
+  stages: StageBreakdown;
+  /** Per shard, from the settlers' own histograms: batches, mean batch write and job time. */
+  shards: ShardTimings;
 }
 
 async function main(): Promise<void> {
@@ -149,29 +169,35 @@ async function main(): Promise<void> {
   await admin.shutdown();
 
   // 1. Raw ceiling.
-  const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
-  await rawClient.connect();
-  const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
-  const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
-  say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
-  // The same seed as the service's stream: both are measured on the same messages after the warm-up.
-  const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed });
-  const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id, warmUpMessages);
   const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid')) ?? findOnlyProcess('org.apache.cassandra.service.CassandraDaemon');
-  const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
   const settle = async (what: string): Promise<void> => {
     const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 90_000);
     say(`${what}: waited ${Math.round(waitedMs / 1000)} s for Cassandra to finish compacting`);
   };
-  await settle('before the raw ceiling');
-  say(`raw ceiling: writing for up to ${rawSeconds} s`);
-  rawCpu.start();
-  const raw: RawCeilingResult = await runRawCeiling({ client: rawClient, writer: rawWriter, plans, durationMs: rawSeconds * 1000 });
-  const rawCpuCores = rawCpu.stop();
-  // The raw rows are not needed any more; dropped, Cassandra stops compacting them, and the
-  // service is measured on a machine as quiet as the raw path was.
-  await rawClient.execute('DROP KEYSPACE IF EXISTS bench_raw');
-  await rawClient.shutdown();
+  // In a function of its own, so its stream and statements (hundreds of MB) can be collected
+  // before the service is measured.
+  const measureRaw = async (): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
+    const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
+    await rawClient.connect();
+    const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
+    say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
+    // The same seed as the service's stream: both are measured on the same messages after the warm-up.
+    const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed });
+    const plans = planRawBatches(rawWriter, sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), batchMessages, rawConfig.fee_account_user_id, warmUpMessages);
+    const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
+    await settle('before the raw ceiling');
+    say(`raw ceiling: writing for up to ${rawSeconds} s`);
+    rawCpu.start();
+    const result = await runRawCeiling({ client: rawClient, writer: rawWriter, plans, durationMs: rawSeconds * 1000 });
+    const cpuCores = rawCpu.stop();
+    // The raw rows are not needed any more; dropped, Cassandra stops compacting them, and the
+    // service is measured on a machine as quiet as the raw path was.
+    await rawClient.execute('DROP KEYSPACE IF EXISTS bench_raw');
+    await rawClient.shutdown();
+    return { raw: result, rawCpuCores: cpuCores };
+  };
+  const { raw, rawCpuCores } = await measureRaw();
   await settle('after the raw ceiling');
   say(`raw ceiling: ${Math.round(raw.messagesPerS)} messages/s (${Math.round(raw.tradesPerS)} trades/s), ${raw.batches} batches of ~${round(raw.statementsPerBatchAvg, 0)} statements`);
 
@@ -228,6 +254,9 @@ async function main(): Promise<void> {
           })
           .catch(() => undefined);
       }, 500);
+      // The load generator's own garbage is collected now, not in the middle of a measured step.
+      collectGarbage();
+      const timingsBefore = await readSettlerTimings(redis, config.redis.prefix);
       const abort = new AbortController();
       const sideTask = during?.(abort.signal);
       cpu.start();
@@ -244,12 +273,16 @@ async function main(): Promise<void> {
       // Wait for this step's messages to settle before the next one, so steps do not mix.
       await waitFor(`step ${label} to settle`, () => tracker.unsettledBefore(sentSoFar) === 0, 180_000);
       clearInterval(depthTimer);
+      // The settlers publish their histograms with each heartbeat: wait for one after the step.
+      await new Promise((resolve) => setTimeout(resolve, SETTLER_HEARTBEAT_MS + 200));
+      const shards = timingsBetween(timingsBefore, await readSettlerTimings(redis, config.redis.prefix));
       const warmupMs = Math.min(2000, (endedMs - startedMs) / 4);
       // Throughput: completions while the step was being offered (after a warm-up), or, when
       // a backlog built up, while it drained at full speed.
       const windowStart = startedMs + warmupMs;
       const settledInWindow = tracker.settledBetween(windowStart, endedMs);
       const latency = tracker.latency(from, sentSoFar).summary();
+      const stages = await tracker.stages(redis, from, sentSoFar);
       const trades = simulator.messages.slice(from, sentSoFar).filter((m) => m.kind === 'trade').length;
       const result: StepResult = {
         label,
@@ -262,6 +295,8 @@ async function main(): Promise<void> {
         maxMs: latency.maxMs,
         queueDepthMax: depthMax,
         cpuCores,
+        stages,
+        shards,
       };
       say(`step ${label}: offered ${rate}/s (achieved ${result.achievedOfferPerS}/s), settled ${result.settledPerS}/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max queue depth ${depthMax}`);
       return result;
@@ -283,7 +318,7 @@ async function main(): Promise<void> {
     const users = simulator.stream.users;
     results.push(
       await runStep('half max', halfRate, halfCount, async (signal) => {
-        underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: stepSeconds * 1000, pairsMax: 1_000_000, signal });
+        underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: stepSeconds * 1000, pairsMax: 1_000_000, pairsPerS: queryPairsPerS, signal });
       }),
     );
     // The rest of the stream, so the final balances can be checked against the expectation.
@@ -320,7 +355,7 @@ async function main(): Promise<void> {
   const summary = {
     startedAt: new Date(benchStarted).toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
-    settings: { stepSeconds, rawSeconds, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
+    settings: { stepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
     raw: { ...raw, cpuCores: rawCpuCores },
     steps: results,
     maxSettledMessagesPerS: maxStep.settledPerS,
@@ -353,6 +388,25 @@ async function main(): Promise<void> {
         r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN, r.cpuCores['bench+simulator'] ?? NaN,
       ]),
     ) + '\n\n',
+  );
+  process.stdout.write(
+    formatTable(
+      ['step', 'jobs', 'msgs/job', 'ingest p50', 'ingest p99', 'queued p50', 'queued p99', 'settle p50', 'settle p99'],
+      results.map((r) => [
+        r.label, r.stages.jobs, r.stages.messagesPerJob, r.stages.ingest.p50Ms, r.stages.ingest.p99Ms,
+        r.stages.queued.p50Ms, r.stages.queued.p99Ms, r.stages.settle.p50Ms, r.stages.settle.p99Ms,
+      ]),
+    ) + '\n(latency per message by stage, ms: ingest = sent → job added, queued = added → taken by a settler, settle = taken → completed)\n\n',
+  );
+  const shardNames = [...new Set(results.flatMap((r) => Object.keys(r.shards)))].sort();
+  process.stdout.write(
+    formatTable(
+      ['step', ...shardNames.map((shard) => `${shard} batches · write/job ms`)],
+      results.map((r) => [r.label, ...shardNames.map((shard) => {
+        const t = r.shards[shard];
+        return t === undefined ? '' : `${t.batches} · ${t.writeMeanMs}/${t.jobMeanMs}`;
+      })]),
+    ) + '\n(per shard, from the settlers\' histograms: LOGGED BATCHes written, mean batch write and mean job time, ms)\n\n',
   );
   process.stdout.write(
     formatTable(

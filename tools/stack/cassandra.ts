@@ -181,6 +181,8 @@ export async function startLocalCassandra(options: LocalCassandraOptions, log: S
     `-Xms${options.heapMb}m`,
     `-Xmx${options.heapMb}m`,
     '-XX:+UseG1GC',
+    // Extra JVM flags for experiments (space-separated), e.g. GC or thread-priority settings.
+    ...(process.env['CASSANDRA_JVM_OPTS'] ?? '').split(' ').filter(Boolean),
     ...OPENED_PACKAGES.flatMap((p) => ['--add-opens', `java.base/${p}=ALL-UNNAMED`]),
     '--add-exports', 'java.base/jdk.internal.ref=ALL-UNNAMED',
     '--add-exports', 'java.base/sun.nio.ch=ALL-UNNAMED',

@@ -21,6 +21,7 @@ function localCassandra(hosts: readonly string[], dataDir: string): LocalCassand
     port: port === undefined ? 9042 : Number(port),
     heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
     readyTimeoutMs: 120_000,
+    yamlOverrides: process.env.CASSANDRA_YAML_JSON ? (JSON.parse(process.env.CASSANDRA_YAML_JSON) as Record<string, unknown>) : undefined,
   };
 }
 
