@@ -26,6 +26,12 @@ export interface SendOptions {
   readonly subscriberWaitMs?: number;
   /** How long closing the socket may wait to deliver queued messages, ms. Default 30 000. */
   readonly lingerMs?: number;
+  /**
+   * Unpaced only: how many messages a burst may send, asked before each burst with the count
+   * sent so far; while it answers 0 the sender waits 1 ms and asks again. A closed loop, e.g.
+   * "keep at most N messages unsettled". Default: UNPACED_BURST every time.
+   */
+  readonly window?: (sent: number) => number;
 }
 
 export interface SendReport {
@@ -82,7 +88,12 @@ export async function sendPaced(count: number, frameAt: (i: number, nowMs: numbe
           continue;
         }
       } else {
-        end = Math.min(count, i + UNPACED_BURST);
+        const allowed = Math.min(UNPACED_BURST, options.window?.(i) ?? UNPACED_BURST);
+        if (allowed <= 0) {
+          await sleep(1);
+          continue;
+        }
+        end = Math.min(count, i + allowed);
       }
       // settled_at is the send time: a blocked send (high-water mark) must not back-date it.
       for (; i < end; i++) await send(frameAt(i, Date.now()));
