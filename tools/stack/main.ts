@@ -13,6 +13,19 @@ import { ensureRedis } from './redis.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const log = (message: string) => process.stderr.write(`[stack] ${message}\n`);
 
+/** CASSANDRA_YAML_JSON: extra cassandra.yaml settings, e.g. {"concurrent_writes":8}. */
+function yamlOverridesFromEnv(raw: string | undefined): Record<string, unknown> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`CASSANDRA_YAML_JSON: must be a JSON object of cassandra.yaml settings: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('CASSANDRA_YAML_JSON: must be a JSON object of cassandra.yaml settings');
+  return parsed as Record<string, unknown>;
+}
+
 function localCassandra(hosts: readonly string[], dataDir: string): LocalCassandraOptions | undefined {
   const [host, port] = hosts[0]!.split(':');
   if (hosts.length !== 1 || !['127.0.0.1', 'localhost'].includes(host!)) return undefined;
@@ -21,7 +34,7 @@ function localCassandra(hosts: readonly string[], dataDir: string): LocalCassand
     port: port === undefined ? 9042 : Number(port),
     heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
     readyTimeoutMs: 120_000,
-    yamlOverrides: process.env.CASSANDRA_YAML_JSON ? (JSON.parse(process.env.CASSANDRA_YAML_JSON) as Record<string, unknown>) : undefined,
+    yamlOverrides: yamlOverridesFromEnv(process.env.CASSANDRA_YAML_JSON),
   };
 }
 
