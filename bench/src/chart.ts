@@ -41,8 +41,8 @@ export function renderChart(points: readonly ChartPoint[], rawCeilingPerS: numbe
     parts.push(`<text x="${pad.left + plotW + 6}" y="${yLat(t) + 4}" fill="#c33">${t.toFixed(0)}</text>`);
   }
   parts.push(
-    `<text x="${pad.left + plotW / 2}" y="${height - 10}" text-anchor="middle">offered rate (trades/s)</text>`,
-    `<text transform="translate(16 ${pad.top + plotH / 2}) rotate(-90)" text-anchor="middle">settled trades/s</text>`,
+    `<text x="${pad.left + plotW / 2}" y="${height - 10}" text-anchor="middle">offered rate (messages/s)</text>`,
+    `<text transform="translate(16 ${pad.top + plotH / 2}) rotate(-90)" text-anchor="middle">settled messages/s</text>`,
     `<text transform="translate(${width - 12} ${pad.top + plotH / 2}) rotate(90)" text-anchor="middle" fill="#c33">p99 latency (ms)</text>`,
     `<line x1="${pad.left}" y1="${y(rawCeilingPerS)}" x2="${pad.left + plotW}" y2="${y(rawCeilingPerS)}" stroke="#36c" stroke-dasharray="6 4"/>`,
     `<text x="${pad.left + 6}" y="${y(rawCeilingPerS) - 6}" fill="#36c">raw LOGGED BATCH ceiling ${Math.round(rawCeilingPerS)}/s</text>`,
