@@ -115,10 +115,12 @@ export class CompletionTracker {
     const queued = new LatencyRecorder();
     const settle = new LatencyRecorder();
     let messages = 0;
+    let found = 0;
     jobs.forEach((job, i) => {
       const [error, fields] = replies[i] ?? [];
       const [added, taken, finished] = ((error === null ? fields : undefined) as (string | null)[] | undefined)?.map(Number) ?? [];
       if (!(added! > 0 && taken! > 0 && finished! > 0)) return;
+      found += 1;
       for (const m of job.messages) {
         const sent = this.sentAtMs[m]!;
         if (m < from || m >= to || Number.isNaN(sent)) continue;
@@ -129,7 +131,8 @@ export class CompletionTracker {
       }
     });
     const pick = (r: LatencyRecorder) => ({ p50Ms: round(r.percentileMs(50)), p99Ms: round(r.percentileMs(99)) });
-    return { jobs: jobs.length, messagesPerJob: round(messages / Math.max(1, jobs.length), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle) };
+    // Jobs BullMQ already trimmed (removeOnComplete) have no timestamps: counted, not measured.
+    return { jobs: jobs.length, messagesPerJob: round(messages / Math.max(1, found), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle) };
   }
 
   /** Messages settled with a settle time in [fromMs, toMs). */
