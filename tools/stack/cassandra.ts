@@ -32,6 +32,8 @@ export interface LocalCassandraOptions {
   readyTimeoutMs: number;
   /** Extra cassandra.yaml settings (e.g. commitlog_sync: batch for crash tests). */
   yamlOverrides?: Record<string, unknown>;
+  /** Extra JVM flags (e.g. GC or thread-priority settings for an experiment). */
+  jvmOptions?: readonly string[];
 }
 
 export type StackLog = (message: string) => void;
@@ -181,8 +183,7 @@ export async function startLocalCassandra(options: LocalCassandraOptions, log: S
     `-Xms${options.heapMb}m`,
     `-Xmx${options.heapMb}m`,
     '-XX:+UseG1GC',
-    // Extra JVM flags for experiments (space-separated), e.g. GC or thread-priority settings.
-    ...(process.env['CASSANDRA_JVM_OPTS'] ?? '').split(' ').filter(Boolean),
+    ...(options.jvmOptions ?? []),
     ...OPENED_PACKAGES.flatMap((p) => ['--add-opens', `java.base/${p}=ALL-UNNAMED`]),
     '--add-exports', 'java.base/jdk.internal.ref=ALL-UNNAMED',
     '--add-exports', 'java.base/sun.nio.ch=ALL-UNNAMED',

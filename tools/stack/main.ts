@@ -35,6 +35,7 @@ function localCassandra(hosts: readonly string[], dataDir: string): LocalCassand
     heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
     readyTimeoutMs: 120_000,
     yamlOverrides: yamlOverridesFromEnv(process.env.CASSANDRA_YAML_JSON),
+    jvmOptions: (process.env.CASSANDRA_JVM_OPTS ?? '').split(' ').filter(Boolean),
   };
 }
 
