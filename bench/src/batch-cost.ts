@@ -18,8 +18,8 @@ import { loadConfig } from '@settlement/config';
 import { MarketCatalog } from '@settlement/domain';
 import { SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
-import { ROOT, readPid } from '@settlement/tools';
-import { CpuMeter, findOnlyProcess, waitUntilQuiet } from './cpu.js';
+import { ROOT } from '@settlement/tools';
+import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
@@ -69,12 +69,12 @@ function fitLine(points: readonly { x: number; y: number }[]): { a: number; b: n
   return { a: my - b * mx, b };
 }
 
-async function measureSize(size: number, cassandraPid: number | undefined): Promise<SizeResult> {
-  const [durationS] = positiveInts('duration', args.duration!);
-  const [users] = positiveInts('users', args.users!);
-  const [seed] = positiveInts('seed', args.seed!);
-  const warmUp = Number(args['warm-up']);
-  const config = loadConfig({ cwd: ROOT });
+const [durationS] = positiveInts('duration', args.duration!);
+const [users] = positiveInts('users', args.users!);
+const [seed] = positiveInts('seed', args.seed!);
+const warmUp = Number(args['warm-up']);
+
+async function measureSize(size: number, config: ReturnType<typeof loadConfig>, cassandraPid: number | undefined): Promise<SizeResult> {
   const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
   await admin.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`);
   await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: KEYSPACE, replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
@@ -118,10 +118,10 @@ async function measureSize(size: number, cassandraPid: number | undefined): Prom
 async function main(): Promise<void> {
   const sizes = positiveInts('sizes', args.sizes!);
   const config = loadConfig({ cwd: ROOT });
-  const cassandraPid = readPid(path.join(config.data_dir, 'cassandra', 'cassandra.pid')) ?? findOnlyProcess('org.apache.cassandra.service.CassandraDaemon');
+  const cassandraPid = findCassandraPid(config.data_dir);
   if (cassandraPid === undefined) say('Cassandra\'s pid was not found: CPU figures will be missing (is the local stack up? npm run stack:up)');
   const results: SizeResult[] = [];
-  for (const size of sizes) results.push(await measureSize(size, cassandraPid));
+  for (const size of sizes) results.push(await measureSize(size, config, cassandraPid));
 
   const cassandra = fitLine(results.map((r) => ({ x: 1 / r.messagesPerBatch, y: r.cassandraUsPerMessage })));
   const clientFit = fitLine(results.map((r) => ({ x: 1 / r.messagesPerBatch, y: r.clientUsPerMessage })));

@@ -1,4 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readPid } from '@settlement/tools';
 
 const CLOCK_TICKS_PER_S = 100;
 
@@ -76,4 +78,12 @@ export function findOnlyProcess(needle: string): number | undefined {
     }
   }
   return found.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * The local Cassandra's pid: from the local stack's pid file under `stackDataDir` (the config's
+ * data_dir of `npm run stack:up`), else the one CassandraDaemon process running.
+ */
+export function findCassandraPid(stackDataDir: string): number | undefined {
+  return readPid(path.join(stackDataDir, 'cassandra', 'cassandra.pid')) ?? findOnlyProcess('org.apache.cassandra.service.CassandraDaemon');
 }

@@ -28,13 +28,13 @@ import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/conf
 import { MarketCatalog, settlementQueueName } from '@settlement/domain';
 import { BalanceRepository, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@settlement/simulator';
-import { ChildApp, ROOT, readPid } from '@settlement/tools';
+import { ChildApp, ROOT } from '@settlement/tools';
 import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { checkBalances } from './check-balances.js';
 import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
-import { CpuMeter, findOnlyProcess, waitUntilQuiet } from './cpu.js';
+import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
@@ -169,7 +169,8 @@ async function main(): Promise<void> {
   await admin.shutdown();
 
   // 1. Raw ceiling.
-  const cassandraPid = readPid(path.join(config.data_dir, '..', 'cassandra', 'cassandra.pid')) ?? findOnlyProcess('org.apache.cassandra.service.CassandraDaemon');
+  // The bench's data_dir is the stack's plus /bench.
+  const cassandraPid = findCassandraPid(path.join(config.data_dir, '..'));
   const settle = async (what: string): Promise<void> => {
     const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 90_000);
     say(`${what}: waited ${Math.round(waitedMs / 1000)} s for Cassandra to finish compacting`);

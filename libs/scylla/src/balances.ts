@@ -98,7 +98,6 @@ export class BalanceRepository {
     return found;
   }
 
-  /** Whether a reconciler correction was already applied (recorded in the batch that applied it). */
   /**
    * The record of an applied correction: each row before and after it, as the settler wrote
    * them in the correction's batch. `rows` is undefined when the record cannot be read back.
