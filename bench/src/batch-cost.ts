@@ -91,7 +91,7 @@ async function measureSize(size: number, config: ReturnType<typeof loadConfig>, 
       for (const batch of list) if (batch.warmUp) await writer.execute(batch.statements);
     }));
     for (const [shard, list] of plans) plans.set(shard, list.filter((b) => !b.warmUp));
-    await waitUntilQuiet(cassandraPid, 0.15, 90_000);
+    await waitUntilQuiet(cassandraPid, 0.15, 3, 90_000);
     say(`${size} messages per batch: writing for ${durationS} s`);
     const cpu = new CpuMeter(() => ({ cassandra: cassandraPid, client: process.pid }));
     cpu.start();

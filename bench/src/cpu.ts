@@ -48,19 +48,24 @@ export class CpuMeter {
 }
 
 /**
- * Waits until a process uses less than `coresMax` over a one-second window (or `timeoutMs`
+ * Waits until a process used less than `coresMax` in each of `quietSeconds` seconds in a row (or `timeoutMs`
  * passed): Cassandra compacts what a phase wrote for a while after it, and that work would be
  * charged to whatever is measured next. Returns the wait, ms.
  */
-export async function waitUntilQuiet(pid: number | undefined, coresMax: number, timeoutMs: number): Promise<number> {
+export async function waitUntilQuiet(pid: number | undefined, coresMax: number, quietSeconds: number, timeoutMs: number): Promise<number> {
   const started = Date.now();
   if (pid === undefined) return 0;
-  for (;;) {
+  // Several quiet seconds in a row: a memtable flush and the compaction it starts can leave a
+  // quiet second between them.
+  let quiet = 0;
+  while (quiet < quietSeconds && Date.now() - started <= timeoutMs) {
     const before = cpuSeconds(pid);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const after = cpuSeconds(pid);
-    if (before === undefined || after === undefined || after - before < coresMax || Date.now() - started > timeoutMs) return Date.now() - started;
+    if (before === undefined || after === undefined) return Date.now() - started;
+    quiet = after - before < coresMax ? quiet + 1 : 0;
   }
+  return Date.now() - started;
 }
 
 /**

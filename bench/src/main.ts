@@ -35,6 +35,7 @@ import { checkBalances } from './check-balances.js';
 import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
 import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
+import { gcPausesBetween, localGcLog, type GcPauses } from './gc-pauses.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
@@ -47,6 +48,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     absolute: { type: 'boolean', default: false },
     duration: { type: 'string', default: '12' },
+    'half-duration': { type: 'string', default: '30' },
     'raw-duration': { type: 'string', default: '15' },
     shards: { type: 'string', default: '3' },
     settlers: { type: 'string', default: '2' },
@@ -77,6 +79,9 @@ function intArg(name: string, raw: string | undefined, min: number, max: number)
 }
 
 const stepSeconds = intArg('duration', args.duration, 3, 120);
+// The latency target is a p99 of a steady half-loaded system: a longer step, so that the flushes
+// and compactions of that load fall inside it at their own rate.
+const halfStepSeconds = intArg('half-duration', args['half-duration'], 3, 300);
 const rawSeconds = intArg('raw-duration', args['raw-duration'], 3, 120);
 const shardCount = intArg('shards', args.shards, 1, 3);
 const settlerCount = intArg('settlers', args.settlers, 1, 8);
@@ -147,6 +152,8 @@ interface StepResult {
   maxMs: number;
   queueDepthMax: number;
   cpuCores: Record<string, number>;
+  /** Cassandra's GC pauses during the step (local stack only). */
+  cassandraGc: GcPauses | undefined;
   stages: StageBreakdown;
   /** Per shard, from the settlers' own histograms: batches, mean batch write and job time. */
   shards: ShardTimings;
@@ -171,8 +178,9 @@ async function main(): Promise<void> {
   // 1. Raw ceiling.
   // The bench's data_dir is the stack's plus /bench.
   const cassandraPid = findCassandraPid(path.join(config.data_dir, '..'));
+  const gcLog = localGcLog(path.join(config.data_dir, '..'));
   const settle = async (what: string): Promise<void> => {
-    const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 90_000);
+    const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 3, 90_000);
     say(`${what}: waited ${Math.round(waitedMs / 1000)} s for Cassandra to finish compacting`);
   };
   // In a function of its own, so its stream and statements (hundreds of MB) can be collected
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
   const offered = rateSpecs.map((r) => Math.round(absoluteRates ? r : r * raw.messagesPerS));
   // The closed-loop step cannot settle faster than the raw path writes (if it did, it would end early).
   const closedLoopMessages = Math.ceil(raw.messagesPerS) * stepSeconds;
-  const halfStepUpperBound = Math.ceil(Math.max(...offered, raw.messagesPerS) * 0.5) * stepSeconds;
+  const halfStepUpperBound = Math.ceil(Math.max(...offered, raw.messagesPerS) * 0.5) * halfStepSeconds;
   const totalMessages = warmUpMessages + offered.reduce((sum, r) => sum + r * stepSeconds, 0) + closedLoopMessages + halfStepUpperBound;
   say(`service: generating ${totalMessages} messages`);
   const simulator: Simulator = createSimulator({ market: marketFromConfig(config), messages: totalMessages, users: userCount, seed });
@@ -316,6 +324,7 @@ async function main(): Promise<void> {
         maxMs: latency.maxMs,
         queueDepthMax: depthMax,
         cpuCores,
+        cassandraGc: gcLog === undefined ? undefined : gcPausesBetween(gcLog, startedMs, endedMs),
         stages,
         shards,
       };
@@ -341,11 +350,11 @@ async function main(): Promise<void> {
     // latency target is about a steady half-loaded system, not that aftermath.
     await settle('before the half-max step');
     const halfRate = Math.round(maxSettled / 2);
-    const halfCount = Math.min(halfRate * stepSeconds, totalMessages - sentSoFar);
+    const halfCount = Math.min(halfRate * halfStepSeconds, totalMessages - sentSoFar);
     const users = simulator.stream.users;
     results.push(
       await runStep('half max', halfRate, halfCount, async (signal) => {
-        underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: stepSeconds * 1000, pairsMax: 1_000_000, pairsPerS: queryPairsPerS, signal });
+        underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: halfStepSeconds * 1000, pairsMax: 1_000_000, pairsPerS: queryPairsPerS, signal });
       }),
     );
     // The rest of the stream, so the final balances can be checked against the expectation.
@@ -382,7 +391,7 @@ async function main(): Promise<void> {
   const summary = {
     startedAt: new Date(benchStarted).toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
-    settings: { stepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
+    settings: { stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
     raw: { ...raw, cpuCores: rawCpuCores },
     steps: results,
     maxSettledMessagesPerS: maxStep.settledPerS,
@@ -411,9 +420,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\nRaw LOGGED BATCH ceiling: ${Math.round(raw.messagesPerS)} msgs/s (${Math.round(raw.tradesPerS)} trades/s), Cassandra ${rawCpuCores['cassandra'] ?? '?'} cores\n\n`);
   process.stdout.write(
     formatTable(
-      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'cassandra', 'settlers', 'ingestor', 'redis', 'bench+sim'],
+      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'gc max·sum ms', 'cassandra', 'settlers', 'ingestor', 'redis', 'bench+sim'],
       results.map((r) => [
         r.label, r.offeredPerS, r.achievedOfferPerS, r.settledPerS, r.p50Ms, r.p99Ms, r.maxMs, r.queueDepthMax,
+        r.cassandraGc === undefined ? 'n/a' : `${r.cassandraGc.maxMs}·${r.cassandraGc.totalMs}`,
         r.cpuCores['cassandra'] ?? NaN,
         round(Object.entries(r.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((s, [, v]) => s + v, 0)),
         r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN, r.cpuCores['bench+simulator'] ?? NaN,
