@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
-import { MarketCatalog, settlementQueueName } from '@settlement/domain';
+import { MarketCatalog, settlementQueueName, type SettlementMessage } from '@settlement/domain';
 import { BalanceRepository, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@settlement/simulator';
 import { ChildApp, ROOT } from '@settlement/tools';
@@ -36,8 +36,10 @@ import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
 import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { gcPausesBetween, localGcLog, type GcPauses } from './gc-pauses.js';
+import { allCpus, pinProcess } from './pin.js';
 import { round } from './latency.js';
 import { planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
+import { runRawLatency, type RawLatencyResult } from './raw-latency.js';
 import { sequencedMessages } from './stream.js';
 import { readSettlerTimings, timingsBetween, type ShardTimings } from './settler-timings.js';
 import { formatTable } from './table.js';
@@ -58,6 +60,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     'warm-up': { type: 'string' },
     'query-rate': { type: 'string', default: '100' },
+    pin: { type: 'boolean', default: false },
   },
 });
 
@@ -179,6 +182,30 @@ async function main(): Promise<void> {
   // The bench's data_dir is the stack's plus /bench.
   const cassandraPid = findCassandraPid(path.join(config.data_dir, '..'));
   const gcLog = localGcLog(path.join(config.data_dir, '..'));
+  // --pin: Cassandra on CPU 0; this process (and so the apps it starts) and Redis on CPU 1.
+  const pinned: number[] = [];
+  const pinToOtherCores = (pid: number): void => {
+    pinProcess(pid, '1');
+    pinned.push(pid);
+  };
+  if (args.pin) {
+    if (cassandraPid === undefined) throw new Error('--pin needs the local Cassandra (its pid was not found)');
+    pinProcess(cassandraPid, '0');
+    pinned.push(cassandraPid);
+    // Put back at the end, whatever the outcome: Cassandra and Redis outlive the bench.
+    process.once('exit', () => {
+      for (const pid of pinned) {
+        try {
+          pinProcess(pid, allCpus());
+        } catch {
+          // Gone already.
+        }
+      }
+    });
+    process.once('SIGINT', () => process.exit(130));
+    pinToOtherCores(process.pid);
+    say('pinned: Cassandra on CPU 0; Redis, the apps and the bench on CPU 1');
+  }
   const settle = async (what: string): Promise<void> => {
     const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 3, 90_000);
     say(`${what}: waited ${Math.round(waitedMs / 1000)} s for Cassandra to finish compacting`);
@@ -207,6 +234,26 @@ async function main(): Promise<void> {
     return { raw: result, rawCpuCores: cpuCores };
   };
   const { raw, rawCpuCores } = await measureRaw();
+  const measureRawLatency = async (messages: SettlementMessage[], ratePerS: number): Promise<RawLatencyResult & { cpuCores: Record<string, number> }> => {
+    const rawAdmin = createScyllaClient({ ...scyllaOptionsFromConfig(rawConfig), keyspace: undefined });
+    await migrate(rawAdmin, { schemaDir: path.join(ROOT, 'schema'), keyspace: 'bench_raw', replicationFactor: 1, symbols: rawConfig.symbols.map((s) => s.name) });
+    await rawAdmin.shutdown();
+    const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
+    await rawClient.connect();
+    const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    const options = { writer: rawWriter, ratePerS, batchMessagesMax: batchMessages, feeAccountUserId: rawConfig.fee_account_user_id };
+    try {
+      // Untimed: prepares the statements (a first batch would otherwise carry that round trip).
+      await runRawLatency({ ...options, messages: messages.slice(0, 200) });
+      const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
+      rawCpu.start();
+      const result = await runRawLatency({ ...options, messages });
+      return { ...result, cpuCores: rawCpu.stop() };
+    } finally {
+      await rawClient.execute('DROP KEYSPACE IF EXISTS bench_raw');
+      await rawClient.shutdown();
+    }
+  };
   await settle('after the raw ceiling');
   say(`raw ceiling: ${Math.round(raw.messagesPerS)} messages/s (${Math.round(raw.tradesPerS)} trades/s), ${raw.batches} batches of ~${round(raw.statementsPerBatchAvg, 0)} statements`);
 
@@ -232,6 +279,7 @@ async function main(): Promise<void> {
   const client = createScyllaClient(scyllaOptionsFromConfig(config));
   const balances = new BalanceRepository(client, config.scylladb.keyspace);
   const redisPid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
+  if (args.pin && Number.isInteger(redisPid)) pinToOtherCores(redisPid);
   const cpu = new CpuMeter(() => ({
     cassandra: cassandraPid,
     redis: Number.isInteger(redisPid) ? redisPid : undefined,
@@ -244,6 +292,7 @@ async function main(): Promise<void> {
   let underLoad: BalanceQueryResult | undefined;
   let idle: BalanceQueryResult | undefined;
   let checks: { balancesChecked: number; mismatches: string[]; conservation: boolean } | undefined;
+  let halfSlice: { from: number; to: number; ratePerS: number } | undefined;
   try {
     await tracker.listen(queueNames, { url: config.redis.url }, config.redis.prefix);
     await waitFor('ingestor and settler heartbeats', async () => {
@@ -352,6 +401,7 @@ async function main(): Promise<void> {
     const halfRate = Math.round(maxSettled / 2);
     const halfCount = Math.min(halfRate * halfStepSeconds, totalMessages - sentSoFar);
     const users = simulator.stream.users;
+    halfSlice = { from: sentSoFar, to: sentSoFar + halfCount, ratePerS: halfRate };
     results.push(
       await runStep('half max', halfRate, halfCount, async (signal) => {
         underLoad = await measureBalanceQueries({ client, keyspace: config.scylladb.keyspace, repository: balances, users, durationMs: halfStepSeconds * 1000, pairsMax: 1_000_000, pairsPerS: queryPairsPerS, signal });
@@ -376,6 +426,15 @@ async function main(): Promise<void> {
     await client.shutdown();
   }
 
+  // 4. The latency reference: the half-max step's messages at its rate, through the leanest
+  // in-process pipeline, with the service stopped (see raw-latency.ts).
+  let rawLatency: (RawLatencyResult & { cpuCores: Record<string, number> }) | undefined;
+  if (halfSlice !== undefined) {
+    await settle('before the raw latency reference');
+    say(`raw latency reference: the half-max step's ${halfSlice.to - halfSlice.from} messages at ${halfSlice.ratePerS}/s, in-process`);
+    rawLatency = await measureRawLatency(sequencedMessages(simulator, catalog, halfSlice.to, halfSlice.from), halfSlice.ratePerS);
+  }
+
   // Report.
   const maxStep = results.filter((r) => r.label !== 'half max').reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a));
   const half = results.find((r) => r.label === 'half max')!;
@@ -391,13 +450,13 @@ async function main(): Promise<void> {
   const summary = {
     startedAt: new Date(benchStarted).toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
-    settings: { stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
+    settings: { pinned: args.pin, stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
     raw: { ...raw, cpuCores: rawCpuCores },
     steps: results,
     maxSettledMessagesPerS: maxStep.settledPerS,
     maxSettledTradesPerS: Math.round(maxStep.settledPerS * maxStep.tradesShare),
     serviceToRawRatio: round(ratio, 3),
-    halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs },
+    halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs, rawReference: rawLatency },
     balanceQueries: { idle, underLoad },
     checks,
     targets,
@@ -458,6 +517,19 @@ async function main(): Promise<void> {
       ],
     ) + '\n\n',
   );
+  if (rawLatency !== undefined) {
+    process.stdout.write(
+      formatTable(
+        ['half max latency', 'rate/s', 'p50 ms', 'p99 ms', 'max ms', 'msgs/batch', 'batch write p50·p99 ms', 'cassandra cores', 'other cores'],
+        [
+          ['service (ZMQ sent → settled)', half.offeredPerS, half.p50Ms, half.p99Ms, half.maxMs, half.stages.messagesPerJob, '', half.cpuCores['cassandra'] ?? NaN,
+            round(Object.entries(half.cpuCores).filter(([k]) => k !== 'cassandra').reduce((sum, [, v]) => sum + v, 0))],
+          ['raw pipeline (due → acknowledged)', rawLatency.ratePerS, rawLatency.p50Ms, rawLatency.p99Ms, rawLatency.maxMs, rawLatency.messagesPerBatch, `${rawLatency.batchWrite.p50Ms}·${rawLatency.batchWrite.p99Ms}`,
+            rawLatency.cpuCores['cassandra'] ?? NaN, rawLatency.cpuCores['bench'] ?? NaN],
+        ],
+      ) + '\n(raw pipeline: the same messages at the same rate, settled in-process with one LOGGED BATCH in flight per shard and the service stopped)\n\n',
+    );
+  }
   process.stdout.write(`service / raw = ${round(ratio, 3)} (max ${maxStep.settledPerS} msgs/s, ${summary.maxSettledTradesPerS} trades/s)\n`);
   process.stdout.write(`checks: ${checks?.balancesChecked ?? 0} balances, ${checks?.mismatches.length ?? 'n/a'} mismatches, conservation ${checks?.conservation ? 'holds' : 'BROKEN'}\n`);
   process.stdout.write(`targets: ${Object.entries(targets).map(([k, v]) => `${k}=${v ? 'yes' : 'NO'}`).join(' ')}\n`);

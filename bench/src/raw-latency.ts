@@ -1,0 +1,106 @@
+/**
+ * The latency reference for the half-max step: the same messages, at the same offered rate,
+ * settled by the leanest pipeline there is — in this process, no ZMQ, no Redis, no BullMQ.
+ * Each shard keeps one LOGGED BATCH in flight (the settler's single writer) and, whenever the
+ * previous one is acknowledged, writes everything of the shard that has arrived since (at most
+ * a full batch): group commit, the lowest latency a single writer per shard can have. Rows are
+ * computed with the settler's own domain functions and statements built by its SettlementWriter.
+ *
+ * A message "arrives" at its scheduled send time (index / rate), and its latency runs from
+ * there to the acknowledgement of its batch, as the service's runs from the ZMQ send to the
+ * job's completion. Whatever the service's p99 is above this one is the service's own; what
+ * this one has is Cassandra's on this machine.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
+import type { SettlementWriter } from '@settlement/scylla';
+import { LatencyRecorder } from './latency.js';
+
+export interface RawLatencyResult {
+  readonly ratePerS: number;
+  readonly messages: number;
+  readonly batches: number;
+  readonly messagesPerBatch: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** LOGGED BATCH round trip alone, ms. */
+  readonly batchWrite: { p50Ms: number; p99Ms: number };
+}
+
+export async function runRawLatency(options: {
+  writer: SettlementWriter;
+  /** The stream slice to write, sequenced, in stream order. */
+  messages: readonly SettlementMessage[];
+  ratePerS: number;
+  batchMessagesMax: number;
+  feeAccountUserId: bigint;
+}): Promise<RawLatencyResult> {
+  const { writer, messages, ratePerS, batchMessagesMax, feeAccountUserId } = options;
+  const shards = new Map<string, { message: SettlementMessage; index: number }[]>();
+  messages.forEach((message, index) => {
+    let list = shards.get(message.shard);
+    if (list === undefined) shards.set(message.shard, (list = []));
+    list.push({ message, index });
+  });
+  const latency = new LatencyRecorder();
+  const batchWrite = new LatencyRecorder();
+  let batches = 0;
+  let writeTimestampUs = BigInt(Date.now()) * 1000n;
+  const started = performance.now() + 50;
+  const arrivalMs = (index: number): number => started + (index * 1000) / ratePerS;
+
+  await Promise.all(
+    [...shards.entries()].map(async ([shard, list]) => {
+      const rows = new Map<string, BalanceRow>();
+      let batchCount = 0n;
+      let maxTradeId: bigint | undefined;
+      for (let next = 0; next < list.length; ) {
+        const now = performance.now();
+        const firstArrival = arrivalMs(list[next]!.index);
+        if (firstArrival > now) {
+          await sleep(firstArrival - now);
+          continue;
+        }
+        let end = next + 1;
+        while (end < list.length && end - next < batchMessagesMax && arrivalMs(list[end]!.index) <= now) end += 1;
+        const chunk = list.slice(next, end).map((e) => e.message);
+        const changed = applyMessages(chunk, (key) => rows.get(key), feeAccountUserId);
+        for (const [key, row] of changed) rows.set(key, row);
+        const trades = chunk.filter((m) => m.kind === 'trade');
+        for (const t of trades) if (maxTradeId === undefined || t.tradeId > maxTradeId) maxTradeId = t.tradeId;
+        const lastSeq = chunk[chunk.length - 1]!.seq;
+        writeTimestampUs += 1n;
+        batchCount += 1n;
+        const statements = writer.buildStatements({
+          shard,
+          writeTimestampUs,
+          trades,
+          fundingEvents: chunk.filter((m) => m.kind === 'funding'),
+          balanceRows: [...changed.values()],
+          deadLetters: [],
+          watermark: { lastSeq, maxTradeId, batchCount, jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
+        });
+        const writeStarted = performance.now();
+        await writer.execute(statements);
+        const done = performance.now();
+        batchWrite.recordMs(done - writeStarted);
+        for (let i = next; i < end; i++) latency.recordMs(done - arrivalMs(list[i]!.index));
+        batches += 1;
+        next = end;
+      }
+    }),
+  );
+  const summary = latency.summary();
+  const write = batchWrite.summary();
+  return {
+    ratePerS,
+    messages: messages.length,
+    batches,
+    messagesPerBatch: batches === 0 ? 0 : Math.round((messages.length / batches) * 10) / 10,
+    p50Ms: summary.p50Ms,
+    p99Ms: summary.p99Ms,
+    maxMs: summary.maxMs,
+    batchWrite: { p50Ms: write.p50Ms, p99Ms: write.p99Ms },
+  };
+}
