@@ -1,5 +1,4 @@
-import { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import type { Simulator } from '@settlement/simulator';
 import { LatencyRecorder, round } from './latency.js';
 
@@ -40,7 +39,9 @@ export class CompletionTracker {
   private readonly shards = new Map<string, ShardIndex>();
   private readonly sentAtMs: Float64Array;
   private readonly settledAtMs: Float64Array;
-  private readonly events: QueueEvents[] = [];
+  private reader: Redis | undefined;
+  private reading: Promise<void> | undefined;
+  private closed = false;
   private readonly completedJobs: CompletedJob[] = [];
   settled = 0;
 
@@ -60,14 +61,39 @@ export class CompletionTracker {
     this.sentAtMs[messageIndex] = atMs;
   }
 
+  /**
+   * Reads the queues' event streams with one blocking XREAD over all of them, keeping only
+   * "completed" events. (BullMQ's QueueEvents takes a connection and a wake-up per queue and
+   * parses every event of every kind: load-generator CPU taken from the machine being measured.)
+   */
   async listen(queueNames: readonly string[], connection: { url: string }, prefix: string): Promise<void> {
-    for (const name of queueNames) {
-      const events = new QueueEvents(name, { connection: { url: connection.url }, prefix, autorun: true });
-      const queueKey = `${prefix}:${name}`;
-      events.on('completed', ({ jobId }, id) => this.onCompleted(queueKey, jobId, Number(id.split('-')[0])));
-      await events.waitUntilReady();
-      this.events.push(events);
-    }
+    const reader = new Redis(connection.url, { maxRetriesPerRequest: null });
+    this.reader = reader;
+    const queueKeys = queueNames.map((name) => `${prefix}:${name}`);
+    const streamKeys = queueKeys.map((key) => `${key}:events`);
+    // From the newest entry now: "$" in a loop would lose events added between two reads.
+    const lastIds = await Promise.all(streamKeys.map(async (key) => (await reader.xrevrange(key, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0'));
+    this.reading = (async () => {
+      while (!this.closed) {
+        let reply: [string, [string, string[]][]][] | null;
+        try {
+          reply = (await reader.xread('COUNT', 5000, 'BLOCK', 500, 'STREAMS', ...streamKeys, ...lastIds)) as [string, [string, string[]][]][] | null;
+        } catch {
+          if (this.closed) return;
+          // ioredis reconnects; the ids say where to go on.
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          continue;
+        }
+        for (const [streamKey, entries] of reply ?? []) {
+          const i = streamKeys.indexOf(streamKey);
+          for (const [id, fields] of entries) {
+            lastIds[i] = id;
+            // BullMQ writes "event", <name>, "jobId", <id>, …
+            if (fields[1] === 'completed' && fields[2] === 'jobId') this.onCompleted(queueKeys[i]!, fields[3]!, Number(id.slice(0, id.indexOf('-'))));
+          }
+        }
+      }
+    })();
   }
 
   private onCompleted(queueKey: string, jobId: string, atMs: number): void {
@@ -149,7 +175,9 @@ export class CompletionTracker {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled(this.events.map((e) => e.close()));
+    this.closed = true;
+    this.reader?.disconnect();
+    await this.reading?.catch(() => undefined);
   }
 }
 
