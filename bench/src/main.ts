@@ -390,9 +390,11 @@ async function main(): Promise<void> {
     }
     // The open-loop steps past saturation keep the ingestor and the load generator busy with
     // messages that only queue up, which takes CPU from the settling. This step offers exactly
-    // what settles: unpaced, with a bounded number of messages in flight (a few full jobs per
-    // shard), the way a sustained maximum is measured.
-    const unsettledMax = batchMessages * (shardCount + 1) * 4;
+    // what settles: unpaced, with a bounded number of messages in flight, the way a sustained
+    // maximum is measured. Ten full jobs per shard: half the stream goes to the funding shard,
+    // and with four the symbol shards had under three jobs each in flight (one being written,
+    // one waiting, one being filled), which left them idle between jobs.
+    const unsettledMax = batchMessages * (shardCount + 1) * 10;
     results.push(await runStep('max (closed loop)', 0, closedLoopMessages, undefined, { unsettledMax, durationMs: stepSeconds * 1000 }));
     const maxSettled = Math.max(...results.map((r) => r.settledPerS));
     // The steps past saturation leave Cassandra compacting their backlog for a while; the
