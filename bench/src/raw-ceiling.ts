@@ -69,7 +69,7 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
  * A write timeout is retried, as the settler retries it: the batch is idempotent (absolute
  * values, fixed timestamp), and an overloaded single node does time out now and then.
  */
-async function executeWithRetry(writer: SettlementWriter, statements: CqlStatement[]): Promise<void> {
+export async function executeWithRetry(writer: SettlementWriter, statements: CqlStatement[]): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await writer.execute(statements);
