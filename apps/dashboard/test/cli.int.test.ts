@@ -28,13 +28,20 @@ interface Run {
 }
 
 function settle(args: readonly string[], options: { config?: string } = {}): Promise<Run> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, '--config', options.config ?? configFile, ...args], { cwd: ROOT, env: { ...process.env, SETTLEMENT_CONFIG: '' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // A command that does not exit is killed, and the test fails on its output, not on vitest's
+    // timeout with nothing to show.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') reject(new Error(`settle ${args.join(' ')} did not exit within 30 s; stdout: ${stdout}; stderr: ${stderr}`));
+      else resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -176,7 +183,10 @@ describe('settle', () => {
       const replay = await settle(['dead-letters', 'replay', '--id', id!, '--endpoint', endpoint]);
       expect(replay.code).toBe(ExitCode.OK);
       expect(replay.stdout).toContain(`sent 1 dead letter(s) to the ingestor at ${endpoint}`);
-      const [frame] = await received;
+      const [frame] = await Promise.race([
+        received,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the replayed frame did not arrive within 15 s')), 15_000).unref()),
+      ]);
       expect(frame!.toString()).toBe(raw);
       expect((await settle(['dead-letters', 'replay', '--id', '00000000-0000-1000-8000-000000000000', '--endpoint', endpoint])).code).toBe(ExitCode.NOT_FOUND);
     } finally {

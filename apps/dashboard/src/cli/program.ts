@@ -331,9 +331,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   } catch (error) {
     return reportError(error, io, program.redisTarget());
   } finally {
-    await program.closeOps().catch(() => undefined);
+    // The answer is printed by now: closing the connections must not keep the command from
+    // exiting (a Redis or Cassandra that stopped answering would hold it forever).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      program.closeOps().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 }
+
+/** How long `runCli` waits for its connections to close after the command, ms. */
+const CLOSE_WAIT_MS = 5_000;
 
 function reportError(error: unknown, io: CliIo, redisTarget: string | undefined): number {
   const say = (message: string) => io.stderr.write(`settle: ${message}\n`);
