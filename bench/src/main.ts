@@ -23,6 +23,7 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { spawnSync } from 'node:child_process';
 import { Queue } from 'bullmq';
+import type cassandra from 'cassandra-driver';
 import { Redis } from 'ioredis';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
 import { MarketCatalog, settlementQueueName, type SettlementMessage } from '@settlement/domain';
@@ -172,11 +173,28 @@ async function main(): Promise<void> {
   const config = benchConfig('bench_svc', '{bench}');
   const catalog = new MarketCatalog(config);
   const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
-  for (const ks of ['bench_raw', 'bench_svc']) {
-    await admin.execute(`DROP KEYSPACE IF EXISTS ${ks}`);
-    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: ks, replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
-  }
-  await admin.shutdown();
+  const createKeyspace = async (keyspace: string): Promise<void> => {
+    await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace, replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
+  };
+  await createKeyspace('bench_svc');
+  /** A fresh raw keyspace and a writer on it; `drop` removes both. */
+  const openRawKeyspace = async (): Promise<{ client: cassandra.Client; writer: SettlementWriter; drop: () => Promise<void> }> => {
+    await createKeyspace('bench_raw');
+    const client = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
+    await client.connect();
+    const writer = new SettlementWriter({ client, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    return {
+      client,
+      writer,
+      // Dropped when done: Cassandra stops compacting rows nobody reads, and whatever is measured
+      // next runs on a machine as quiet as the raw path did.
+      drop: async () => {
+        await client.execute('DROP KEYSPACE IF EXISTS bench_raw');
+        await client.shutdown();
+      },
+    };
+  };
 
   // 1. Raw ceiling.
   // The bench's data_dir is the stack's plus /bench.
@@ -213,9 +231,7 @@ async function main(): Promise<void> {
   // In a function of its own, so its stream and statements (hundreds of MB) can be collected
   // before the service is measured.
   const measureRaw = async (): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
-    const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
-    await rawClient.connect();
-    const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    const { client: rawClient, writer: rawWriter, drop } = await openRawKeyspace();
     const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
     say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
     // The same seed as the service's stream: both are measured on the same messages after the warm-up.
@@ -227,20 +243,12 @@ async function main(): Promise<void> {
     rawCpu.start();
     const result = await runRawCeiling({ client: rawClient, writer: rawWriter, plans, durationMs: rawSeconds * 1000 });
     const cpuCores = rawCpu.stop();
-    // The raw rows are not needed any more; dropped, Cassandra stops compacting them, and the
-    // service is measured on a machine as quiet as the raw path was.
-    await rawClient.execute('DROP KEYSPACE IF EXISTS bench_raw');
-    await rawClient.shutdown();
+    await drop();
     return { raw: result, rawCpuCores: cpuCores };
   };
   const { raw, rawCpuCores } = await measureRaw();
   const measureRawLatency = async (messages: SettlementMessage[], ratePerS: number): Promise<RawLatencyResult & { cpuCores: Record<string, number> }> => {
-    const rawAdmin = createScyllaClient({ ...scyllaOptionsFromConfig(rawConfig), keyspace: undefined });
-    await migrate(rawAdmin, { schemaDir: path.join(ROOT, 'schema'), keyspace: 'bench_raw', replicationFactor: 1, symbols: rawConfig.symbols.map((s) => s.name) });
-    await rawAdmin.shutdown();
-    const rawClient = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
-    await rawClient.connect();
-    const rawWriter = new SettlementWriter({ client: rawClient, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    const { writer: rawWriter, drop } = await openRawKeyspace();
     const options = { writer: rawWriter, ratePerS, batchMessagesMax: batchMessages, feeAccountUserId: rawConfig.fee_account_user_id };
     try {
       // Untimed: prepares the statements (a first batch would otherwise carry that round trip).
@@ -250,8 +258,7 @@ async function main(): Promise<void> {
       const result = await runRawLatency({ ...options, messages });
       return { ...result, cpuCores: rawCpu.stop() };
     } finally {
-      await rawClient.execute('DROP KEYSPACE IF EXISTS bench_raw');
-      await rawClient.shutdown();
+      await drop();
     }
   };
   await settle('after the raw ceiling');
@@ -441,6 +448,9 @@ async function main(): Promise<void> {
       say(`raw latency reference failed, reported as missing: ${(error as Error).message}`);
     }
   }
+
+  // The admin connection made the keyspaces, the raw latency reference's last.
+  await admin.shutdown();
 
   // Report.
   const maxStep = results.filter((r) => r.label !== 'half max').reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a));

@@ -27,15 +27,43 @@ interface PlannedBatch {
   readonly trades: number;
 }
 
+/**
+ * The statements of one shard's next raw batch, as its settler would write them: the rows the
+ * shard's earlier batches left (kept here), the highest trade id so far and the batch count in
+ * the watermark. Timestamps come from `nextWriteTimestampUs`, shared by the shards of a run.
+ */
+export function rawBatchStatements(writer: SettlementWriter, shard: string, feeAccountUserId: bigint, nextWriteTimestampUs: () => bigint): (chunk: readonly SettlementMessage[]) => CqlStatement[] {
+  const cache = new Map<string, BalanceRow>();
+  let maxTradeId: bigint | undefined;
+  let batchCount = 0n;
+  return (chunk) => {
+    const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
+    for (const [key, row] of rows) cache.set(key, row);
+    const trades = chunk.filter((m) => m.kind === 'trade');
+    for (const t of trades) if (maxTradeId === undefined || t.tradeId > maxTradeId) maxTradeId = t.tradeId;
+    const lastSeq = chunk[chunk.length - 1]!.seq;
+    batchCount += 1n;
+    return writer.buildStatements({
+      shard,
+      writeTimestampUs: nextWriteTimestampUs(),
+      trades,
+      fundingEvents: chunk.filter((m) => m.kind === 'funding'),
+      balanceRows: [...rows.values()],
+      deadLetters: [],
+      watermark: { lastSeq, maxTradeId, batchCount, jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
+    });
+  };
+}
+
 /** Batches of each shard; the first `warmUpCount` messages of the stream go into warm-up batches. */
 export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint, warmUpCount = 0): Map<string, PlannedBatch[]> {
   const warmUpPerShard = new Map<string, number>();
   for (const m of messages.slice(0, warmUpCount)) warmUpPerShard.set(m.shard, (warmUpPerShard.get(m.shard) ?? 0) + 1);
   const plans = new Map<string, PlannedBatch[]>();
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
+  const nextWriteTimestampUs = (): bigint => (writeTimestampUs += 1n);
   for (const [shard, list] of byShard(messages)) {
-    const cache = new Map<string, BalanceRow>();
-    let maxTradeId: bigint | undefined;
+    const statementsOf = rawBatchStatements(writer, shard, feeAccountUserId, nextWriteTimestampUs);
     const batches: PlannedBatch[] = [];
     const warm = warmUpPerShard.get(shard) ?? 0;
     // Batches never straddle the end of the warm-up.
@@ -44,21 +72,7 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
       const chunk = list.slice(i, end);
       const warmUp = i < warm;
       i = end;
-      const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
-      for (const [key, row] of rows) cache.set(key, row);
-      const lastSeq = chunk[chunk.length - 1]!.seq;
-      for (const m of chunk) if (m.kind === 'trade' && (maxTradeId === undefined || m.tradeId > maxTradeId)) maxTradeId = m.tradeId;
-      writeTimestampUs += 1n;
-      const statements = writer.buildStatements({
-        shard,
-        writeTimestampUs,
-        trades: chunk.filter((m) => m.kind === 'trade'),
-        fundingEvents: chunk.filter((m) => m.kind === 'funding'),
-        balanceRows: [...rows.values()],
-        deadLetters: [],
-        watermark: { lastSeq, maxTradeId, batchCount: BigInt(batches.length + 1), jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
-      });
-      batches.push({ warmUp, statements, messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
+      batches.push({ warmUp, statements: statementsOf(chunk), messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
     }
     plans.set(shard, batches);
   }

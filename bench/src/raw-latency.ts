@@ -12,10 +12,10 @@
  * this one has is Cassandra's on this machine.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
+import type { SettlementMessage } from '@settlement/domain';
 import type { SettlementWriter } from '@settlement/scylla';
 import { LatencyRecorder } from './latency.js';
-import { executeWithRetry } from './raw-ceiling.js';
+import { executeWithRetry, rawBatchStatements } from './raw-ceiling.js';
 
 export interface RawLatencyResult {
   readonly ratePerS: number;
@@ -48,14 +48,13 @@ export async function runRawLatency(options: {
   const batchWrite = new LatencyRecorder();
   let batches = 0;
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
+  const nextWriteTimestampUs = (): bigint => (writeTimestampUs += 1n);
   const started = performance.now() + 50;
   const arrivalMs = (index: number): number => started + (index * 1000) / ratePerS;
 
   await Promise.all(
     [...shards.entries()].map(async ([shard, list]) => {
-      const rows = new Map<string, BalanceRow>();
-      let batchCount = 0n;
-      let maxTradeId: bigint | undefined;
+      const statementsOf = rawBatchStatements(writer, shard, feeAccountUserId, nextWriteTimestampUs);
       for (let next = 0; next < list.length; ) {
         const now = performance.now();
         const firstArrival = arrivalMs(list[next]!.index);
@@ -65,23 +64,7 @@ export async function runRawLatency(options: {
         }
         let end = next + 1;
         while (end < list.length && end - next < batchMessagesMax && arrivalMs(list[end]!.index) <= now) end += 1;
-        const chunk = list.slice(next, end).map((e) => e.message);
-        const changed = applyMessages(chunk, (key) => rows.get(key), feeAccountUserId);
-        for (const [key, row] of changed) rows.set(key, row);
-        const trades = chunk.filter((m) => m.kind === 'trade');
-        for (const t of trades) if (maxTradeId === undefined || t.tradeId > maxTradeId) maxTradeId = t.tradeId;
-        const lastSeq = chunk[chunk.length - 1]!.seq;
-        writeTimestampUs += 1n;
-        batchCount += 1n;
-        const statements = writer.buildStatements({
-          shard,
-          writeTimestampUs,
-          trades,
-          fundingEvents: chunk.filter((m) => m.kind === 'funding'),
-          balanceRows: [...changed.values()],
-          deadLetters: [],
-          watermark: { lastSeq, maxTradeId, batchCount, jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
-        });
+        const statements = statementsOf(list.slice(next, end).map((e) => e.message));
         const writeStarted = performance.now();
         // Retried on a timeout, as the settler retries: the time it takes is latency like any other.
         await executeWithRetry(writer, statements);
