@@ -60,6 +60,43 @@ describe('parseWireMessage', () => {
     });
   });
 
+  it('checks a frame by hand exactly as zod does: same message, or the same reason', () => {
+    // A 16-digit field sends a frame through lossless-json and zod; zod ignores unknown fields.
+    const throughZod = (text: string) => text.replace(/^\{/, '{"zod_path":1234567890123456,');
+    const funding = { user_id: 42, sequence_id: 0, event_type: 'DEPOSIT', amount: 5, currency: 1, related_id: 0, created_at: 1 };
+    const frames = [
+      JSON.stringify(trade),
+      withField({ buyer_fee: 3, seller_fee: 4, symbol: 'BTC_USDT' }),
+      withField({ symbol: 'x'.repeat(65) }),
+      withField({ symbol: 7 }),
+      withField({ buyer_fee: null }),
+      withField({ seller_fee: -1 }),
+      withField({ price: 0 }),
+      withField({ quantity: -0 }),
+      withField({ trade_id: -0 }),
+      withField({ base_asset: 2147483648 }),
+      withField({ base_asset: 0 }),
+      withField({ match_seq: '7' }),
+      withField({ settled_at: true }),
+      withField({ extra: { nested: [1, 2] } }),
+      JSON.stringify({ ...trade, seller_quote_version: undefined }),
+      JSON.stringify(funding),
+      JSON.stringify({ ...funding, event_type: 'UNLOCK', amount: 999_999_999_999_999 }),
+      JSON.stringify({ ...funding, event_type: 'deposit' }),
+      JSON.stringify({ ...funding, amount: 0 }),
+      JSON.stringify({ ...funding, currency: 3 }),
+      JSON.stringify({ ...funding, currency: 2147483648 }),
+      JSON.stringify({ ...funding, related_id: -2 }),
+      JSON.stringify({ ...funding, created_at: undefined }),
+      JSON.stringify({ ...funding, user_id: 1.5 }),
+    ];
+    for (const text of frames) {
+      expect(parseWireMessage(text, catalog), text).toEqual(parseWireMessage(throughZod(text), catalog));
+    }
+    expect(frames.map((t) => parseWireMessage(t, catalog).ok)).toContain(false);
+    expect(frames.map((t) => parseWireMessage(t, catalog).ok)).toContain(true);
+  });
+
   it('takes the JSON.parse fast path only where it gives exactly what lossless-json gives', () => {
     const lossless = (text: string) => parseLosslessJson(text, null, (n: string) => (isInteger(n) ? BigInt(n) : Number(n)));
     for (const text of [
