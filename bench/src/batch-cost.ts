@@ -21,7 +21,7 @@ import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { ROOT } from '@settlement/tools';
 import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
-import { planRawBatches, runRawCeiling } from './raw-ceiling.js';
+import { closedLoopWindowMessages, planRawBatches, runRawCeiling } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
 import { formatTable } from './table.js';
 
@@ -95,7 +95,7 @@ async function measureSize(size: number, config: ReturnType<typeof loadConfig>, 
     say(`${size} messages per batch: writing for ${durationS} s`);
     const cpu = new CpuMeter(() => ({ cassandra: cassandraPid, client: process.pid }));
     cpu.start();
-    const result = await runRawCeiling({ client, writer, plans, durationMs: durationS! * 1000 });
+    const result = await runRawCeiling({ client, writer, plans, durationMs: durationS! * 1000, unsettledMax: closedLoopWindowMessages(size, plans.size) });
     const cores = cpu.stop();
     const cassandraCores = cores['cassandra'] ?? Number.NaN;
     const clientCores = cores['client'] ?? Number.NaN;

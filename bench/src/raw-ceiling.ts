@@ -7,7 +7,6 @@
 import type cassandra from 'cassandra-driver';
 import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
-import { byShard } from './stream.js';
 
 export interface RawCeilingResult {
   readonly messages: number;
@@ -22,9 +21,21 @@ export interface RawCeilingResult {
 interface PlannedBatch {
   /** Part of the untimed warm-up (the stream's funding-heavy start). */
   readonly warmUp: boolean;
+  /** Position of its last message in the stream, counted from the first timed message. */
+  readonly lastPosition: number;
   readonly statements: CqlStatement[];
   readonly messages: number;
   readonly trades: number;
+}
+
+/**
+ * Messages sent and not yet settled, at most, in the service's closed-loop step, and so in the
+ * raw ceiling's stream order: ten full jobs per shard. Half the stream goes to the funding
+ * shard, and with four the symbol shards had under three jobs each in flight (one being
+ * written, one waiting, one being filled), which left them idle between jobs.
+ */
+export function closedLoopWindowMessages(batchMessages: number, shards: number): number {
+  return batchMessages * shards * 10;
 }
 
 /**
@@ -57,22 +68,27 @@ export function rawBatchStatements(writer: SettlementWriter, shard: string, feeA
 
 /** Batches of each shard; the first `warmUpCount` messages of the stream go into warm-up batches. */
 export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint, warmUpCount = 0): Map<string, PlannedBatch[]> {
-  const warmUpPerShard = new Map<string, number>();
-  for (const m of messages.slice(0, warmUpCount)) warmUpPerShard.set(m.shard, (warmUpPerShard.get(m.shard) ?? 0) + 1);
+  // Each shard's messages in stream order, with their positions in the stream.
+  const shards = new Map<string, { messages: SettlementMessage[]; positions: number[] }>();
+  messages.forEach((m, i) => {
+    let shard = shards.get(m.shard);
+    if (shard === undefined) shards.set(m.shard, (shard = { messages: [], positions: [] }));
+    shard.messages.push(m);
+    shard.positions.push(i - warmUpCount);
+  });
   const plans = new Map<string, PlannedBatch[]>();
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
   const nextWriteTimestampUs = (): bigint => (writeTimestampUs += 1n);
-  for (const [shard, list] of byShard(messages)) {
+  for (const [shard, { messages: list, positions }] of shards) {
     const statementsOf = rawBatchStatements(writer, shard, feeAccountUserId, nextWriteTimestampUs);
     const batches: PlannedBatch[] = [];
-    const warm = warmUpPerShard.get(shard) ?? 0;
+    const warm = positions.filter((p) => p < 0).length;
     // Batches never straddle the end of the warm-up.
     for (let i = 0; i < list.length; ) {
-      const end = i < warm ? Math.min(warm, i + batchMessagesMax) : i + batchMessagesMax;
+      const end = Math.min(list.length, i < warm ? Math.min(warm, i + batchMessagesMax) : i + batchMessagesMax);
       const chunk = list.slice(i, end);
-      const warmUp = i < warm;
+      batches.push({ warmUp: i < warm, lastPosition: positions[end - 1]!, statements: statementsOf(chunk), messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
       i = end;
-      batches.push({ warmUp, statements: statementsOf(chunk), messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
     }
     plans.set(shard, batches);
   }
@@ -101,6 +117,15 @@ export async function runRawCeiling(options: {
   plans: Map<string, PlannedBatch[]>;
   /** Stop taking new batches after this long, ms. */
   durationMs: number;
+  /**
+   * The stream is written in order, as the service's closed loop sends it: a batch starts only
+   * once its messages are among the first `unsettledMax` not yet acknowledged. Without this a
+   * shard of cheap batches (funding) runs ahead of the others and the ceiling counts a cheaper
+   * mix of messages than the stream has.
+   */
+  unsettledMax: number;
+  /** Called when the untimed warm-up is done and the clock starts. */
+  onTimedStart?: () => void;
 }): Promise<RawCeilingResult> {
   // The warm-up first, untimed, so the timed part writes on top of a funded, warm keyspace.
   await Promise.all(
@@ -112,6 +137,14 @@ export async function runRawCeiling(options: {
   let trades = 0;
   let batches = 0;
   let statements = 0;
+  // Shards waiting for the stream to reach their next batch; woken by every acknowledgement.
+  let waiting: (() => void)[] = [];
+  const wake = (): void => {
+    const woken = waiting;
+    waiting = [];
+    for (const resolve of woken) resolve();
+  };
+  options.onTimedStart?.();
   const started = performance.now();
   const deadline = started + options.durationMs;
   // Every shard keeps one batch in flight until the deadline or until the first shard runs out
@@ -121,14 +154,19 @@ export async function runRawCeiling(options: {
     [...options.plans.values()].map(async (list) => {
       for (const batch of list) {
         if (batch.warmUp) continue;
+        // Messages are acknowledged in whole batches that each started inside the window, so
+        // some shard always has a batch it may start: this never waits for nothing.
+        while (batch.lastPosition >= messages + options.unsettledMax && !oneShardDone) await new Promise<void>((resolve) => waiting.push(resolve));
         if (performance.now() >= deadline || oneShardDone) break;
         await executeWithRetry(options.writer, batch.statements);
         messages += batch.messages;
         trades += batch.trades;
         batches += 1;
         statements += batch.statements.length;
+        wake();
       }
       oneShardDone = true;
+      wake();
     }),
   );
   const elapsedMs = performance.now() - started;

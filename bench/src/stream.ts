@@ -15,14 +15,3 @@ export function sequencedMessages(simulator: Simulator, catalog: MarketCatalog, 
   }
   return out;
 }
-
-/** Messages per shard, in stream order. */
-export function byShard(messages: readonly SettlementMessage[]): Map<string, SettlementMessage[]> {
-  const shards = new Map<string, SettlementMessage[]>();
-  for (const m of messages) {
-    let list = shards.get(m.shard);
-    if (list === undefined) shards.set(m.shard, (list = []));
-    list.push(m);
-  }
-  return shards;
-}
