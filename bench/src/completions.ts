@@ -2,12 +2,16 @@ import { Redis } from 'ioredis';
 import type { Simulator } from '@settlement/simulator';
 import { LatencyRecorder, round } from './latency.js';
 
-/** A completed job: where its messages are in the simulator's list. */
+/** A completed job: where its messages are in the simulator's list, and when it moved on. */
 interface CompletedJob {
   readonly queueKey: string;
   readonly jobId: string;
   /** Indexes into the simulator's messages. */
   readonly messages: number[];
+  /** Redis times (ms) of its "added" and "active" events (NaN if not seen), and of "completed". */
+  readonly addedAtMs: number;
+  readonly activeAtMs: number;
+  readonly completedAtMs: number;
 }
 
 /** Where a step's latency went, per message (p50/p99 ms), and how big its jobs were. */
@@ -20,6 +24,16 @@ export interface StageBreakdown {
   readonly queued: { p50Ms: number; p99Ms: number };
   /** Taken → completed (reads, the LOGGED BATCH, completion). */
   readonly settle: { p50Ms: number; p99Ms: number };
+  /** The step's latency second by second (by send time), to place its tail. */
+  readonly bySecond: readonly SecondLatency[];
+}
+
+export interface SecondLatency {
+  readonly second: number;
+  readonly sent: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
 }
 
 interface ShardIndex {
@@ -43,6 +57,9 @@ export class CompletionTracker {
   private reading: Promise<void> | undefined;
   private closed = false;
   private readonly completedJobs: CompletedJob[] = [];
+  /** "added" and "active" event times (ms) of jobs not completed yet, by queue key + job id. */
+  private readonly addedAtMs = new Map<string, number>();
+  private readonly activeAtMs = new Map<string, number>();
   settled = 0;
 
   constructor(private readonly simulator: Simulator) {
@@ -62,8 +79,8 @@ export class CompletionTracker {
   }
 
   /**
-   * Reads the queues' event streams with one blocking XREAD over all of them, keeping only
-   * "completed" events. (BullMQ's QueueEvents takes a connection and a wake-up per queue and
+   * Reads the queues' event streams with one blocking XREAD over all of them, keeping the
+   * "added", "active" and "completed" events. (BullMQ's QueueEvents takes a connection and a wake-up per queue and
    * parses every event of every kind: load-generator CPU taken from the machine being measured.)
    */
   async listen(queueNames: readonly string[], connection: { url: string }, prefix: string): Promise<void> {
@@ -89,7 +106,12 @@ export class CompletionTracker {
           for (const [id, fields] of entries) {
             lastIds[i] = id;
             // BullMQ writes "event", <name>, "jobId", <id>, …
-            if (fields[1] === 'completed' && fields[2] === 'jobId') this.onCompleted(queueKeys[i]!, fields[3]!, Number(id.slice(0, id.indexOf('-'))));
+            if (fields[2] !== 'jobId') continue;
+            const event = fields[1];
+            const atMs = Number(id.slice(0, id.indexOf('-')));
+            if (event === 'completed') this.onCompleted(queueKeys[i]!, fields[3]!, atMs);
+            else if (event === 'added') this.addedAtMs.set(`${queueKeys[i]}:${fields[3]}`, atMs);
+            else if (event === 'active') this.activeAtMs.set(`${queueKeys[i]}:${fields[3]}`, atMs);
           }
         }
       }
@@ -104,7 +126,10 @@ export class CompletionTracker {
     if (index === undefined) return;
     const first = Number(jobId.slice(mid + 1, last));
     const lastSeq = Number(jobId.slice(last + 1));
-    const job: CompletedJob = { queueKey, jobId, messages: [] };
+    const key = `${queueKey}:${jobId}`;
+    const job: CompletedJob = { queueKey, jobId, messages: [], addedAtMs: this.addedAtMs.get(key) ?? Number.NaN, activeAtMs: this.activeAtMs.get(key) ?? Number.NaN, completedAtMs: atMs };
+    this.addedAtMs.delete(key);
+    this.activeAtMs.delete(key);
     this.completedJobs.push(job);
     for (let k = lowerBound(index.seqs, first); k < index.seqs.length && index.seqs[k]! <= lastSeq; k++) {
       const m = index.messageIndex[k]!;
@@ -128,37 +153,49 @@ export class CompletionTracker {
   }
 
   /**
-   * Splits the latency of messages [from, to) into stages, from the timestamps BullMQ keeps on
-   * each job (added, processedOn, finishedOn). Read after the step, so it costs nothing while
-   * the step is measured; jobs already trimmed from Redis are left out.
+   * Splits the latency of messages [from, to) into stages, from the times of each job's
+   * "added", "active" and "completed" events (Redis's clock, like the settle time), and gives
+   * the per-second profile of the messages' latency, by send time.
    */
-  async stages(redis: Redis, from: number, to: number): Promise<StageBreakdown> {
-    const jobs = this.completedJobs.filter((j) => j.messages.some((m) => m >= from && m < to));
-    const pipeline = redis.pipeline();
-    for (const j of jobs) pipeline.hmget(`${j.queueKey}:${j.jobId}`, 'timestamp', 'processedOn', 'finishedOn');
-    const replies = jobs.length === 0 ? [] : ((await pipeline.exec()) ?? []);
+  stages(from: number, to: number): StageBreakdown {
     const ingest = new LatencyRecorder();
     const queued = new LatencyRecorder();
     const settle = new LatencyRecorder();
+    let jobs = 0;
     let messages = 0;
-    let found = 0;
-    jobs.forEach((job, i) => {
-      const [error, fields] = replies[i] ?? [];
-      const [added, taken, finished] = ((error === null ? fields : undefined) as (string | null)[] | undefined)?.map(Number) ?? [];
-      if (!(added! > 0 && taken! > 0 && finished! > 0)) return;
-      found += 1;
+    for (const job of this.completedJobs) {
+      if (!job.messages.some((m) => m >= from && m < to)) continue;
+      jobs += 1;
+      if (!(job.addedAtMs > 0 && job.activeAtMs > 0)) continue;
       for (const m of job.messages) {
         const sent = this.sentAtMs[m]!;
         if (m < from || m >= to || Number.isNaN(sent)) continue;
         messages += 1;
-        ingest.recordMs(Math.max(0, added! - sent));
-        queued.recordMs(Math.max(0, taken! - added!));
-        settle.recordMs(Math.max(0, finished! - taken!));
+        ingest.recordMs(Math.max(0, job.addedAtMs - sent));
+        queued.recordMs(Math.max(0, job.activeAtMs - job.addedAtMs));
+        settle.recordMs(Math.max(0, job.completedAtMs - job.activeAtMs));
       }
-    });
+    }
     const pick = (r: LatencyRecorder) => ({ p50Ms: round(r.percentileMs(50)), p99Ms: round(r.percentileMs(99)) });
-    // Jobs BullMQ already trimmed (removeOnComplete) have no timestamps: counted, not measured.
-    return { jobs: jobs.length, messagesPerJob: round(messages / Math.max(1, found), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle) };
+    return { jobs, messagesPerJob: round(messages / Math.max(1, jobs), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle), bySecond: this.bySecond(from, to) };
+  }
+
+  /** Per second of send time: messages sent, and the p50 / p99 / max of their latency, ms. */
+  private bySecond(from: number, to: number): SecondLatency[] {
+    const seconds: LatencyRecorder[] = [];
+    let startMs = Number.NaN;
+    for (let i = from; i < to; i++) {
+      const sent = this.sentAtMs[i]!;
+      const settled = this.settledAtMs[i]!;
+      if (Number.isNaN(sent) || Number.isNaN(settled)) continue;
+      if (Number.isNaN(startMs)) startMs = sent;
+      const second = Math.floor((sent - startMs) / 1000);
+      (seconds[second] ??= new LatencyRecorder()).recordMs(Math.max(0, settled - sent));
+    }
+    return Array.from(seconds, (r, second) => {
+      const { count, p50Ms, p99Ms, maxMs } = (r ?? new LatencyRecorder()).summary();
+      return { second, sent: count, p50Ms, p99Ms, maxMs };
+    });
   }
 
   /** Messages settled with a settle time in [fromMs, toMs). */

@@ -379,7 +379,7 @@ async function main(): Promise<void> {
       const windowStart = startedMs + warmupMs;
       const settledInWindow = tracker.settledBetween(windowStart, endedMs);
       const latency = tracker.latency(from, sentSoFar).summary();
-      const stages = await tracker.stages(redis, from, sentSoFar);
+      const stages = tracker.stages(from, sentSoFar);
       const trades = simulator.messages.slice(from, sentSoFar).filter((m) => m.kind === 'trade').length;
       const result: StepResult = {
         label,
@@ -548,8 +548,11 @@ async function main(): Promise<void> {
         r.label, r.stages.jobs, r.stages.messagesPerJob, r.stages.ingest.p50Ms, r.stages.ingest.p99Ms,
         r.stages.queued.p50Ms, r.stages.queued.p99Ms, r.stages.settle.p50Ms, r.stages.settle.p99Ms,
       ]),
-    ) + '\n(latency per message by stage, ms: ingest = sent → job added, queued = added → taken by a settler, settle = taken → completed)\n\n',
+    ) + '\n(latency per message by stage, ms: ingest = sent → job added, queued = added → taken by a settler, settle = taken → completed)\n',
   );
+  // Where the half-max step's tail sits: its slowest seconds (by send time).
+  const slowest = [...half.stages.bySecond].sort((a, b) => b.maxMs - a.maxMs).slice(0, 5).sort((a, b) => a.second - b.second);
+  process.stdout.write(`half max, slowest seconds of ${half.stages.bySecond.length} (second: p99 · max ms): ${slowest.map((s) => `${s.second}: ${s.p99Ms} · ${s.maxMs}`).join(', ')}\n\n`);
   const shardNames = [...new Set(results.flatMap((r) => Object.keys(r.shards)))].sort();
   process.stdout.write(
     formatTable(
