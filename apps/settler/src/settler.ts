@@ -3,6 +3,7 @@
  * concurrency 1, so one job per shard runs at a time across every settler process), each
  * feeding that shard's single writer. Callable in-process by tests and the benchmark.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type cassandra from 'cassandra-driver';
@@ -24,6 +25,7 @@ import {
 import { Closing } from './closing.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
 import { backoffDelayMs } from './retry.js';
+import { LeaseBalancer } from './lease-balancer.js';
 import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
@@ -44,6 +46,8 @@ export interface ShardStatus {
   readonly lastSeq: string;
   /** Last sequence enqueued by the ingestor minus the watermark; null when unknown. */
   readonly lagMessages: number | null;
+  /** This process holds the shard's lease: it is the shard's settler (always true without leases). */
+  readonly leaseHeld: boolean;
 }
 
 export interface RunningSettler {
@@ -85,8 +89,22 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();
   const workers: Worker[] = [];
-  const leases: ShardLease[] = [];
+  const leases = new Map<string, ShardLease>();
   const lag = new Map<string, number | null>();
+  const leasesOn = s.shard_lease_ms > 0;
+  // The live settler processes share the shards out (see LeaseBalancer).
+  const balancer = leasesOn
+    ? new LeaseBalancer({
+        redis,
+        membersKey: `${config.redis.prefix}:settle:members`,
+        memberId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+        shardCount: shards.length,
+        leaseMs: s.shard_lease_ms,
+        held: () => [...leases.values()].filter((l) => l.isHeld).length,
+        logger,
+      })
+    : undefined;
+  await balancer?.start();
 
   for (const shard of shards) {
     const queue = createSettlementQueue(shard, { connection: redis, prefix: config.redis.prefix });
@@ -177,9 +195,10 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       onLost: () => {
         if (running) void worker.pause().catch(() => undefined);
       },
+      policy: balancer,
     });
-    if (s.shard_lease_ms > 0) {
-      leases.push(lease);
+    if (leasesOn) {
+      leases.set(shard, lease);
       lease.start();
     } else {
       running = true;
@@ -189,7 +208,9 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
 
   const status = (): Record<string, ShardStatus> => {
     const out: Record<string, ShardStatus> = {};
-    for (const [shard, settler] of settlers) out[shard] = { lastSeq: (settler.lastSeq ?? 0n).toString(), lagMessages: lag.get(shard) ?? null };
+    for (const [shard, settler] of settlers) {
+      out[shard] = { lastSeq: (settler.lastSeq ?? 0n).toString(), lagMessages: lag.get(shard) ?? null, leaseHeld: leases.get(shard)?.isHeld ?? !leasesOn };
+    }
     return out;
   };
 
@@ -224,7 +245,9 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         // Worker.close waits for the active job: its current batch is finished or handed back.
         ['workers', () => Promise.all(workers.map((w) => w.close()))],
         // Released after the workers stopped, so the next settler starts on a finished batch.
-        ['leases', () => Promise.all(leases.map((l) => l.release()))],
+        ['leases', () => Promise.all([...leases.values()].map((l) => l.release()))],
+        // Gone from the set at once: the others take this process's shards without waiting.
+        ['balancer', () => balancer?.stop() ?? Promise.resolve()],
         ['heartbeat', () => heartbeat.stop()],
         ['queues', () => Promise.all([...queues.values()].map((q) => q.close()))],
         ['redis', () => redis.quit()],

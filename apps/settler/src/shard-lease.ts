@@ -7,6 +7,14 @@ const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis
 /** Deletes the lease only while it is still ours. */
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
+/** When to take a free lease and when to hand a held one over (see LeaseBalancer). */
+export interface LeasePolicy {
+  /** Whether to take the lease, free for `freeForMs` as far as this process has seen. */
+  mayAcquire(freeForMs: number): boolean;
+  /** Whether to hand this held lease over now. */
+  takeHandOver(): boolean;
+}
+
 export interface ShardLeaseOptions {
   readonly redis: Redis;
   readonly key: string;
@@ -16,8 +24,10 @@ export interface ShardLeaseOptions {
   readonly shard: string;
   /** Called when this process becomes the shard's preferred settler. */
   readonly onAcquired: () => void;
-  /** Called when another process holds the lease (this one missed its renewals). */
+  /** Called when this process stops being the shard's settler (missed renewals, or handed over). */
   readonly onLost: () => void;
+  /** Without one, a free lease is taken at once and a held one kept. */
+  readonly policy?: LeasePolicy;
 }
 
 /**
@@ -33,6 +43,8 @@ export class ShardLease {
   private timer: NodeJS.Timeout | undefined;
   private held = false;
   private stopped = false;
+  /** Since when this process has seen the lease free, epoch ms. */
+  private freeSinceMs: number | undefined;
 
   constructor(private readonly options: ShardLeaseOptions) {}
 
@@ -49,8 +61,16 @@ export class ShardLease {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
-    const { redis, key, leaseMs } = this.options;
+    const { redis, key, leaseMs, policy } = this.options;
     if (this.held) {
+      if (policy?.takeHandOver()) {
+        // Stop first: if the release fails, the lease simply expires.
+        this.held = false;
+        this.options.onLost();
+        this.options.logger.info({ shard: this.options.shard }, 'shard lease handed over to even out the settlers');
+        await redis.eval(RELEASE_SCRIPT, 1, key, this.token);
+        return;
+      }
       const renewed = Number(await redis.eval(RENEW_SCRIPT, 1, key, this.token, String(leaseMs)));
       if (renewed === 1 || this.stopped) return;
       this.held = false;
@@ -58,9 +78,19 @@ export class ShardLease {
       this.options.onLost();
       return;
     }
+    if (policy !== undefined) {
+      const nowMs = Date.now();
+      if ((await redis.exists(key)) === 1) {
+        this.freeSinceMs = undefined;
+        return;
+      }
+      this.freeSinceMs ??= nowMs;
+      if (!policy.mayAcquire(nowMs - this.freeSinceMs)) return;
+    }
     const acquired = await redis.set(key, this.token, 'PX', leaseMs, 'NX');
     if (acquired === 'OK' && !this.stopped) {
       this.held = true;
+      this.freeSinceMs = undefined;
       this.options.logger.info({ shard: this.options.shard }, 'shard lease acquired');
       this.options.onAcquired();
     }

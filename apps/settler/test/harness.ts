@@ -23,8 +23,8 @@ export interface TestBed {
   close(): Promise<void>;
 }
 
-export async function openTestBed(): Promise<TestBed> {
-  const ks = await createTestKeyspace(testConfig());
+export async function openTestBed(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestBed> {
+  const ks = await createTestKeyspace(testConfig(overrides));
   const catalog = new MarketCatalog(ks.config);
   const redis = createRedisConnection(ks.config.redis.url);
   const queues = new Map(catalog.shards.map((shard) => [shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix })]));
