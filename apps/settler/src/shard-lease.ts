@@ -22,7 +22,7 @@ export interface ShardLeaseOptions {
   readonly leaseMs: number;
   readonly logger: Logger;
   readonly shard: string;
-  /** Called when this process becomes the shard's preferred settler. */
+  /** Called when this process becomes the shard's settler. */
   readonly onAcquired: () => void;
   /** Called when this process stops being the shard's settler (missed renewals, or handed over). */
   readonly onLost: () => void;
@@ -34,8 +34,8 @@ export interface ShardLeaseOptions {
  * Shard affinity between settler processes. BullMQ's queue-wide concurrency of 1 already makes
  * one job per shard active at a time; which process takes it is otherwise chance, and every
  * hand-over costs the new process a reload of the shard's balance rows. The lease makes one
- * process the shard's settler while it lives; the others stand by and take over once its lease
- * expires. Correctness never depends on it: a process that lost its lease and still finishes a
+ * process the shard's settler while it lives; with a policy (LeaseBalancer) the live processes
+ * share the shards' leases out, and take over a lease that expires. Correctness never depends on it: a process that lost its lease and still finishes a
  * job is fenced by the job lock, the watermark and the row versions.
  */
 export class ShardLease {
