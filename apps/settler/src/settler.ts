@@ -23,9 +23,9 @@ import {
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
+import { LeaseBalancer } from './lease-balancer.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
 import { backoffDelayMs } from './retry.js';
-import { LeaseBalancer } from './lease-balancer.js';
 import { ShardLease } from './shard-lease.js';
 import { ShardSettler } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';

@@ -35,8 +35,9 @@ export interface ShardLeaseOptions {
  * one job per shard active at a time; which process takes it is otherwise chance, and every
  * hand-over costs the new process a reload of the shard's balance rows. The lease makes one
  * process the shard's settler while it lives; with a policy (LeaseBalancer) the live processes
- * share the shards' leases out, and take over a lease that expires. Correctness never depends on it: a process that lost its lease and still finishes a
- * job is fenced by the job lock, the watermark and the row versions.
+ * share the shards' leases out, and take over a lease that expires. Correctness never depends
+ * on it: a process that lost its lease and still finishes a job is fenced by the job lock, the
+ * watermark and the row versions.
  */
 export class ShardLease {
   private readonly token = randomUUID();
