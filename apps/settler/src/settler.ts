@@ -55,6 +55,8 @@ export interface RunningSettler {
   readonly metrics: SettlerMetrics;
   /** Per shard: watermark and lag, as published in the heartbeat. */
   status(): Record<string, ShardStatus>;
+  /** Live settler processes as this one counts them, and its share of the shards; undefined without leases. */
+  leaseShare(): { liveSettlers: number; fairShare: number } | undefined;
   /** Finishes the current batch of every shard, closes workers and connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     ? new LeaseBalancer({
         redis,
         membersKey: `${config.redis.prefix}:settle:members`,
+        wantingKey: `${config.redis.prefix}:settle:wanting`,
         memberId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
         shardCount: shards.length,
         leaseMs: s.shard_lease_ms,
@@ -265,5 +268,6 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     return closed;
   };
 
-  return { shards, metrics, status, close };
+  const leaseShare = () => (balancer === undefined ? undefined : { liveSettlers: balancer.live, fairShare: balancer.fairShare });
+  return { shards, metrics, status, leaseShare, close };
 }

@@ -1,7 +1,8 @@
 /**
  * Shard leases spread over the live settler processes: a second process takes half the shards
- * (it settles instead of standing by), both together settle a stream exactly, and when one stops
- * the other takes its shards back.
+ * (it settles instead of standing by), both together settle a stream exactly, when one stops the
+ * other takes its shards back, and a process that died but still counts as live is not handed
+ * shards it would leave idle.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@settlement/runtime';
@@ -64,5 +65,24 @@ describe('shard leases over several settler processes', () => {
     await second!.close();
     second = undefined;
     await waitFor('the remaining settler to hold every lease', async () => held(first).length === bed.catalog.shards.length, 10_000);
+  });
+
+  it('keeps every shard while a dead process still counts as live (it asks for none)', async () => {
+    // A process that died without leaving: still in the set, holding nothing, asking nothing.
+    const membersKey = `${bed.ks.config.redis.prefix}:settle:members`;
+    const lowest: number[] = [];
+    const counted: number[] = [];
+    const deadline = Date.now() + 5 * LEASE_MS;
+    while (Date.now() < deadline) {
+      await bed.redis.zadd(membersKey, Date.now(), 'dead-settler');
+      lowest.push(held(first).length);
+      counted.push(first!.leaseShare()!.liveSettlers);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // It counted the dead process (a fair share of 2 of the 4 shards)…
+    expect(Math.max(...counted)).toBe(2);
+    // …and handed nothing over: with no taker, a hand-over would only idle a shard.
+    expect(Math.min(...lowest)).toBe(bed.catalog.shards.length);
+    await bed.redis.zrem(membersKey, 'dead-settler');
   });
 });
