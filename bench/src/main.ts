@@ -312,6 +312,8 @@ async function main(): Promise<void> {
   let idle: BalanceQueryResult | undefined;
   let checks: { balancesChecked: number; mismatches: string[]; conservation: boolean } | undefined;
   let halfSlice: { from: number; to: number; ratePerS: number } | undefined;
+  let maxStep: StepResult | undefined;
+  let rawSame: { raw: RawCeilingResult; rawCpuCores: Record<string, number> } | undefined;
   try {
     await tracker.listen(queueNames, { url: config.redis.url }, config.redis.prefix);
     await waitFor('ingestor and settler heartbeats', async () => {
@@ -415,6 +417,23 @@ async function main(): Promise<void> {
     // way a sustained maximum is measured.
     results.push(await runStep('max (closed loop)', 0, closedLoopMessages, undefined, { unsettledMax, durationMs: stepSeconds * 1000 }));
     const maxSettled = Math.max(...results.map((r) => r.settledPerS));
+    maxStep = results.reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a));
+
+    // The raw ceiling again, on the very messages of the step that settled most, right after
+    // it (the service idle), so Cassandra holds what that step left, as it did for the service:
+    // the stream starts funding-heavy (deposits) and its share of trades, which write more rows,
+    // grows along it, so the first ceiling (on the messages right after the warm-up) is for
+    // cheaper messages than the ones the service settles later in the run.
+    if (maxStep.streamTo > maxStep.streamFrom) {
+      const warmFrom = Math.max(0, maxStep.streamFrom - warmUpMessages);
+      say(`raw ceiling on the ${maxStep.label} step's ${maxStep.streamTo - maxStep.streamFrom} messages (after ${maxStep.streamFrom - warmFrom} untimed)`);
+      try {
+        rawSame = await measureRawCeiling(sequencedMessages(simulator, catalog, maxStep.streamTo, warmFrom), maxStep.streamFrom - warmFrom, 'raw ceiling on the same messages');
+        say(`raw ceiling on the same messages: ${Math.round(rawSame.raw.messagesPerS)} messages/s (${Math.round(rawSame.raw.tradesPerS)} trades/s)`);
+      } catch (error) {
+        say(`raw ceiling on the same messages failed, reported as missing: ${(error as Error).message}`);
+      }
+    }
     // The steps past saturation leave Cassandra compacting their backlog for a while; the
     // latency target is about a steady half-loaded system, not that aftermath.
     await settle('before the half-max step');
@@ -460,27 +479,11 @@ async function main(): Promise<void> {
     }
   }
 
-  // 5. The raw ceiling again, on the very messages of the step that settled most: the stream
-  // starts funding-heavy (deposits) and its share of trades, which write more rows, grows along
-  // it, so the ceiling measured at the start (on the messages right after the warm-up) is for
-  // cheaper messages than the ones the service settles later in the run.
-  const maxStep = results.filter((r) => r.label !== 'half max').reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a), results[0]!);
-  let rawSame: { raw: RawCeilingResult; rawCpuCores: Record<string, number> } | undefined;
-  if (maxStep !== undefined && maxStep.streamTo > maxStep.streamFrom) {
-    const warmFrom = Math.max(0, maxStep.streamFrom - warmUpMessages);
-    say(`raw ceiling on the ${maxStep.label} step's ${maxStep.streamTo - maxStep.streamFrom} messages (after ${maxStep.streamFrom - warmFrom} untimed)`);
-    try {
-      rawSame = await measureRawCeiling(sequencedMessages(simulator, catalog, maxStep.streamTo, warmFrom), maxStep.streamFrom - warmFrom, 'raw ceiling on the same messages');
-      say(`raw ceiling on the same messages: ${Math.round(rawSame.raw.messagesPerS)} messages/s (${Math.round(rawSame.raw.tradesPerS)} trades/s)`);
-    } catch (error) {
-      say(`raw ceiling on the same messages failed, reported as missing: ${(error as Error).message}`);
-    }
-  }
-
   // The admin connection made the keyspaces, the raw latency reference's last.
   await admin.shutdown();
 
   // Report.
+  if (maxStep === undefined) throw new Error('no step was measured');
   const half = results.find((r) => r.label === 'half max')!;
   // The target ratio is against the ceiling on the same messages; without it, the first one.
   const ratioToFirstRaw = maxStep.settledPerS / raw.messagesPerS;
