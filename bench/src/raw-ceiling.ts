@@ -31,7 +31,7 @@ interface PlannedBatch {
 /**
  * Messages sent and not yet settled, at most, in the service's closed-loop step, and so in the
  * raw ceiling's stream order: ten full jobs per shard. Half the stream goes to the funding
- * shard, and with four the symbol shards had under three jobs each in flight (one being
+ * shard; with four jobs per shard the symbol shards had under three each in flight (one being
  * written, one waiting, one being filled), which left them idle between jobs.
  */
 export function closedLoopWindowMessages(batchMessages: number, shards: number): number {
