@@ -149,6 +149,22 @@ describe('JSON API', () => {
     expect(byShard.eth_usdt).toMatchObject({ appliedSeq: null, enqueuedSeq: null, lag: '0' });
   });
 
+  it('names the settler process settling each shard (from its heartbeat)', async () => {
+    // The one settler holds every shard's lease; its heartbeat says so within one interval.
+    const shards = await waitFor(
+      'a heartbeat naming the shards the settler holds',
+      async () => {
+        const { body } = await api('/v1/shards');
+        const list = body.shards as Json[];
+        return list.every((s: Json) => s.settledBy.length === 1) ? list : undefined;
+      },
+      20_000,
+    );
+    const names = new Set(shards.map((s: Json) => s.settledBy[0]));
+    expect(names.size).toBe(1);
+    expect([...names][0]).toMatch(/^.+:\d+$/);
+  });
+
   it('enqueues a reconciliation, which the reconciler completes without errors', async () => {
     const posted = await api('/v1/reconciliations', { method: 'POST', body: JSON.stringify({ mode: 'users', userIds: ['101', '102'] }) });
     expect(posted.status).toBe(202);

@@ -115,14 +115,14 @@ export function buildProgram(io: CliIo): SettleProgram {
 
   program
     .command('shards')
-    .description('per shard: applied and enqueued sequence, lag, queue depth, workers')
+    .description('per shard: applied and enqueued sequence, lag, queue depth, workers, the settler settling it')
     .action(async () => {
       const o = getOps();
       const shards = await shardStatuses({ redis: o.redis, prefix: o.config.redis.prefix, queues: o.settlementQueues, readWatermarks: () => o.watermarks.list() });
       if (globals().json) return printJson({ shards });
       print(
         renderTable(
-          ['shard', 'applied seq', 'enqueued seq', 'lag', 'depth', 'active', 'failed', 'completed', 'workers', 'last batch'],
+          ['shard', 'applied seq', 'enqueued seq', 'lag', 'depth', 'active', 'failed', 'completed', 'workers', 'settled by', 'last batch'],
           shards.map((s) => [
             s.shard,
             s.appliedSeq?.toString() ?? '-',
@@ -133,6 +133,7 @@ export function buildProgram(io: CliIo): SettleProgram {
             String(s.jobs.failed),
             String(s.jobs.completed),
             s.workers === null ? '-' : String(s.workers),
+            s.settledBy.length === 0 ? '-' : s.settledBy.join(', '),
             s.updatedAt?.toISOString() ?? '-',
           ]),
         ),

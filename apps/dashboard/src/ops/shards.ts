@@ -1,10 +1,13 @@
 /**
  * Per-shard progress: the last sequence the ingestor enqueued (Redis), the last one the
- * settler applied (shard_watermarks), the lag between them, and the shard queue's job counts.
+ * settler applied (shard_watermarks), the lag between them, the shard queue's job counts, and
+ * which settler process settles it (its heartbeat).
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Heartbeat } from '@settlement/runtime';
 import type { ShardWatermark } from '@settlement/scylla';
+import { readHeartbeats } from './heartbeats.js';
 
 /** Redis hash written by the ingestor: field = shard, value = last enqueued sequence. */
 export function lastEnqueuedKey(prefix: string): string {
@@ -27,6 +30,11 @@ export interface ShardStatus {
   readonly depth: number;
   /** Workers connected to the shard's queue; null when Redis does not allow CLIENT LIST. */
   readonly workers: number | null;
+  /**
+   * Settler processes (host:pid) whose last heartbeat says they hold the shard's lease, i.e.
+   * settle it; empty while none does (no settler, or a hand-over between two heartbeats).
+   */
+  readonly settledBy: readonly string[];
   /** Settlement batches written so far, and when the last one was. */
   readonly batchCount: bigint;
   readonly lastJobId: string | null;
@@ -42,8 +50,9 @@ export interface ShardStatusDeps {
 }
 
 export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[]> {
-  const [marks, enqueued] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(lastEnqueuedKey(deps.prefix))]);
+  const [marks, enqueued, heartbeats] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(lastEnqueuedKey(deps.prefix)), readHeartbeats(deps.redis, deps.prefix)]);
   const watermarks = new Map(marks.map((m) => [m.shard, m]));
+  const settlers = settlersByShard(heartbeats.heartbeats);
   return Promise.all(
     deps.queues.map(async ({ shard, queue }) => {
       const [counts, workers] = await Promise.all([
@@ -59,12 +68,28 @@ export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[
       const depth = jobs.waiting + jobs.active + jobs.delayed + jobs.prioritized + jobs.paused;
       return {
         shard, appliedSeq, enqueuedSeq, lag, jobs, depth, workers,
+        settledBy: settlers.get(shard) ?? [],
         batchCount: mark?.batchCount ?? 0n,
         lastJobId: mark?.lastJobId ?? null,
         updatedAt: mark?.updatedAt ?? null,
       };
     }),
   );
+}
+
+/** Per shard, the settler processes (host:pid) whose heartbeat status says they hold its lease. */
+export function settlersByShard(heartbeats: readonly Heartbeat[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const beat of heartbeats) {
+    if (beat.app !== 'settler') continue;
+    for (const [shard, status] of Object.entries(beat.status)) {
+      if (typeof status !== 'object' || status === null || (status as { leaseHeld?: unknown }).leaseHeld !== true) continue;
+      const list = out.get(shard) ?? [];
+      list.push(`${beat.hostname}:${beat.pid}`);
+      out.set(shard, list.sort());
+    }
+  }
+  return out;
 }
 
 /** Never negative: the watermark can be ahead when the ingestor's hash was reset. */
