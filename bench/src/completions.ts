@@ -80,8 +80,9 @@ export class CompletionTracker {
 
   /**
    * Reads the queues' event streams with one blocking XREAD over all of them, keeping the
-   * "added", "active" and "completed" events. (BullMQ's QueueEvents takes a connection and a wake-up per queue and
-   * parses every event of every kind: load-generator CPU taken from the machine being measured.)
+   * "added", "active" and "completed" events. (BullMQ's QueueEvents takes a connection and a
+   * wake-up per queue and parses every event of every kind: load-generator CPU taken from the
+   * machine being measured.)
    */
   async listen(queueNames: readonly string[], connection: { url: string }, prefix: string): Promise<void> {
     const reader = new Redis(connection.url, { maxRetriesPerRequest: null });
@@ -162,11 +163,14 @@ export class CompletionTracker {
     const queued = new LatencyRecorder();
     const settle = new LatencyRecorder();
     let jobs = 0;
+    /** Jobs whose "added" and "active" events were seen: those the stages are measured on. */
+    let measured = 0;
     let messages = 0;
     for (const job of this.completedJobs) {
       if (!job.messages.some((m) => m >= from && m < to)) continue;
       jobs += 1;
       if (!(job.addedAtMs > 0 && job.activeAtMs > 0)) continue;
+      measured += 1;
       for (const m of job.messages) {
         const sent = this.sentAtMs[m]!;
         if (m < from || m >= to || Number.isNaN(sent)) continue;
@@ -177,7 +181,7 @@ export class CompletionTracker {
       }
     }
     const pick = (r: LatencyRecorder) => ({ p50Ms: round(r.percentileMs(50)), p99Ms: round(r.percentileMs(99)) });
-    return { jobs, messagesPerJob: round(messages / Math.max(1, jobs), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle), bySecond: this.bySecond(from, to) };
+    return { jobs, messagesPerJob: round(messages / Math.max(1, measured), 1), ingest: pick(ingest), queued: pick(queued), settle: pick(settle), bySecond: this.bySecond(from, to) };
   }
 
   /** Per second of send time: messages sent, and the p50 / p99 / max of their latency, ms. */

@@ -242,6 +242,7 @@ async function main(): Promise<void> {
   const measureRawCeiling = async (messages: SettlementMessage[], warmUpCount: number, what: string): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
     const { client: rawClient, writer: rawWriter, drop } = await openRawKeyspace();
     const plans = planRawBatches(rawWriter, messages, batchMessages, rawConfig.fee_account_user_id, warmUpCount);
+    // The statements hold what is needed; the messages can be collected meanwhile.
     messages.length = 0;
     const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
     await settle(`before the ${what}`);
@@ -416,7 +417,6 @@ async function main(): Promise<void> {
     // what settles: unpaced, with a bounded number of messages in flight (unsettledMax), the
     // way a sustained maximum is measured.
     results.push(await runStep('max (closed loop)', 0, closedLoopMessages, undefined, { unsettledMax, durationMs: stepSeconds * 1000 }));
-    const maxSettled = Math.max(...results.map((r) => r.settledPerS));
     maxStep = results.reduce((a, b) => (b.settledPerS > a.settledPerS ? b : a));
 
     // The raw ceiling again, on the very messages of the step that settled most, right after
@@ -437,7 +437,7 @@ async function main(): Promise<void> {
     // The steps past saturation leave Cassandra compacting their backlog for a while; the
     // latency target is about a steady half-loaded system, not that aftermath.
     await settle('before the half-max step');
-    const halfRate = Math.round(maxSettled / 2);
+    const halfRate = Math.round(maxStep.settledPerS / 2);
     const halfCount = Math.min(halfRate * halfStepSeconds, totalMessages - sentSoFar);
     const users = simulator.stream.users;
     halfSlice = { from: sentSoFar, to: sentSoFar + halfCount, ratePerS: halfRate };
@@ -500,8 +500,8 @@ async function main(): Promise<void> {
     startedAt: new Date(benchStarted).toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
     settings: { pinned: args.pin, stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
-    raw: { ...raw, cpuCores: rawCpuCores, tradesShare: round(raw.trades / Math.max(1, raw.messages), 3) },
-    rawOnMaxStepMessages: rawSame === undefined ? undefined : { ...rawSame.raw, cpuCores: rawSame.rawCpuCores, tradesShare: round(rawSame.raw.trades / Math.max(1, rawSame.raw.messages), 3) },
+    raw: { ...raw, cpuCores: rawCpuCores },
+    rawOnMaxStepMessages: rawSame === undefined ? undefined : { ...rawSame.raw, cpuCores: rawSame.rawCpuCores },
     steps: results,
     maxSettledMessagesPerS: maxStep.settledPerS,
     maxSettledTradesPerS: Math.round(maxStep.settledPerS * maxStep.tradesShare),
@@ -528,7 +528,7 @@ async function main(): Promise<void> {
   writeFileSync(path.join(resultsDir, 'latest.json'), readFileSync(jsonFile));
 
   const rawLine = (what: string, r: RawCeilingResult, cores: Record<string, number>): string =>
-    `${what}: ${Math.round(r.messagesPerS)} msgs/s (${Math.round(r.tradesPerS)} trades/s, ${round((100 * r.trades) / Math.max(1, r.messages), 0)} % trades), Cassandra ${cores['cassandra'] ?? '?'} cores, bench ${cores['bench'] ?? '?'}\n`;
+    `${what}: ${Math.round(r.messagesPerS)} msgs/s (${Math.round(r.tradesPerS)} trades/s, ${round(100 * r.tradesShare, 0)} % trades), Cassandra ${cores['cassandra'] ?? '?'} cores, bench ${cores['bench'] ?? '?'}\n`;
   process.stdout.write(`\n${rawLine('Raw LOGGED BATCH ceiling (start of run, sets the offered rates)', raw, rawCpuCores)}`);
   if (rawSame !== undefined) process.stdout.write(rawLine(`Raw LOGGED BATCH ceiling on the ${maxStep.label} step's messages`, rawSame.raw, rawSame.rawCpuCores));
   process.stdout.write('\n');

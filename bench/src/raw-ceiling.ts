@@ -7,6 +7,7 @@
 import type cassandra from 'cassandra-driver';
 import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
+import { round } from './latency.js';
 
 export interface RawCeilingResult {
   readonly messages: number;
@@ -15,6 +16,8 @@ export interface RawCeilingResult {
   readonly elapsedMs: number;
   readonly messagesPerS: number;
   readonly tradesPerS: number;
+  /** Trades among the messages written, 0-1: the mix the ceiling was measured on. */
+  readonly tradesShare: number;
   readonly statementsPerBatchAvg: number;
 }
 
@@ -177,6 +180,7 @@ export async function runRawCeiling(options: {
     elapsedMs,
     messagesPerS: (messages * 1000) / elapsedMs,
     tradesPerS: (trades * 1000) / elapsedMs,
+    tradesShare: round(trades / Math.max(1, messages), 3),
     statementsPerBatchAvg: batches === 0 ? 0 : statements / batches,
   };
 }

@@ -103,8 +103,9 @@ export class LeaseBalancer {
     const count = Number(results?.[2]?.[1]);
     const wanting = results?.[5]?.[1];
     if (!Number.isInteger(count) || !Array.isArray(wanting)) return;
-    if (count !== this.liveSettlers) this.options.logger.info({ liveSettlers: count, fairShare: Math.ceil(this.options.shardCount / Math.max(1, count)) }, 'settler processes changed');
+    const changed = Math.max(1, count) !== this.liveSettlers;
     this.liveSettlers = Math.max(1, count);
+    if (changed) this.options.logger.info({ liveSettlers: this.liveSettlers, fairShare: this.fairShare }, 'settler processes changed');
     this.wanting = wanting.filter((id) => id !== memberId).length;
   }
 }

@@ -29,8 +29,18 @@ const NEEDS_LOSSLESS = /\d{16}|\d[.eE]/;
  * through lossless-json. Both paths give the same values (a unit test compares them).
  */
 export function parseJsonWithBigints(text: string): unknown {
-  if (NEEDS_LOSSLESS.test(text)) return parseLosslessJson(text, null, parseNumber);
-  return integersToBigints(JSON.parse(text));
+  const parsed = parseJsonExact(text);
+  return parsed.integersAreBigints ? parsed.value : integersToBigints(parsed.value);
+}
+
+/**
+ * The parse step of parseJsonWithBigints, before JSON.parse's integers become bigints: the
+ * hand check of a frame reads them as numbers (exact: at most 15 digits).
+ */
+function parseJsonExact(text: string): { value: unknown; integersAreBigints: boolean } {
+  return NEEDS_LOSSLESS.test(text)
+    ? { value: parseLosslessJson(text, null, parseNumber), integersAreBigints: true }
+    : { value: JSON.parse(text), integersAreBigints: false };
 }
 
 function integersToBigints(value: unknown): unknown {
@@ -101,20 +111,18 @@ function describeIssues(what: string, issues: readonly z.core.$ZodIssue[]): { re
 /** Parses and validates one frame. Never throws: a bad frame yields a reason naming the field. */
 export function parseWireMessage(frame: Uint8Array | string, catalog: MarketCatalog): WireParseResult {
   const text = typeof frame === 'string' ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8');
-  // Frames with a number a double may not hold exactly go through lossless-json; the rest
-  // through JSON.parse (see parseJsonWithBigints).
-  const lossless = NEEDS_LOSSLESS.test(text);
-  let raw: unknown;
+  let parsed: ReturnType<typeof parseJsonExact>;
   try {
-    raw = lossless ? parseLosslessJson(text, null, parseNumber) : JSON.parse(text);
+    parsed = parseJsonExact(text);
   } catch (error) {
     return { ok: false, reason: `Invalid message: not JSON: ${(error as Error).message}`, field: '(root)' };
   }
+  const raw = parsed.value;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return { ok: false, reason: 'Invalid message: expected a JSON object', field: '(root)' };
   }
   try {
-    if (!lossless) {
+    if (!parsed.integersAreBigints) {
       // The hot path: a sound frame is checked by hand (zod per field was a sixth of the
       // ingestor's CPU). Anything it does not accept goes through zod, which then accepts it
       // too or names the field.

@@ -86,9 +86,10 @@ export function settlersByShard(heartbeats: readonly Heartbeat[]): Map<string, s
       if (typeof status !== 'object' || status === null || (status as { leaseHeld?: unknown }).leaseHeld !== true) continue;
       const list = out.get(shard) ?? [];
       list.push(`${beat.hostname}:${beat.pid}`);
-      out.set(shard, list.sort());
+      out.set(shard, list);
     }
   }
+  for (const list of out.values()) list.sort();
   return out;
 }
 
