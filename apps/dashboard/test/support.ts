@@ -7,6 +7,7 @@ import type { Queue } from 'bullmq';
 import pino from 'pino';
 import type { SettlementConfig } from '@settlement/config';
 import { FUNDING_SHARD, SETTLE_JOB_NAME, encodeSettlementJob, settlementJobId, type FundingMessage, type SettlementMessage, type TradeMessage } from '@settlement/domain';
+import { createProcessMetrics } from '@settlement/runtime';
 import { appEnv, ROOT } from '@settlement/testing';
 import { openOps, type Ops } from '../src/ops/context.js';
 import { createDashboardApp } from '../src/server/app.js';
@@ -73,7 +74,7 @@ export interface InProcessDashboard {
 export async function startDashboardInProcess(config: Readonly<SettlementConfig>): Promise<InProcessDashboard> {
   const ops = openOps(config);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
-  const app = createDashboardApp({ ops, logger, metrics: createDashboardMetrics() });
+  const app = createDashboardApp({ ops, logger, metrics: createDashboardMetrics(createProcessMetrics('dashboard')) });
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

@@ -28,7 +28,8 @@ const SHUTDOWN_CASSANDRA_MS = 5_000;
 /** The spool gets this long to drain on shutdown (the rest is drained by the next start), ms. */
 const SHUTDOWN_SPOOL_DRAIN_MS = 5_000;
 
-export async function startIngestor({ config, logger, shutdown }: AppContext): Promise<void> {
+export async function startIngestor(ctx: AppContext): Promise<void> {
+  const { config, logger, shutdown } = ctx;
   const catalog = new MarketCatalog(config);
   const counts = new IngestCounts();
   const metrics = new IngestorMetrics(counts);
@@ -117,6 +118,7 @@ export async function startIngestor({ config, logger, shutdown }: AppContext): P
     prefix: config.redis.prefix,
     app: 'ingestor',
     registry: metrics.registry,
+    processMetrics: ctx.processMetrics,
     intervalMs: ing.heartbeat_interval_ms,
     status: () => {
       metrics.sync();

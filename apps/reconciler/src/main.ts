@@ -2,7 +2,7 @@
 import { runApp } from '@settlement/runtime';
 import { startReconciler } from './reconciler.js';
 
-await runApp('reconciler', async ({ config, logger, shutdown }) => {
-  const reconciler = await startReconciler({ config, logger });
+await runApp('reconciler', async ({ config, logger, shutdown, processMetrics }) => {
+  const reconciler = await startReconciler({ config, logger, processMetrics });
   shutdown.add('reconciler', () => reconciler.close());
 });

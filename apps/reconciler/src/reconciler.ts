@@ -6,6 +6,7 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type cassandra from 'cassandra-driver';
+import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, RECONCILIATION_QUEUE } from '@settlement/domain';
 import {
@@ -30,6 +31,8 @@ export interface StartReconcilerOptions {
   readonly logger: Logger;
   /** Registry for the metrics; a fresh one by default. */
   readonly metrics?: ReconcilerMetrics;
+  /** The process's Node.js metrics, published with the reconciler's (runApp's processMetrics). */
+  readonly processMetrics?: Registry;
 }
 
 export interface RunningReconciler {
@@ -113,6 +116,7 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
       prefix: config.redis.prefix,
       app: 'reconciler',
       registry: metrics.registry,
+      processMetrics: options.processMetrics,
       intervalMs: config.reconciliation.heartbeat_interval_ms,
       status: () => ({ activeJobId: activeJobId ?? null, lastRun: last ?? null }),
     });

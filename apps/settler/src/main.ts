@@ -2,7 +2,7 @@
 import { runApp } from '@settlement/runtime';
 import { startSettler } from './settler.js';
 
-await runApp('settler', async ({ config, logger, shutdown }) => {
-  const settler = await startSettler({ config, logger });
+await runApp('settler', async ({ config, logger, shutdown, processMetrics }) => {
+  const settler = await startSettler({ config, logger, processMetrics });
   shutdown.add('settler', () => settler.close());
 });

@@ -9,6 +9,7 @@ import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type cassandra from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, settlementQueueName } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
@@ -39,6 +40,8 @@ export interface StartSettlerOptions {
   readonly shards?: readonly string[];
   /** Heartbeat and lag polling interval, ms. Default 5 000. */
   readonly heartbeatIntervalMs?: number;
+  /** The process's Node.js metrics, published with the settler's (runApp's processMetrics). */
+  readonly processMetrics?: Registry;
 }
 
 export interface ShardStatus {
@@ -236,7 +239,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const intervalMs = options.heartbeatIntervalMs ?? 5_000;
   const lagTimer = setInterval(() => void pollLag().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
   lagTimer.unref();
-  const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: 'settler', registry: metrics.registry, intervalMs, status });
+  const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: 'settler', registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });
   logger.info({ shards, instanceId: heartbeat.instanceId }, 'settler started');
 
   let closed: Promise<void> | undefined;

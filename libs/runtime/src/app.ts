@@ -1,17 +1,22 @@
 import { ConfigError, loadConfig, type SettlementConfig } from '@settlement/config';
+import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from './logger.js';
+import { createProcessMetrics } from './process-metrics.js';
 import { Shutdown } from './shutdown.js';
 
 export interface AppContext {
   readonly config: Readonly<SettlementConfig>;
   readonly logger: Logger;
   readonly shutdown: Shutdown;
+  /** This process's Node.js metrics (createProcessMetrics), for its heartbeat or /metrics. */
+  readonly processMetrics: Registry;
 }
 
 /**
- * Process wiring shared by every app: config (YAML + env, validated once) → logger → the app's
- * own start function, which registers its cleanup steps on `shutdown`. A bad config stops the
- * process with one line naming the key; an error during start is logged and exits 1.
+ * Process wiring shared by every app: config (YAML + env, validated once) → logger and process
+ * metrics → the app's own start function, which registers its cleanup steps on `shutdown`. A
+ * bad config stops the process with one line naming the key; an error during start is logged
+ * and exits 1.
  */
 export async function runApp(app: string, start: (ctx: AppContext) => Promise<void>): Promise<void> {
   let config: Readonly<SettlementConfig>;
@@ -32,7 +37,7 @@ export async function runApp(app: string, start: (ctx: AppContext) => Promise<vo
     process.exit(1);
   });
   try {
-    await start({ config, logger, shutdown });
+    await start({ config, logger, shutdown, processMetrics: createProcessMetrics(app) });
   } catch (error) {
     logger.fatal({ err: error }, 'start-up failed');
     await shutdown.run();

@@ -35,6 +35,8 @@ export function startHeartbeat(options: {
   prefix: string;
   app: string;
   registry: Registry;
+  /** The process's Node.js metrics (createProcessMetrics), published with the app's. */
+  processMetrics?: Registry | undefined;
   intervalMs?: number;
   status?: () => Record<string, unknown>;
 }): { instanceId: string; stop: () => Promise<void> } {
@@ -50,7 +52,7 @@ export function startHeartbeat(options: {
       hostname: hostname(),
       startedAt,
       updatedAt: new Date().toISOString(),
-      metrics: await options.registry.getMetricsAsJSON(),
+      metrics: [...(await options.registry.getMetricsAsJSON()), ...((await options.processMetrics?.getMetricsAsJSON()) ?? [])],
       status: options.status?.() ?? {},
     };
     const json = JSON.stringify(heartbeat, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));

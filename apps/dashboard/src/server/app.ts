@@ -58,7 +58,11 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
     metrics.instances.reset();
     for (const beat of heartbeats) metrics.instances.inc({ app: beat.app });
     await recordQueueDepths(ops, metrics);
-    const registry = aggregateMetrics([...heartbeats.map(heartbeatMetrics), await metrics.registry.getMetricsAsJSON()]);
+    const registry = aggregateMetrics([
+      ...heartbeats.map(heartbeatMetrics),
+      await metrics.registry.getMetricsAsJSON(),
+      await metrics.processMetrics.getMetricsAsJSON(),
+    ]);
     res.type(registry.contentType).send(await registry.metrics());
   });
 

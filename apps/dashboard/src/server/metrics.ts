@@ -2,7 +2,7 @@
  * /metrics: the prom-client metrics of every live instance (from their Redis heartbeats),
  * aggregated with AggregatorRegistry.aggregate, plus the dashboard's own registry.
  */
-import { AggregatorRegistry, Counter, Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { z } from 'zod';
 import type { Heartbeat } from '@settlement/runtime';
 
@@ -56,16 +56,16 @@ export function aggregateMetrics(sets: readonly MetricJson[][]): Registry {
 
 export interface DashboardMetrics {
   readonly registry: Registry;
+  /** The dashboard process's Node.js metrics (createProcessMetrics('dashboard')). */
+  readonly processMetrics: Registry;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly instances: Gauge<'app'>;
   readonly queueJobs: Gauge<'queue' | 'state'>;
 }
 
-/** The dashboard's own registry: process metrics, HTTP requests, live instances per app. */
-export function createDashboardMetrics(): DashboardMetrics {
+/** The dashboard's own registry (HTTP requests, live instances per app, queue depths) next to its process metrics. */
+export function createDashboardMetrics(processMetrics: Registry): DashboardMetrics {
   const registry = new Registry();
-  // No app label: other apps' default metrics carry none, so the fleet's totals stay one series.
-  collectDefaultMetrics({ register: registry });
   const httpRequests = new Counter({
     name: 'settlement_dashboard_http_requests_total',
     help: 'HTTP requests served by the dashboard, by route and status',
@@ -84,5 +84,5 @@ export function createDashboardMetrics(): DashboardMetrics {
     labelNames: ['queue', 'state'] as const,
     registers: [registry],
   });
-  return { registry, httpRequests, instances, queueJobs };
+  return { registry, processMetrics, httpRequests, instances, queueJobs };
 }

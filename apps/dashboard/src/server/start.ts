@@ -8,11 +8,11 @@ import { openOps } from '../ops/context.js';
 import { BOARD_PATH, createDashboardApp } from './app.js';
 import { createDashboardMetrics } from './metrics.js';
 
-export async function startDashboard({ config, logger, shutdown }: AppContext): Promise<void> {
+export async function startDashboard({ config, logger, shutdown, processMetrics }: AppContext): Promise<void> {
   const ops = openOps(config);
   shutdown.add('connections', () => ops.close());
   ops.redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection error'));
-  const app = createDashboardApp({ ops, logger, metrics: createDashboardMetrics() });
+  const app = createDashboardApp({ ops, logger, metrics: createDashboardMetrics(processMetrics) });
   const { host, port } = config.dashboard;
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
     const listening = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(listening)));
