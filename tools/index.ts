@@ -4,3 +4,5 @@ export type { ChildAppOptions } from './proc/child-app.js';
 export { startLocalCassandra, stopLocalCassandra, localCassandraStatus, readPid, portAnswers } from './stack/cassandra.js';
 export type { LocalCassandraOptions } from './stack/cassandra.js';
 export { ensureRedis } from './stack/redis.js';
+export { parseScriptArgs } from './cli/script-args.js';
+export { freePort } from './testing/net.js';

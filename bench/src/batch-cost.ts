@@ -9,16 +9,15 @@
  * That per-batch part is why small jobs (low rates, many shards) cost the machine more per
  * message than full ones.
  *
- * Options: --sizes 50,10,5 --duration 12 (s per size) --users 10000 --warm-up 100000 --seed 1
+ * Flags: USAGE below (`--help`).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '@settlement/config';
 import { MarketCatalog } from '@settlement/domain';
 import { SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
-import { ROOT } from '@settlement/tools';
+import { ROOT, parseScriptArgs } from '@settlement/tools';
 import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { round } from './latency.js';
 import { closedLoopWindowMessages, planRawBatches, runRawCeiling } from './raw-ceiling.js';
@@ -27,14 +26,23 @@ import { formatTable } from './table.js';
 
 const KEYSPACE = 'bench_batch_cost';
 
-const { values: args } = parseArgs({
-  options: {
-    sizes: { type: 'string', default: '50,10,5' },
-    duration: { type: 'string', default: '12' },
-    users: { type: 'string', default: '10000' },
-    'warm-up': { type: 'string', default: '100000' },
-    seed: { type: 'string', default: '1' },
-  },
+const USAGE = `
+npm run bench:batch-cost [-- FLAGS]: what one LOGGED BATCH costs Cassandra apart from its rows
+
+  --sizes 50,10,5     messages per batch, one measurement each
+  --duration 12       seconds per size
+  --users 10000       simulated users
+  --warm-up 100000    messages written untimed before each size
+  --seed 1            simulator seed
+  -h, --help          this text
+`;
+
+const args = parseScriptArgs(USAGE, {
+  sizes: { type: 'string', default: '50,10,5' },
+  duration: { type: 'string', default: '12' },
+  users: { type: 'string', default: '10000' },
+  'warm-up': { type: 'string', default: '100000' },
+  seed: { type: 'string', default: '1' },
 });
 
 const say = (message: string) => process.stderr.write(`[batch-cost] ${message}\n`);

@@ -1,26 +1,38 @@
 /**
- * npm run chaos [-- --trades 100000 --faults 24 --seed 1 --rate 3000 --settlers 2 --users 2000]
- * --trades is the exact number of trades (funding events come on top), --rate messages/s.
- * Runs on its own Redis (port 16 300) and Cassandra (16 303); the processes' logs are kept in
- * data/chaos/seed-<seed>/logs. Prints the timings, the faults and the checks; exits 0 only when
- * every check passes. bench/src/chaos.int.test.ts runs a short one in the test suite.
+ * npm run chaos: the chaos run of chaos-run.ts with the flags of USAGE below (`--help`). Prints
+ * the timings, the faults and the checks; exits 0 only when every check passes.
+ * bench/src/chaos.int.test.ts runs a short one in the test suite.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { ROOT } from '@settlement/tools';
+import { ROOT, parseScriptArgs } from '@settlement/tools';
 import { runChaos } from './chaos-run.js';
 import { formatTable } from './table.js';
 
-const { values } = parseArgs({
-  options: {
-    trades: { type: 'string', default: '100000' },
-    faults: { type: 'string', default: '24' },
-    seed: { type: 'string', default: '1' },
-    rate: { type: 'string', default: '3000' },
-    settlers: { type: 'string', default: '2' },
-    users: { type: 'string', default: '2000' },
-  },
+const USAGE = `
+npm run chaos [-- FLAGS]: the whole service under faults (SIGKILL of settlers, the ingestor and
+the reconciler; Redis and Cassandra restarted; a settler paused past its lock; duplicated,
+reordered and malformed messages), then every balance and trade checked exactly
+
+  --trades 100000   trades in the stream (funding events come on top)
+  --faults 24       faults injected while it runs
+  --seed 1          simulator and fault-schedule seed
+  --rate 3000       messages/s sent by the engine stand-in
+  --settlers 2      settler processes
+  --users 2000      simulated users
+  -h, --help        this text
+
+Runs on its own Redis (port 16300) and Cassandra (16303); logs in data/chaos/seed-<seed>/logs.
+Exits 0 only when every check passes.
+`;
+
+const values = parseScriptArgs(USAGE, {
+  trades: { type: 'string', default: '100000' },
+  faults: { type: 'string', default: '24' },
+  seed: { type: 'string', default: '1' },
+  rate: { type: 'string', default: '3000' },
+  settlers: { type: 'string', default: '2' },
+  users: { type: 'string', default: '2000' },
 });
 
 function intArg(name: string, raw: string | undefined, min: number): number {

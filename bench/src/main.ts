@@ -9,16 +9,11 @@
  *     (service vs raw single-partition read) idle and under load;
  *  3. checks the settled balances against the simulator's expectation: a broken run cannot look
  *     fast, and exits 1.
- * Prints a table, writes bench/results/bench-<time>.json and an SVG chart.
- *
- * Options: --rates 0.4,0.6,0.75,0.9,1.05 (fractions of the raw ceiling, or absolute msgs/s with
- * --absolute) --duration 12 (s per step) --raw-duration 15 --shards 3 (symbol shards used)
- * --settlers 2 --batch 50 --max-wait-ms (config's batch.max_wait_ms) --users 10000 --seed 1
- * --query-rate 100 (balance query pairs per second during the half-max step)
+ * Prints a table, writes bench/results/bench-<time>.json and an SVG chart. Flags: USAGE below
+ * (`npm run bench -- --help`).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { spawnSync } from 'node:child_process';
@@ -29,7 +24,7 @@ import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/conf
 import { MarketCatalog, settlementQueueName, type SettlementMessage } from '@settlement/domain';
 import { BalanceRepository, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createSimulator, marketFromConfig, sendPaced, type Simulator } from '@settlement/simulator';
-import { ChildApp, ROOT } from '@settlement/tools';
+import { ChildApp, ROOT, parseScriptArgs } from '@settlement/tools';
 import { measureBalanceQueries, type BalanceQueryResult } from './balance-queries.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import { checkBalances } from './check-balances.js';
@@ -45,24 +40,46 @@ import { sequencedMessages } from './stream.js';
 import { readSettlerTimings, timingsBetween, type ShardTimings } from './settler-timings.js';
 import { formatTable } from './table.js';
 
-const { values: args } = parseArgs({
-  options: {
-    rates: { type: 'string', default: '0.4,0.6,0.75,0.9,1.05' },
-    rate: { type: 'string' },
-    absolute: { type: 'boolean', default: false },
-    duration: { type: 'string', default: '12' },
-    'half-duration': { type: 'string', default: '30' },
-    'raw-duration': { type: 'string', default: '15' },
-    shards: { type: 'string', default: '3' },
-    settlers: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '50' },
-    'max-wait-ms': { type: 'string' },
-    users: { type: 'string', default: '10000' },
-    seed: { type: 'string', default: '1' },
-    'warm-up': { type: 'string' },
-    'query-rate': { type: 'string', default: '100' },
-    pin: { type: 'boolean', default: false },
-  },
+const USAGE = `
+npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole service, in one run
+
+  --rates 0.4,0.6,0.75,0.9,1.05   offered rates of the open-loop steps: fractions of the raw ceiling
+  --absolute                      read --rates as messages/s instead
+  --rate N                        one open-loop step at N messages/s (implies --absolute)
+  --duration 12                   seconds per open-loop step
+  --half-duration 30              seconds of the half-maximum step (the latency target's)
+  --raw-duration 15               seconds of each raw ceiling
+  --shards 3                      symbol shards used (1-3; funding comes on top)
+  --settlers 2                    settler processes
+  --batch 50                      messages per job and per raw batch
+  --max-wait-ms N                 the ingestor's batch.max_wait_ms (default: the config's)
+  --users 10000                   simulated users
+  --seed 1                        simulator seed
+  --warm-up N                     messages settled untimed first (default: users × 10)
+  --query-rate 100                balance query pairs per second during the half-max step
+  --pin                           Cassandra on CPU 0, everything else on CPU 1
+  -h, --help                      this text
+
+Prints a table, writes bench/results/bench-<time>.json and bench/results/latest.svg; exits 1 if
+the settled balances differ from the simulator's.
+`;
+
+const args = parseScriptArgs(USAGE, {
+  rates: { type: 'string', default: '0.4,0.6,0.75,0.9,1.05' },
+  rate: { type: 'string' },
+  absolute: { type: 'boolean', default: false },
+  duration: { type: 'string', default: '12' },
+  'half-duration': { type: 'string', default: '30' },
+  'raw-duration': { type: 'string', default: '15' },
+  shards: { type: 'string', default: '3' },
+  settlers: { type: 'string', default: '2' },
+  batch: { type: 'string', default: '50' },
+  'max-wait-ms': { type: 'string' },
+  users: { type: 'string', default: '10000' },
+  seed: { type: 'string', default: '1' },
+  'warm-up': { type: 'string' },
+  'query-rate': { type: 'string', default: '100' },
+  pin: { type: 'boolean', default: false },
 });
 
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);

@@ -7,14 +7,22 @@
  * and the ingestor's cost per message: every message wakes the ZMQ I/O threads and the
  * receiving event loop, and at low rates each message pays that alone.
  *
- * Options: --rates 500,1000,2000,4000 --seconds 8
+ * Flags: USAGE below (`--help`).
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Pull, Push } from 'zeromq';
+import { parseScriptArgs } from '@settlement/tools';
 import { cpuSeconds } from './cpu.js';
 import { formatTable } from './table.js';
+
+const USAGE = `
+npm run bench:zmq-cost [-- FLAGS]: CPU per paced ZMQ message, on the sender and the receiver
+
+  --rates 500,1000,2000,4000   messages/s, one measurement each
+  --seconds 8                  seconds per rate
+  -h, --help                   this text
+`;
 
 const ENDPOINT = 'tcp://127.0.0.1:5597';
 /** About the size of a MatchExecData frame. */
@@ -55,7 +63,8 @@ async function measure(rate: number, seconds: number): Promise<{ rate: number; s
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rates: { type: 'string', default: '500,1000,2000,4000' }, seconds: { type: 'string', default: '8' }, receive: { type: 'string' } } });
+  // --receive N: the child's side (not in USAGE: only this script starts it).
+  const values = parseScriptArgs(USAGE, { rates: { type: 'string', default: '500,1000,2000,4000' }, seconds: { type: 'string', default: '8' }, receive: { type: 'string' } });
   if (values.receive !== undefined) return receiveAll(Number(values.receive));
   const rates = values.rates!.split(',').map(Number);
   const seconds = Number(values.seconds);

@@ -3,27 +3,37 @@
  * ingestor, settlers, reconciler and dashboard as child processes, and the simulator feeding
  * trades. Prints the dashboard URL and credentials; Ctrl-C stops everything cleanly.
  *
- * Usage: npm start [-- --settlers N --rate MSGS_PER_S --messages N --users N]
+ * Flags: USAGE below (`npm start -- --help`).
  */
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
 import { createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
+import { parseScriptArgs } from '../cli/script-args.js';
 import { ChildApp, ROOT } from '../proc/child-app.js';
 
-const { values } = parseArgs({
-  options: {
-    settlers: { type: 'string', default: '2' },
-    rate: { type: 'string', default: '500' },
-    messages: { type: 'string', default: '1000000' },
-    users: { type: 'string', default: '1000' },
-    'no-simulator': { type: 'boolean', default: false },
-  },
+const USAGE = `
+npm start [-- FLAGS]: the whole system on the local stack (Redis, Cassandra, ingestor, settlers,
+reconciler, dashboard) fed by the simulator, in keyspace demo; Ctrl-C stops it
+
+  --settlers 2        settler processes
+  --rate 500          simulated messages/s
+  --messages 1000000  messages the simulator sends, then it stops
+  --users 1000        simulated users
+  --no-simulator      start the services only (feed them from your own engine)
+  -h, --help          this text
+`;
+
+const values = parseScriptArgs(USAGE, {
+  settlers: { type: 'string', default: '2' },
+  rate: { type: 'string', default: '500' },
+  messages: { type: 'string', default: '1000000' },
+  users: { type: 'string', default: '1000' },
+  'no-simulator': { type: 'boolean', default: false },
 });
 
 const say = (message: string) => process.stderr.write(`[up] ${message}\n`);

@@ -5,26 +5,34 @@
  * shard, then reads every job back and checks that each message is in exactly one job, in order
  * (a broken run cannot look fast). Exits 1 when the check fails, or when --min-rate is not met.
  *
- *   npx tsx apps/ingestor/perf/ingest-throughput.ts [--messages 200000] [--users 10000] [--min-rate 0]
+ * Flags: USAGE below (`npm run bench:ingestor -- --help`).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { Push } from 'zeromq';
 import { loadConfig, parseConfig } from '@settlement/config';
 import { MarketCatalog } from '@settlement/domain';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
+import { parseScriptArgs } from '@settlement/tools';
 import { checkShardChain, deletePrefix, freePort, IngestorProcess, readShardJobs, redisClient, ROOT, stateKeyOf, writeConfig } from '../test/helpers.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    messages: { type: 'string', default: '200000' },
-    users: { type: 'string', default: '10000' },
-    'min-rate': { type: 'string', default: '0' },
-  },
+const USAGE = `
+npm run bench:ingestor [-- FLAGS]: ZMQ → Redis throughput of a real ingestor process, every job
+read back and checked
+
+  --messages 200000   messages pushed as fast as the socket takes them
+  --users 10000       simulated users
+  --min-rate 0        exit 1 below this many messages/s
+  -h, --help          this text
+`;
+
+const flags = parseScriptArgs(USAGE, {
+  messages: { type: 'string', default: '200000' },
+  users: { type: 'string', default: '10000' },
+  'min-rate': { type: 'string', default: '0' },
 });
 const messages = Number(flags.messages);
 const users = Number(flags.users);

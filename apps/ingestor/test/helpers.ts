@@ -16,7 +16,9 @@ import { stringify as stringifyYaml } from 'yaml';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import type { Simulator } from '@settlement/simulator';
 
-export { freePort } from '@settlement/testing';
+// From @settlement/tools, not @settlement/testing: that one needs vitest, and the benchmark
+// (perf/ingest-throughput.ts) imports this file outside vitest.
+export { freePort } from '@settlement/tools';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 

@@ -1,7 +1,7 @@
 /**
  * Settler throughput against the raw Cassandra ceiling, in one run on the same machine.
  *
- *   npx tsx apps/settler/perf/settler-throughput.ts [--trades 30000] [--users 10000] [--job 50]
+ *   npx tsx apps/settler/perf/settler-throughput.ts [FLAGS]   (USAGE below, or --help)
  *
  * raw: the statements of settlement-writer, built up front from precomputed rows, executed
  * directly, one batch in flight per symbol shard (3). settler: the same trades pre-filled into
@@ -15,7 +15,6 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { Queue } from 'bullmq';
 import type cassandra from 'cassandra-driver';
 import { loadConfig, parseConfig, type SettlementConfig } from '@settlement/config';
@@ -39,21 +38,31 @@ import {
   scyllaOptionsFromConfig,
   type CqlStatement,
 } from '@settlement/scylla';
+import { parseScriptArgs } from '@settlement/tools';
 import { startSettler } from '../src/index.js';
 import { expectedBalances, rng } from '../test/stream-generator.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const { values: args } = parseArgs({
-  options: {
-    trades: { type: 'string', default: '30000' },
-    users: { type: 'string', default: '10000' },
-    job: { type: 'string', default: '50' },
-    rounds: { type: 'string', default: '1' },
-    /** Only the settler path (e.g. under --cpu-prof). */
-    'settler-only': { type: 'boolean', default: false },
-    /** Write V8 CPU profiles of the first raw and settler phases to <profile>-raw/-settler.cpuprofile. */
-    profile: { type: 'string' },
-  },
+const USAGE = `
+npx tsx apps/settler/perf/settler-throughput.ts [FLAGS]: in-process settler against the raw
+LOGGED BATCH path on the same pre-filled trades
+
+  --trades 30000      trades (three symbol shards)
+  --users 10000       simulated users
+  --job 50            messages per job
+  --rounds 1          raw/settler rounds
+  --settler-only      only the settler path (e.g. under --cpu-prof)
+  --profile PREFIX    V8 CPU profiles of the first rounds to PREFIX-raw/-settler.cpuprofile
+  -h, --help          this text
+`;
+
+const args = parseScriptArgs(USAGE, {
+  trades: { type: 'string', default: '30000' },
+  users: { type: 'string', default: '10000' },
+  job: { type: 'string', default: '50' },
+  rounds: { type: 'string', default: '1' },
+  'settler-only': { type: 'boolean', default: false },
+  profile: { type: 'string' },
 });
 const TRADES = Number(args.trades);
 const USERS = Number(args.users);
