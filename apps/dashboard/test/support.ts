@@ -20,20 +20,7 @@ export function basicAuth(user = USER, token = TOKEN): string {
   return `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}`;
 }
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor } from '@settlement/testing';
 
 /** An app of this repository as a child process (from source through tsx), output in a log file. */
 export class Child {

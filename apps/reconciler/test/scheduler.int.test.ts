@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ROOT, appEnv, createTestKeyspace, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
+import { ROOT, appEnv, createTestKeyspace, testConfig, waitFor, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
 import { RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE } from '@settlement/domain';
 import { parseConfig } from '@settlement/config';
@@ -51,39 +51,58 @@ afterAll(async () => {
   await ks?.drop();
 });
 
+/** Two reconcilers started together: one scheduler, one run taken, one pending; both stop with 0. */
+async function schedulesOnceAndStops(a: ReturnType<typeof startReconcilerProcess>, b: ReturnType<typeof startReconcilerProcess>): Promise<void> {
+  await Promise.all([a.started, b.started]);
+
+  const schedulers = await queue.getJobSchedulers();
+  expect(schedulers).toHaveLength(1);
+  expect(schedulers[0]).toMatchObject({ key: RECONCILE_SCHEDULER_ID, name: RECONCILE_JOB_NAME, every: 3_600_000 });
+  expect(schedulers[0]!.template?.data).toEqual({ mode: 'sample', size: 1000, fix: false, trigger: 'scheduler' });
+  expect(await queue.getJobSchedulersCount()).toBe(1);
+  // A new `every` scheduler runs once at creation; BullMQ adds the next run, an interval away,
+  // when a worker takes that first one, which may come just after "started": wait for it.
+  // Then neither process has added a second run or a second pending one.
+  const counts = await waitFor(
+    'the first scheduled run taken and the next one pending',
+    async () => {
+      const c = await queue.getJobCounts('delayed', 'waiting', 'active', 'completed', 'failed');
+      return c.delayed! >= 1 && c.active! + c.completed! >= 1 ? c : undefined;
+    },
+    15_000,
+    50,
+  );
+  expect(counts.delayed).toBe(1);
+  expect(counts.waiting! + counts.active! + counts.completed!).toBe(1);
+  expect(counts.failed).toBe(0);
+  const [next] = await queue.getDelayed();
+  expect(next!.name).toBe(RECONCILE_JOB_NAME);
+  expect(next!.timestamp + next!.delay - Date.now()).toBeGreaterThan(3_500_000);
+
+  // Both processes are alive and publish a heartbeat.
+  await new Promise((r) => setTimeout(r, 400));
+  const beats = await redis.keys(heartbeatPattern(ks.config.redis.prefix));
+  expect(beats.filter((k) => k.includes(':reconciler:'))).toHaveLength(2);
+
+  a.child.kill('SIGTERM');
+  b.child.kill('SIGTERM');
+  expect(await a.exited).toBe(0);
+  expect(await b.exited).toBe(0);
+  expect(a.output()).toContain('"msg":"stopped"');
+  expect(await queue.getJobSchedulersCount()).toBe(1);
+}
+
 describe('reconciler processes', () => {
   it('create the hourly scheduler exactly once, and exit 0 on SIGTERM', async () => {
     const configFile = writeConfigFile(ks.config, path.join(ks.config.data_dir, 'reconciler.yaml'));
     const a = startReconcilerProcess(configFile);
     const b = startReconcilerProcess(configFile);
-    await Promise.all([a.started, b.started]);
-
-    const schedulers = await queue.getJobSchedulers();
-    expect(schedulers).toHaveLength(1);
-    expect(schedulers[0]).toMatchObject({ key: RECONCILE_SCHEDULER_ID, name: RECONCILE_JOB_NAME, every: 3_600_000 });
-    expect(schedulers[0]!.template?.data).toEqual({ mode: 'sample', size: 1000, fix: false, trigger: 'scheduler' });
-    expect(await queue.getJobSchedulersCount()).toBe(1);
-    // A new `every` scheduler runs once at creation, then one run is pending an interval away:
-    // neither process added a second run or a second pending one.
-    const counts = await queue.getJobCounts('delayed', 'waiting', 'active', 'completed', 'failed');
-    expect(counts.delayed).toBe(1);
-    expect(counts.waiting! + counts.active! + counts.completed!).toBe(1);
-    expect(counts.failed).toBe(0);
-    const [next] = await queue.getDelayed();
-    expect(next!.name).toBe(RECONCILE_JOB_NAME);
-    expect(next!.timestamp + next!.delay - Date.now()).toBeGreaterThan(3_500_000);
-
-    // Both processes are alive and publish a heartbeat.
-    await new Promise((r) => setTimeout(r, 400));
-    const beats = await redis.keys(heartbeatPattern(ks.config.redis.prefix));
-    expect(beats.filter((k) => k.includes(':reconciler:'))).toHaveLength(2);
-
-    a.child.kill('SIGTERM');
-    b.child.kill('SIGTERM');
-    expect(await a.exited).toBe(0);
-    expect(await b.exited).toBe(0);
-    expect(a.output()).toContain('"msg":"stopped"');
-    expect(await queue.getJobSchedulersCount()).toBe(1);
+    try {
+      await schedulesOnceAndStops(a, b);
+    } finally {
+      // A failed check must not leave them running into the next test, taking its job.
+      for (const p of [a, b]) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    }
   }, 60_000);
 
   it('on SIGTERM during a run, finishes the current page, records the run as abandoned, and exits 0', async () => {
