@@ -4,9 +4,10 @@
  *  1. raw ceiling: the settler's own LOGGED BATCH statements for a simulated stream, precomputed,
  *     executed straight from cassandra-driver with one batch in flight per shard;
  *  2. the service: simulator → ZMQ → ingestor → BullMQ → settler processes → Cassandra at rising
- *     offered rates (fractions of the raw ceiling), then at half the maximum reached, with
- *     ZMQ-to-settled latency per message, queue depth, CPU per process, and balance queries
- *     (service vs raw single-partition read) idle and under load;
+ *     offered rates (fractions of the raw ceiling), then in closed-loop steps, each followed by
+ *     the raw ceiling on its own messages (the ratio is the median of these pairs), then at half
+ *     the maximum reached, with ZMQ-to-settled latency per message, queue depth, CPU per
+ *     process, and balance queries (service vs raw single-partition read) idle and under load;
  *  3. checks the settled balances against the simulator's expectation: a broken run cannot look
  *     fast, and exits 1.
  * Prints a table, writes bench/results/bench-<time>.json and an SVG chart. Flags: USAGE below
