@@ -47,7 +47,7 @@ npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole s
   --rates 0.4,0.6,0.75,0.9,1.05   offered rates of the open-loop steps: fractions of the raw ceiling
   --absolute                      read --rates as messages/s instead
   --rate N                        one open-loop step at N messages/s (implies --absolute)
-  --duration 12                   seconds per open-loop step
+  --duration 12                   seconds per open-loop and closed-loop step
   --half-duration 30              seconds of the half-maximum step (the latency target's)
   --raw-duration 15               seconds of each raw ceiling
   --pairs 3                       closed-loop steps, each followed by a raw ceiling on its messages;

@@ -313,12 +313,14 @@ describe('/metrics', () => {
     // The dashboard's own registry, and queue depth read at scrape time.
     expect(text).toMatch(/settlement_dashboard_http_requests_total\{method="GET",route="\/v1\/users\/:userId\/balances",status="200"\} [1-9]/);
     expect(text).toContain('settlement_queue_jobs{queue="settle-btc_usdt",state="completed"} 1');
-    // Node.js metrics of each process, one series per app: the settler's and reconciler's from
-    // their heartbeats (separate processes), the dashboard's own.
-    for (const app of ['settler', 'reconciler', 'dashboard']) {
-      expect(text).toMatch(new RegExp(`^process_cpu_user_seconds_total\\{app="${app}"\\} \\d`, 'm'));
-      expect(text).toMatch(new RegExp(`^nodejs_eventloop_lag_p99_seconds\\{app="${app}"\\} \\d`, 'm'));
-      expect(text).toMatch(new RegExp(`^nodejs_heap_size_used_bytes\\{app="${app}"\\} [1-9]`, 'm'));
+    // Node.js metrics of each process, one series each: the settler's and reconciler's from
+    // their heartbeats (child processes), the dashboard's own (this process).
+    const pids = { settler: children[0]!.process.pid, reconciler: children[1]!.process.pid, dashboard: process.pid };
+    for (const [app, pid] of Object.entries(pids)) {
+      const labels = `\\{app="${app}",instance="[^"]+:${pid}"\\}`;
+      expect(text).toMatch(new RegExp(`^process_cpu_user_seconds_total${labels} \\d`, 'm'));
+      expect(text).toMatch(new RegExp(`^nodejs_eventloop_lag_p99_seconds${labels} \\d`, 'm'));
+      expect(text).toMatch(new RegExp(`^nodejs_heap_size_used_bytes${labels} [1-9]`, 'm'));
     }
   });
 });

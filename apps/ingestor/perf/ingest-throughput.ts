@@ -40,7 +40,7 @@ const minRate = Number(flags['min-rate']);
 for (const [name, value] of [['--messages', messages], ['--users', users], ['--min-rate', minRate]] as const) {
   if (!Number.isInteger(value) || value < 0) {
     process.stderr.write(`ingest-throughput: ${name} must be a non-negative integer\n`);
-    process.exit(1);
+    process.exit(2);
   }
 }
 

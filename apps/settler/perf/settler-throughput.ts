@@ -51,8 +51,10 @@ LOGGED BATCH path on the same pre-filled trades
   --users 10000       simulated users
   --job 50            messages per job
   --rounds 1          raw/settler rounds
-  --settler-only      only the settler path (e.g. under --cpu-prof)
-  --profile PREFIX    V8 CPU profiles of the first rounds to PREFIX-raw/-settler.cpuprofile
+  --settler-only      time only the settler path (e.g. under --cpu-prof); the raw path runs
+                      once at the end, for the balance check
+  --profile PREFIX    V8 CPU profiles: the first raw round to PREFIX-raw.cpuprofile, the last
+                      settler round to PREFIX-settler.cpuprofile
   -h, --help          this text
 `;
 
