@@ -16,7 +16,9 @@ const metricSchema = z.object({
   aggregator: z.string().optional(),
   values: z.array(
     z.object({
-      value: z.number(),
+      // JSON has no NaN: a heartbeat's NaN (e.g. event-loop mean before any sample) arrives as
+      // null, and is read back as NaN rather than dropping the whole metric.
+      value: z.number().nullable().transform((v) => v ?? Number.NaN),
       labels: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
       metricName: z.string().optional(),
     }),

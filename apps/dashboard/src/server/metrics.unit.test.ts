@@ -31,6 +31,16 @@ describe('aggregateMetrics', () => {
     expect(metrics.map((m) => [m.name, m.aggregator])).toEqual([['ok_total', 'sum']]);
   });
 
+  it('keeps a metric whose value is NaN in the process (null in the heartbeat JSON)', async () => {
+    const registry = new Registry();
+    new Gauge({ name: 'lag_mean', help: 'no sample yet', registers: [registry] }).set(Number.NaN);
+    new Gauge({ name: 'ok', help: 'fine', registers: [registry] }).set(3);
+    const published = JSON.parse(JSON.stringify(await registry.getMetricsAsJSON())) as unknown[];
+    const text = await aggregateMetrics([heartbeatMetrics({ metrics: published })]).metrics();
+    expect(text).toMatch(/^lag_mean nan$/im); // prom-client writes "Nan"; Prometheus reads any case
+    expect(text).toContain('ok 3');
+  });
+
   it('keeps the first type of a name two apps registered differently', async () => {
     const counter = heartbeatMetrics({ metrics: [{ name: 'x', help: 'c', type: 'counter', values: [{ value: 2, labels: {} }], aggregator: 'sum' }] });
     const gauge = heartbeatMetrics({ metrics: [{ name: 'x', help: 'g', type: 'gauge', values: [{ value: 5, labels: {} }], aggregator: 'sum' }] });
