@@ -16,7 +16,14 @@ export interface CorrectionRow {
   readonly availableDelta: bigint;
   readonly lockedDelta: bigint;
   /** Stored version the delta was measured against (0: no row). */
-  readonly version?: bigint | undefined;
+  readonly version: bigint;
+  /**
+   * Stored values the delta was measured against (0: no row), minor units. The settler applies
+   * the delta only while the row still holds them and `version`: a correction keeps the row's
+   * version, so a row already corrected differs from the measured one only in its values.
+   */
+  readonly availableBefore: bigint;
+  readonly lockedBefore: bigint;
 }
 
 /** Where a correction job ended up: a BullMQ state, or 'timeout' when the wait ran out. */
@@ -46,12 +53,18 @@ function shortHash(text: string, length: number): string {
 }
 
 /**
- * The id is derived from the run and the rows, so a retried run that finds the same rows sends
- * the same id, which BullMQ and the settler both deduplicate.
+ * The id is derived from what was measured (shard, and per row: user, asset, the stored
+ * version and values, the delta), never from the run: two runs that find the same mismatch
+ * (a second `--fix` while the first run's corrections wait for a behind settler) send the same
+ * id, which BullMQ (same job id) and the settler (balance_corrections) both deduplicate. Runs
+ * that group rows differently send different ids; then the settler's check of the measured
+ * state keeps a row from being corrected twice. The price: the same corruption happening
+ * again to a corrected row, before any message moves that row, maps to the applied id and is
+ * not corrected again until the row moves.
  */
-export function correctionId(reconciliationJobId: string, shard: string, rows: readonly CorrectionRow[]): string {
-  const content = rows.map((r) => `${r.userId}/${r.assetId}/${r.availableDelta}/${r.lockedDelta}`).join(';');
-  return `rc-${shortHash(reconciliationJobId, 10)}-${shard}-${shortHash(content, 16)}`;
+export function correctionId(shard: string, rows: readonly CorrectionRow[]): string {
+  const content = rows.map((r) => `${r.userId}/${r.assetId}/${r.version}/${r.availableBefore}/${r.lockedBefore}/${r.availableDelta}/${r.lockedDelta}`).join(';');
+  return `rc-${shard}-${shortHash(`${shard}|${content}`, 32)}`;
 }
 
 export class CorrectionSender {
@@ -72,10 +85,12 @@ export class CorrectionSender {
       const queue = this.queue(shard);
       for (let i = 0; i < rows.length; i += ROWS_PER_CORRECTION) {
         const chunk = rows.slice(i, i + ROWS_PER_CORRECTION);
-        const id = correctionId(reconciliationJobId, shard, chunk);
+        const id = correctionId(shard, chunk);
         const payload = encodeBigints<CorrectionJob>({ v: 1, shard, correctionId: id, reconciliationJobId, rows: chunk.map((r) => ({ ...r })) });
         // Checked where it is built, as the settler will check it where it is read.
         decodeCorrectionJob(payload);
+        // An earlier run's job with this id (still queued, or kept after it finished) makes
+        // this add a no-op; this run then waits for that job.
         await queue.add(CORRECT_JOB_NAME, payload, { jobId: id });
         this.options.logger.info({ shard, correctionId: id, reconciliationJobId, rows: chunk.length }, 'correction enqueued');
         sent.push({ shard, correctionId: id, rows: chunk, queue });

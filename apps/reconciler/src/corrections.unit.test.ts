@@ -4,15 +4,17 @@ import { mapBounded } from './bounded.js';
 import { correctionId } from './corrections.js';
 
 describe('correctionId', () => {
-  const rows = [{ userId: 5n, assetId: 2, availableDelta: -3n, lockedDelta: 0n }];
-  it('is the same for the same run and rows, different otherwise, and valid for the job schema and BullMQ', () => {
-    const id = correctionId('repeat:reconcile-hourly:1700000000000', 'btc_usdt', rows);
-    expect(id).toBe(correctionId('repeat:reconcile-hourly:1700000000000', 'btc_usdt', rows));
-    expect(id).not.toBe(correctionId('repeat:reconcile-hourly:1700003600000', 'btc_usdt', rows));
-    expect(id).not.toBe(correctionId('repeat:reconcile-hourly:1700000000000', 'btc_usdt', [{ ...rows[0]!, availableDelta: -4n }]));
-    expect(id).toMatch(/^rc-[0-9a-f]{10}-btc_usdt-[0-9a-f]{16}$/);
+  const rows = [{ userId: 5n, assetId: 2, availableDelta: -3n, lockedDelta: 0n, version: 40n, availableBefore: 103n, lockedBefore: 7n }];
+  it('is the same for the same measured rows whatever run found them, different otherwise, and valid for the job schema and BullMQ', () => {
+    const id = correctionId('btc_usdt', rows);
+    expect(id).toBe(correctionId('btc_usdt', rows.map((r) => ({ ...r }))));
+    expect(id).not.toBe(correctionId('eth_usdt', rows));
+    for (const changed of [{ availableDelta: -4n }, { lockedDelta: 1n }, { version: 41n }, { availableBefore: 104n }, { lockedBefore: 8n }, { userId: 6n }, { assetId: 3 }]) {
+      expect(correctionId('btc_usdt', [{ ...rows[0]!, ...changed }]), JSON.stringify(Object.keys(changed))).not.toBe(id);
+    }
+    expect(id).toMatch(/^rc-btc_usdt-[0-9a-f]{32}$/);
     expect(id).not.toContain(':');
-    expect(correctionJobSchema.shape.correctionId.safeParse(correctionId('x'.repeat(200), 'a'.repeat(41), rows)).success).toBe(true);
+    expect(correctionJobSchema.shape.correctionId.safeParse(correctionId('a'.repeat(41), rows)).success).toBe(true);
   });
 });
 

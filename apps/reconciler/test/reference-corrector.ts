@@ -1,8 +1,9 @@
 /**
  * The correction contract the reconciler relies on, as executable reference (used where no real
  * settler runs, to pin the contract; the real settler is exercised in settled-stream.int.test):
- * the delta is applied to the row as stored in Cassandra, and a row recreated from nothing gets
- * the shard watermark as version, so history up to its version explains it.
+ * the delta is applied to the row as stored in Cassandra, only while it holds the version and
+ * values the delta was measured on, and a row recreated from nothing gets the shard watermark
+ * as version, so history up to its version explains it.
  */
 import { Worker, type ConnectionOptions } from 'bullmq';
 import type cassandra from 'cassandra-driver';
@@ -22,6 +23,11 @@ export function startReferenceCorrector(options: { client: cassandra.Client; con
             const stored = (
               await client.execute('SELECT available, locked, version FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [row.userId, row.assetId, shard], { prepare: true })
             ).first();
+            const measured =
+              (row.version === undefined || ((stored?.['version'] as bigint | undefined) ?? 0n) === row.version) &&
+              (row.availableBefore === undefined || ((stored?.['available'] as bigint | undefined) ?? 0n) === row.availableBefore) &&
+              (row.lockedBefore === undefined || ((stored?.['locked'] as bigint | undefined) ?? 0n) === row.lockedBefore);
+            if (!measured) continue;
             await client.execute(
               'INSERT INTO user_balances (user_id, asset_id, shard, available, locked, version) VALUES (?, ?, ?, ?, ?, ?)',
               [

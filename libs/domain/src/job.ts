@@ -77,31 +77,47 @@ export const settlementJobSchema = z
 
 export type SettlementJob = z.output<typeof settlementJobSchema>;
 
+const correctionRow = z
+  .object({
+    userId: unsignedDecimal,
+    assetId,
+    /** expected − actual at the time of the check, minor units. */
+    availableDelta: decimal,
+    lockedDelta: decimal,
+    /**
+     * Version of the stored row the delta was measured against (0: no row). When the row
+     * has moved on since (a settle job rewrote it), the delta no longer applies and the
+     * settler leaves the row alone; the next reconciliation looks at it again.
+     */
+    version: unsignedDecimal.optional(),
+    /**
+     * The stored row's values the delta was measured against (0 and 0: no row), minor units.
+     * A correction does not move a row's version, so the version alone cannot tell a row
+     * already corrected (by an earlier correction of the same mismatch) from the row measured:
+     * the settler applies the delta only while the row still holds these values. Both or
+     * neither; jobs without them (older reconcilers) are checked on the version only.
+     */
+    availableBefore: decimal.optional(),
+    lockedBefore: decimal.optional(),
+  })
+  .superRefine((row, ctx) => {
+    if ((row.availableBefore === undefined) !== (row.lockedBefore === undefined)) {
+      const missing = row.availableBefore === undefined ? 'availableBefore' : 'lockedBefore';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'is required when the other before-value is given' });
+    }
+  });
+
 /** A fix from the reconciler: deltas to one shard's rows, applied once by that shard's settler. */
 export const correctionJobSchema = z.object({
   v: z.literal(1),
   shard: shardName,
-  /** Unique; the settler records it so a redelivered correction is not applied twice. */
+  /**
+   * Unique per measured mismatch; the settler records it so a redelivered correction, or the
+   * same mismatch sent again by another reconciliation run, is not applied twice.
+   */
   correctionId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'must be letters, digits, _ or -'),
   reconciliationJobId: z.string().min(1).max(200),
-  rows: z
-    .array(
-      z.object({
-        userId: unsignedDecimal,
-        assetId,
-        /** expected − actual at the time of the check, minor units. */
-        availableDelta: decimal,
-        lockedDelta: decimal,
-        /**
-         * Version of the stored row the delta was measured against (0: no row). When the row
-         * has moved on since (a settle job rewrote it), the delta no longer applies and the
-         * settler leaves the row alone; the next reconciliation looks at it again.
-         */
-        version: unsignedDecimal.optional(),
-      }),
-    )
-    .min(1)
-    .max(1000),
+  rows: z.array(correctionRow).min(1).max(1000),
 });
 
 export type CorrectionJob = z.output<typeof correctionJobSchema>;

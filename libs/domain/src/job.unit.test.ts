@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeSettlementJob, encodeSettlementJob, settlementJobId } from './job.js';
+import { decodeCorrectionJob, decodeSettlementJob, encodeSettlementJob, settlementJobId } from './job.js';
 import type { SettlementMessage } from './messages.js';
 
 const deposit = (seq: bigint): SettlementMessage => ({ kind: 'funding', shard: 'funding', seq, userId: 2n ** 60n, sequenceId: seq, eventType: 'DEPOSIT', amount: 2n ** 62n, currency: 1, relatedId: 0n, createdAt: 1n });
@@ -18,5 +18,22 @@ describe('settlement job codec', () => {
 
   it('uses job ids BullMQ accepts', () => {
     expect(settlementJobId('btc_usdt', 1n, 50n)).toBe('btc_usdt-1-50');
+  });
+});
+
+describe('correction job codec', () => {
+  const row = { userId: '18446744073709551615', assetId: 2, availableDelta: '-1', lockedDelta: '0', version: '40', availableBefore: '-9223372036854775808', lockedBefore: '5' };
+  const job = (rows: unknown[]) => ({ v: 1, shard: 'btc_usdt', correctionId: 'rc-btc_usdt-0123', reconciliationJobId: 'run-1', rows });
+
+  it('reads the measured row state as bigints, exactly', () => {
+    expect(decodeCorrectionJob(job([row])).rows[0]).toEqual({ userId: 2n ** 64n - 1n, assetId: 2, availableDelta: -1n, lockedDelta: 0n, version: 40n, availableBefore: -(2n ** 63n), lockedBefore: 5n });
+  });
+
+  it('takes both before-values or neither, naming the missing one', () => {
+    const { availableBefore: _a, lockedBefore: _l, ...versionOnly } = row;
+    expect(decodeCorrectionJob(job([versionOnly])).rows[0]?.availableBefore).toBeUndefined();
+    const { lockedBefore: _, ...half } = row;
+    expect(() => decodeCorrectionJob(job([half]))).toThrow('Invalid correction job: rows.0.lockedBefore: is required when the other before-value is given');
+    expect(() => decodeCorrectionJob(job([{ ...row, availableBefore: 1 }]))).toThrow(/^Invalid correction job: rows\.0\.availableBefore: /);
   });
 });

@@ -424,13 +424,18 @@ export function deadLetterFinding(shard: string, letters: ReadonlyArray<{ reason
 }
 
 /** Correction rows for fixable findings of one shard: expected − actual per row. */
-export function correctionRows(findings: readonly ReconcileFinding[]): Array<{ userId: bigint; assetId: number; availableDelta: bigint; lockedDelta: bigint; version: bigint }> {
+export function correctionRows(
+  findings: readonly ReconcileFinding[],
+): Array<{ userId: bigint; assetId: number; availableDelta: bigint; lockedDelta: bigint; version: bigint; availableBefore: bigint; lockedBefore: bigint }> {
   return findings.filter(isFixable).map((f) => ({
     userId: f.userId!,
     assetId: f.assetId!,
     availableDelta: f.expectedAvailable! - (f.actualAvailable ?? 0n),
     lockedDelta: f.expectedLocked! - (f.actualLocked ?? 0n),
-    // The settler applies the delta only to the row as it was measured.
+    // The settler applies the delta only to the row as it was measured: same version, same
+    // values (a correction keeps the version, so a row already corrected differs only there).
     version: f.version ?? 0n,
+    availableBefore: f.actualAvailable ?? 0n,
+    lockedBefore: f.actualLocked ?? 0n,
   }));
 }

@@ -103,8 +103,11 @@ describe('calculateBalanceFromTrades', () => {
     expect(f).toMatchObject({ kind: 'balance_mismatch', userId: 1n, assetId: 2, shard: 'btc_usdt', expectedAvailable: 100_000n, actualAvailable: 100_005n, expectedLocked: -600_070n, actualLocked: -600_070n });
     expect(f.message).toContain('stored available 100005');
     expect(f.version).toBeGreaterThan(0n);
-    // The correction carries the version it was measured against, so a moved row is skipped.
-    expect(correctionRows(result.findings)).toEqual([{ userId: 1n, assetId: 2, availableDelta: -5n, lockedDelta: 0n, version: f.version }]);
+    // The correction carries the row state it was measured against (version and values), so a
+    // row that moved, or that an earlier correction already fixed, is skipped.
+    expect(correctionRows(result.findings)).toEqual([
+      { userId: 1n, assetId: 2, availableDelta: -5n, lockedDelta: 0n, version: f.version, availableBefore: 100_005n, lockedBefore: -600_070n },
+    ]);
   });
 
   it('finds a deleted row as missing, with the correction that recreates it', () => {
@@ -115,7 +118,7 @@ describe('calculateBalanceFromTrades', () => {
     expect(kinds).toEqual(['missing_row', 'negative_balance']);
     const missing = result.findings.find((f) => f.kind === 'missing_row')!;
     expect(missing).toMatchObject({ userId: 2n, assetId: 1, shard: 'funding', expectedAvailable: 0n, expectedLocked: 51n });
-    expect(correctionRows(result.findings)).toEqual([{ userId: 2n, assetId: 1, availableDelta: 0n, lockedDelta: 51n, version: 0n }]);
+    expect(correctionRows(result.findings)).toEqual([{ userId: 2n, assetId: 1, availableDelta: 0n, lockedDelta: 51n, version: 0n, availableBefore: 0n, lockedBefore: 0n }]);
   });
 
   it('finds a stored row that no history explains', () => {

@@ -279,6 +279,13 @@ export interface CorrectionDelta {
   readonly lockedDelta: bigint;
   /** Stored version the delta was measured against (0: no row); a row that moved is skipped. */
   readonly version?: bigint | undefined;
+  /**
+   * Stored values the delta was measured against (0: no row); a row that holds other values
+   * is skipped. A correction keeps the row's version, so only these tell a row an earlier
+   * correction of the same mismatch already fixed from the row as measured.
+   */
+  readonly availableBefore?: bigint | undefined;
+  readonly lockedBefore?: bigint | undefined;
 }
 
 export interface CorrectedRow {
@@ -317,8 +324,11 @@ export function planCorrection(
       recreated = prior.recreated;
     } else {
       const row = stored(key, d.userId, d.assetId);
-      // The row changed since the reconciler measured it: the delta would be wrong now.
+      // The row changed since the reconciler measured it (a settle job moved its version, or a
+      // correction already changed its values): the delta would be wrong now.
       if (d.version !== undefined && (row?.version ?? 0n) !== d.version) continue;
+      if (d.availableBefore !== undefined && (row?.available ?? 0n) !== d.availableBefore) continue;
+      if (d.lockedBefore !== undefined && (row?.locked ?? 0n) !== d.lockedBefore) continue;
       recreated = row === undefined;
       before = row ?? emptyRow(d.userId, d.assetId);
     }
