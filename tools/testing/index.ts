@@ -32,6 +32,15 @@ export function testConfig(overrides: Record<string, unknown> = {}, names?: { ke
   const keyspace = names?.keyspace ?? uniqueName('t_');
   deepSet(merged, ['scylladb', 'hosts'], stack.scyllaHosts);
   deepSet(merged, ['scylladb', 'keyspace'], keyspace);
+  if (stack.replicationFactor !== undefined) {
+    // On a ring every test keyspace keeps a replica per node, and a single lost replica must not
+    // fail a request: only the quorum consistencies test that.
+    deepSet(merged, ['scylladb', 'replication_factor'], stack.replicationFactor);
+    const consistency = (merged['scylladb'] as Record<string, unknown>)['consistency'] ?? 'local_quorum';
+    if (consistency !== 'quorum' && consistency !== 'local_quorum') {
+      throw new Error(`scylladb.consistency must be quorum or local_quorum on a ${stack.replicationFactor}-replica test ring, got ${String(consistency)}`);
+    }
+  }
   deepSet(merged, ['redis', 'url'], stack.redisUrl);
   deepSet(merged, ['redis', 'prefix'], names?.prefix ?? `{${uniqueName('t')}}`);
   deepSet(merged, ['data_dir'], names?.dataDir ?? path.join(ROOT, 'data', 'test', keyspace));

@@ -2,7 +2,11 @@
 export interface StackEndpoints {
   readonly scyllaHosts: string[];
   readonly redisUrl: string;
-  readonly source: 'env' | 'testcontainers' | 'local';
+  readonly source: 'env' | 'testcontainers' | 'local' | 'ring';
+  /** Replication factor of test keyspaces when it is not the config's: 3 on a local three-node ring. */
+  readonly replicationFactor?: number;
+  /** The local ring's folder (source 'ring'), for tests that kill or pause its nodes (openLocalRing). */
+  readonly ringDir?: string;
 }
 
 declare module 'vitest' {
