@@ -3,8 +3,8 @@ export { connectWhenReachable, type ConnectWhenReachableOptions } from './connec
 export type { ScyllaClientOptions } from './client.js';
 export { migrate, loadMigrations, splitStatements } from './migrations.js';
 export type { Migration, MigrationOptions } from './migrations.js';
-export { DeadLetterRepository, UNROUTED_SHARD } from './dead-letters.js';
-export type { DeadLetter, StoredDeadLetter } from './dead-letters.js';
+export { DeadLetterRepository, UNROUTED_SHARD, DEAD_LETTER_SCAN_ROWS_MAX, deadLetterId, newestDeadLetterFirst } from './dead-letters.js';
+export type { DeadLetter, StoredDeadLetter, DeadLetterIdentity, DeadLetterRepositoryOptions } from './dead-letters.js';
 export { SequenceGapRepository } from './sequence-gaps.js';
 export type { SequenceGap } from './sequence-gaps.js';
 export { ReconciliationReader, ReconciliationStore, TOKEN_MIN, TOKEN_MAX, NO_USER_ID, NO_ASSET_ID, NO_SHARD } from './reconciliation.js';

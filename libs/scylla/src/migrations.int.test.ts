@@ -21,7 +21,7 @@ afterAll(async () => {
 describe('migrate', () => {
   it('creates every table once and is a no-op the second time', async () => {
     const first = await migrate(admin, options);
-    expect(first.applied).toEqual(['001_core', '002_settled_trades:btc_usdt', '002_settled_trades:eth_usdt', '002_settled_trades:btc_eth', '003_watermark_max_trade_id']);
+    expect(first.applied).toEqual(['001_core', '002_settled_trades:btc_usdt', '002_settled_trades:eth_usdt', '002_settled_trades:btc_eth', '003_watermark_max_trade_id', '006_dead_letter_created_at']);
     expect(first.skipped).toEqual([]);
 
     const second = await migrate(admin, options);

@@ -8,6 +8,7 @@
 import cassandra from 'cassandra-driver';
 import type { BalanceRow, FundingMessage, TradeMessage } from '@settlement/domain';
 import { u64ToCql, CONSISTENCY, type ScyllaClientOptions } from './client.js';
+import { deadLetterId } from './dead-letters.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
@@ -134,10 +135,11 @@ export class SettlementWriter {
       out.push({ query: this.balanceCql, params: [row.userId, row.assetId, rows.shard, row.available, row.locked, row.version, t] });
     }
     for (const letter of rows.deadLetters) {
-      // The id is fixed when the batch is built, so an in-place retry rewrites the same row.
+      // The id is the letter's identity: an in-place retry, a re-delivered or re-applied job
+      // rewrites the same row.
       out.push({
         query: this.deadLetterCql,
-        params: [rows.shard, cassandra.types.TimeUuid.now(), 'settler', letter.reason, letter.field ?? null, letter.seq ?? null, letter.jobId ?? null, letter.raw, t],
+        params: [rows.shard, deadLetterId({ shard: rows.shard, source: 'settler', seq: letter.seq, jobId: letter.jobId, raw: letter.raw }), 'settler', letter.reason, letter.field ?? null, letter.seq ?? null, letter.jobId ?? null, letter.raw, t],
       });
     }
     if (rows.correction !== undefined) {

@@ -199,7 +199,7 @@ export function buildProgram(io: CliIo): SettleProgram {
       print(
         renderTable(
           ['id', 'created', 'shard', 'source', 'seq', 'field', 'reason'],
-          letters.map((l) => [l.id, l.createdAt.toISOString(), l.shard, l.source, l.seq?.toString() ?? '-', l.field ?? '-', truncate(l.reason, 80)]),
+          letters.map((l) => [l.id, l.createdAt?.toISOString() ?? '-', l.shard, l.source, l.seq?.toString() ?? '-', l.field ?? '-', truncate(l.reason, 80)]),
         ),
       );
     });

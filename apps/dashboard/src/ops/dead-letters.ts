@@ -7,17 +7,19 @@
  * order: a message rejected for a reason since fixed (an asset or symbol added to config) is
  * settled; one still invalid is dead-lettered again; one whose engine sequence the shard has
  * already passed is counted by the ingestor as a duplicate. The original row stays: the
- * dead-letter table is an audit log.
+ * dead-letter table is an audit log. A letter's id is derived from the letter, so one still
+ * invalid overwrites its own row (the list shows one row per distinct letter, with the time
+ * it was last rejected).
  */
 import { Push } from 'zeromq';
 import type { DeadLetterRepository, StoredDeadLetter } from '@settlement/scylla';
-import { UNROUTED_SHARD } from '@settlement/scylla';
+import { UNROUTED_SHARD, newestDeadLetterFirst } from '@settlement/scylla';
 
 export async function listDeadLetters(repo: DeadLetterRepository, shards: readonly string[], limit: number): Promise<StoredDeadLetter[]> {
   const perShard = await Promise.all(shards.map((shard) => repo.list(shard, limit)));
   return perShard
     .flat()
-    .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+    .sort(newestDeadLetterFirst)
     .slice(0, limit);
 }
 
