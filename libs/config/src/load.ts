@@ -88,13 +88,30 @@ export function loadConfig(options: { file?: string; env?: Env; cwd?: string } =
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = numbersWhereExact(parseYaml(text, { intAsBigInt: true }));
   } catch (error) {
     throw new ConfigError(`Invalid config: ${file} is not valid YAML: ${(error as Error).message}`);
   }
   const config = parseConfig(raw, env);
   const dataDir = path.resolve(cwd, config.data_dir);
   return Object.freeze({ ...config, data_dir: dataDir });
+}
+
+/**
+ * YAML integers are read as bigint, so an id above 2^53 keeps every digit (as a number it would
+ * be rounded before any check could see it). Those a number holds exactly become numbers again,
+ * for the keys that take numbers (ports, sizes, asset ids); larger ones stay bigint, which the
+ * id keys take and the number keys refuse, naming the key.
+ */
+function numbersWhereExact(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+  }
+  if (Array.isArray(value)) return value.map(numbersWhereExact);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, numbersWhereExact(v)]));
+  }
+  return value;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './config-error.js';
-import { loadConfig } from './load.js';
+import { loadConfig, parseConfig } from './load.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -75,5 +75,59 @@ symbols: [{ name: btc_usdt, base: 1, quote: 2 }]
 
   it('reports an unreadable file with its path', () => {
     expect(() => loadConfig({ file: '/nonexistent/settlement.yaml', env: {} })).toThrow(/Invalid config: cannot read \/nonexistent\/settlement\.yaml/);
+  });
+});
+
+describe('ids in config (issue 18.6)', () => {
+  /** A minimal config file with extra YAML lines. */
+  const load = (extra: string, symbol = '{ name: btc_usdt, base: 1, quote: 2 }') =>
+    loadConfig({
+      file: writeConfig(`
+scylladb: { hosts: ["127.0.0.1"] }
+redis: { url: "redis://127.0.0.1:6379" }
+zmq: {}
+assets: [{ id: 1, code: BTC, decimals: 8 }, { id: 2, code: USDT, decimals: 6 }]
+symbols: [${symbol}]
+${extra}
+`),
+      env: {},
+    });
+  const U63_MAX = 2n ** 63n - 1n;
+
+  it('reads an id above 2^53 written as a YAML integer with every digit', () => {
+    expect(load('fee_account_user_id: 9223372036854775807').fee_account_user_id).toBe(U63_MAX);
+    expect(load('fee_account_user_id: 9007199254740993').fee_account_user_id).toBe(2n ** 53n + 1n);
+    expect(load('fee_account_user_id: "9007199254740993"').fee_account_user_id).toBe(2n ** 53n + 1n);
+    expect(load('fee_account_user_id: 42').fee_account_user_id).toBe(42n);
+    // Keys that take numbers still get numbers.
+    expect(load('fee_account_user_id: 1').zmq.settlement_port).toBe(5557);
+  });
+
+  it('refuses an id above 2^63-1, as a YAML integer or as digits, naming the key and the value', () => {
+    const message = 'Invalid config: fee_account_user_id: must be 0..2^63-1 (9223372036854775807), got 18446744073709551615';
+    expect(() => load('fee_account_user_id: 18446744073709551615')).toThrow(message);
+    expect(() => load('fee_account_user_id: "18446744073709551615"')).toThrow(message);
+    expect(() => load('fee_account_user_id: 9223372036854775808')).toThrow('Invalid config: fee_account_user_id: must be 0..2^63-1 (9223372036854775807), got 9223372036854775808');
+    expect(() => load('fee_account_user_id: -1')).toThrow('Invalid config: fee_account_user_id: must be 0..2^63-1 (9223372036854775807), got -1');
+  });
+
+  it('refuses an id that a number cannot hold exactly, or that is not an integer', () => {
+    expect(() => load('fee_account_user_id: 1.8446744073709552e19')).toThrow(
+      /^Invalid config: fee_account_user_id: must be an exact integer \(got the number 18446744073709552000\)/,
+    );
+    expect(() => load('fee_account_user_id: 1.5')).toThrow(/^Invalid config: fee_account_user_id: must be an exact integer \(got the number 1\.5\)/);
+    expect(() => load('fee_account_user_id: "12a"')).toThrow('Invalid config: fee_account_user_id: must be a non-negative integer written in digits (got "12a")');
+    expect(() => load('fee_account_user_id: true')).toThrow('Invalid config: fee_account_user_id: must be an integer: digits, or a YAML integer');
+    // A config object built in code: a number above 2^53 has lost its digits already.
+    const raw = { scylladb: { hosts: ['h'] }, redis: { url: 'redis://h' }, zmq: {}, assets: [{ id: 1, code: 'BTC', decimals: 8 }], symbols: [] };
+    expect(() => parseConfig({ ...raw, fee_account_user_id: 2 ** 60 })).toThrow(/fee_account_user_id: must be an exact integer \(got the number 1152921504606847000\)/);
+  });
+
+  it('refuses a number key above 2^53 by its key, and a quote divisor of 0', () => {
+    expect(() => load('', '{ name: btc_usdt, base: 1, quote: 2, quote_divisor: 0 }')).toThrow(
+      'Invalid config: symbols.0.quote_divisor: must be 1..10^30 (1000000000000000000000000000000), got 0',
+    );
+    expect(load('', '{ name: btc_usdt, base: 1, quote: 2, quote_divisor: 100000000000000000000 }').symbols[0]!.quote_divisor).toBe(10n ** 20n);
+    expect(() => load('batch: { max_messages: 18446744073709551615 }')).toThrow(/^Invalid config: batch\.max_messages: /);
   });
 });

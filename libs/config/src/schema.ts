@@ -7,10 +7,48 @@ export const identifier = z
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
-/** Ids and amounts in config may be written as numbers or strings; they become bigint. */
-const bigintLike = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\d+$/, 'must be a non-negative integer')])
-  .transform((v) => BigInt(v));
+
+/** User ids are stored in CQL bigint columns, as the wire format bounds them: at most 2^63-1. */
+const USER_ID_MAX = 2n ** 63n - 1n;
+/** The largest default quote divisor, 10^decimals with decimals at most 30. */
+const QUOTE_DIVISOR_MAX = 10n ** 30n;
+
+/**
+ * An id or amount in config, as a bigint, never through a lossy number: a string of digits, a
+ * bigint (YAML integers are read as bigint, see load.ts), or a number only while it is a safe
+ * integer (a number above 2^53-1, with a fraction or written with an exponent has already lost
+ * digits or was never whole). The message names the bound and the value.
+ */
+function configBigint(min: bigint, max: bigint, maxText: string) {
+  return z
+    .union([z.string(), z.bigint(), z.number()], { error: 'must be an integer: digits, or a YAML integer' })
+    .transform((value, ctx): bigint => {
+      let parsed: bigint;
+      if (typeof value === 'bigint') {
+        parsed = value;
+      } else if (typeof value === 'number') {
+        if (!Number.isSafeInteger(value)) {
+          ctx.addIssue({ code: 'custom', message: `must be an exact integer (got the number ${value}); write an id above 2^53-1 as an integer or a string of digits, not a number with an exponent or a fraction` });
+          return z.NEVER;
+        }
+        parsed = BigInt(value);
+      } else {
+        if (!/^\d{1,40}$/.test(value)) {
+          ctx.addIssue({ code: 'custom', message: `must be a non-negative integer written in digits (got ${JSON.stringify(value.slice(0, 60))})` });
+          return z.NEVER;
+        }
+        parsed = BigInt(value);
+      }
+      if (parsed < min || parsed > max) {
+        ctx.addIssue({ code: 'custom', message: `must be ${min}..${maxText} (${max}), got ${parsed}` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+}
+
+/** A user id: 0..2^63-1, like the user ids of the messages. */
+const userId = configBigint(0n, USER_ID_MAX, '2^63-1');
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-_]+(:\d{1,5})?$/, 'must be host or host:port');
 
@@ -29,7 +67,7 @@ export const symbolSchema = z.object({
    * quote amount = price × quantity / quote_divisor. Default 10^base.decimals (price in quote
    * minor units per whole base unit); 1 for engines that send pre-scaled prices.
    */
-  quote_divisor: bigintLike.optional(),
+  quote_divisor: configBigint(1n, QUOTE_DIVISOR_MAX, '10^30').optional(),
 });
 
 export const settlementConfigSchema = z
@@ -71,7 +109,8 @@ export const settlementConfigSchema = z
       .prefault({}),
     /** global: output_sequence is one counter across symbols; per_symbol: one per symbol. */
     sequence_scope: z.enum(['global', 'per_symbol']).default('global'),
-    fee_account_user_id: bigintLike.default(0n),
+    /** Receives fees: a user id, 0..2^63-1, as digits or a YAML integer. Default 0. */
+    fee_account_user_id: userId.default(0n),
     assets: z.array(assetSchema).min(1),
     symbols: z.array(symbolSchema).min(1),
     batch: z
