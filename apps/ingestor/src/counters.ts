@@ -42,4 +42,8 @@ export class IngestCounts {
   readonly replayed = new LabeledCounts();
   readonly enqueued = new LabeledCounts();
   readonly deadLetters = new LabeledCounts();
+  /** Messages that arrived after their gap was recorded, by outcome (settled / dead_letter). */
+  readonly late = new LabeledCounts();
+  /** Times the position in Redis was found gone back, and how each ended (recovered / halted). */
+  readonly positionLost = new LabeledCounts();
 }

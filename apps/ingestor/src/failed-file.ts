@@ -11,7 +11,7 @@ export class FailedFile {
     mkdirSync(path.dirname(file), { recursive: true });
   }
 
-  append(kind: 'dead_letter' | 'sequence_gap', record: Record<string, unknown>, error: unknown): void {
+  append(kind: 'dead_letter' | 'sequence_gap' | 'sequence_gap_filled', record: Record<string, unknown>, error: unknown): void {
     const line = JSON.stringify({ kind, at: new Date().toISOString(), error: error instanceof Error ? error.message : String(error), ...record }, (_k, v: unknown) =>
       typeof v === 'bigint' ? v.toString() : v,
     );

@@ -12,6 +12,7 @@ import type { EnqueueUnit, UnitJob } from './enqueue-unit.js';
 import { encodeJobData } from './job-encoding.js';
 import type { JobWriter } from './job-writer.js';
 import type { IngestorMetrics } from './metrics.js';
+import { PositionLostError } from './position-lost-error.js';
 import type { Spool } from './spool.js';
 import { SpoolError } from './spool-error.js';
 
@@ -31,8 +32,12 @@ export class Flusher {
   private inFlightMessages = 0;
   private draining: Promise<void> | undefined;
   private closed = false;
+  /** Set while a recovery replaces the spool: the drain loop stops. */
+  private drainPaused = false;
   /** Shard / state field → last value confirmed in Redis. */
   readonly confirmed = new Map<string, string>();
+  /** Called when a drain write finds that Redis lost the position (see PositionLostError). */
+  onPositionLost: (error: PositionLostError) => void = () => undefined;
 
   constructor(
     private readonly writer: JobWriter,
@@ -80,7 +85,26 @@ export class Flusher {
 
   /** Starts draining the spool in the background (after a restart that found one). */
   startDrain(): void {
-    if (this.spool.active) this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    if (this.spool.active && !this.drainPaused) this.draining ??= this.drain().finally(() => (this.draining = undefined));
+  }
+
+  /**
+   * After Redis lost the position: stops the drain, drops the spooled units (all above the
+   * rebuilt position; the replay re-sends them) and takes `state` as what Redis holds.
+   * Returns the units dropped.
+   */
+  async resetTo(state: ReadonlyMap<string, bigint>): Promise<number> {
+    this.drainPaused = true;
+    try {
+      await this.draining;
+      const dropped = this.spool.discardPending();
+      this.confirmed.clear();
+      for (const [field, seq] of state) this.confirmed.set(field, seq.toString());
+      this.updateSpoolGauges();
+      return dropped;
+    } finally {
+      this.drainPaused = false;
+    }
   }
 
   /** Shutdown: tries to empty the spool for up to `timeoutMs`, then stops the drain loop. */
@@ -102,6 +126,8 @@ export class Flusher {
           for (const job of jobs) this.metrics.enqueueLatency.observe((nowMs - job.firstAddedAtMs) / 1000);
           return;
         } catch (error) {
+          // Not an outage: Redis answers but lost what came before; spooling would build on it.
+          if (error instanceof PositionLostError) throw error;
           this.logger.warn({ err: error, jobs: unit.jobs.length }, 'Redis write failed; spooling to disk until Redis is back');
         }
       }
@@ -124,7 +150,7 @@ export class Flusher {
   private async drain(): Promise<void> {
     let units = 0;
     const started = Date.now();
-    while (this.spool.active && !this.closed) {
+    while (this.spool.active && !this.closed && !this.drainPaused) {
       if (!(await this.writer.ping())) {
         await sleep(this.options.spoolProbeIntervalMs);
         continue;
@@ -134,6 +160,11 @@ export class Flusher {
       try {
         await this.writer.write(batch.units);
       } catch (error) {
+        if (error instanceof PositionLostError) {
+          // The spool continues a chain Redis no longer has: the recovery decides what to do.
+          this.onPositionLost(error);
+          return;
+        }
         this.logger.warn({ err: error }, 'spool drain write failed; retrying');
         await sleep(this.options.spoolProbeIntervalMs);
         continue;

@@ -11,10 +11,14 @@ import type { CassandraWriter } from './cassandra-writer.js';
 import type { IngestCounts } from './counters.js';
 import type { UnitJob } from './enqueue-unit.js';
 import type { Flusher } from './flusher.js';
+import type { GapFillWriter } from './gap-fill-writer.js';
+import type { JobWriter } from './job-writer.js';
 import type { IngestorMetrics } from './metrics.js';
-import { NOT_SEQUENCED, type IngestPipeline, type RejectedFrame } from './pipeline.js';
+import { NOT_SEQUENCED, type GapFill, type IngestPipeline, type RejectedFrame } from './pipeline.js';
+import { PositionLostError } from './position-lost-error.js';
 import type { ReceiverGate } from './receiver.js';
 import type { ReplayClient } from './replay-client.js';
+import { rebuildState, stateFields } from './state.js';
 
 export const DEAD_LETTER_JOB_NAME = 'dead-letter';
 
@@ -44,6 +48,25 @@ export interface IngestorLimits {
   readonly shutdownFlushMs: number;
 }
 
+/** What a recovery from a Redis that lost the position needs (see recover()). */
+export interface PositionRecovery {
+  readonly writer: JobWriter;
+  /** Shard → last settled sequence (Cassandra shard_watermarks). */
+  readonly watermarks: () => Promise<ReadonlyMap<string, bigint>>;
+  readonly tradeShards: readonly string[];
+  readonly sequenceScope: 'global' | 'per_symbol';
+  /** Wait between attempts while Redis or Cassandra do not answer, ms. */
+  readonly retryIntervalMs: number;
+  readonly gapFills: GapFillWriter;
+}
+
+/** A range Redis lost that nothing can re-send (no replay endpoint): the ingestor halts. */
+export interface LostRange {
+  readonly field: string;
+  readonly fromSeq: bigint;
+  readonly toSeq: bigint;
+}
+
 interface ReplayOutcome {
   /** Every sequence of the stream up to here that the engine has was received. */
   readonly coveredThroughSeq: bigint;
@@ -63,6 +86,11 @@ export class Ingestor implements ReceiverGate {
   private forceAll = false;
   private waiting: { promise: Promise<void>; resolve: () => void } | undefined;
   private framesSinceCheck = 0;
+  /** Redis lost the position: the next flush loop recovers before it writes anything. */
+  private lost: PositionLostError | undefined;
+  /** Ranges Redis lost that no replay endpoint can re-send: nothing is written any more. */
+  private haltedRanges: LostRange[] | undefined;
+  private closing = false;
 
   constructor(
     private readonly pipeline: IngestPipeline,
@@ -74,7 +102,34 @@ export class Ingestor implements ReceiverGate {
     private readonly limits: IngestorLimits,
     private readonly logger: Logger,
     private readonly deadLetterKnown?: DeadLetterLookup,
-  ) {}
+    private readonly recovery?: PositionRecovery,
+  ) {
+    flusher.onPositionLost = (error) => this.positionLost(error);
+  }
+
+  /** Pipeline callback: a message arrived after its gap was recorded (settled or dead-lettered). */
+  readonly onGapFilled = (fill: GapFill): void => {
+    this.logger.warn({ shard: fill.shard, stream: fill.stream, seq: fill.seq, fromSeq: fill.gap.fromSeq, toSeq: fill.gap.toSeq, outcome: fill.outcome }, 'message arrived after its gap was recorded');
+    this.recovery?.gapFills.mark(fill);
+    this.kick();
+  };
+
+  /**
+   * Redis lost the position (found by a write, the spool drain, or the check after a
+   * reconnection): recover before anything else is written.
+   */
+  positionLost(error: PositionLostError): void {
+    if (this.lost !== undefined || this.haltedRanges !== undefined) return;
+    this.lost = error;
+    this.kick();
+  }
+
+  /** After Redis reconnected: checks at once that it still holds this process's position. */
+  checkPosition(): void {
+    this.recovery?.writer.verify().catch((error: unknown) => {
+      if (error instanceof PositionLostError) this.positionLost(error);
+    });
+  }
 
   /** The receiver's hot path: one frame from ZMQ. */
   readonly onFrame = (frame: Buffer, nowMs: number): void => {
@@ -159,6 +214,7 @@ export class Ingestor implements ReceiverGate {
       buffered: this.bufferedMessages,
       held: this.pipeline.heldCount,
       spooling: this.flusher.spooling,
+      halted: this.haltedRanges?.map((r) => ({ field: r.field, fromSeq: r.fromSeq.toString(), toSeq: r.toSeq.toString() })) ?? null,
       totals: {
         received: this.counts.received.sum(),
         invalid: this.counts.invalid.sum(),
@@ -181,7 +237,18 @@ export class Ingestor implements ReceiverGate {
       await this.replayRange(stream, hole.fromSeq, hole.toSeq).catch(() => undefined);
     }
     await Promise.allSettled([...this.lookups]);
-    for (const { stream, gap } of this.pipeline.skipAllHoles(nowMs)) this.recordGap(stream, gap, 'shutdown');
+    this.closing = true;
+    if (this.replay === undefined) {
+      // Nothing could ask for them after a restart: record the holes, keep what waited behind them.
+      for (const { stream, gap } of this.pipeline.skipAllHoles(nowMs)) this.recordGap(stream, gap, 'shutdown');
+    } else if (this.pipeline.heldCount > 0) {
+      // The position is persisted only up to the first open hole, so the restart's catch-up
+      // replay asks for the hole (and re-sends what waited behind it, not written here).
+      for (const { stream, hole } of this.pipeline.expiredHoles(Number.POSITIVE_INFINITY)) {
+        this.logger.info({ shard: stream, fromSeq: hole.fromSeq, toSeq: hole.toSeq }, 'hole still open at shutdown; left for the restart replay');
+      }
+      this.logger.info({ held: this.pipeline.heldCount }, 'messages held behind open holes not written; the restart replay re-sends them');
+    }
     this.forceAll = true;
     clearTimeout(this.timer);
     const deadline = Date.now() + this.limits.shutdownFlushMs;
@@ -245,12 +312,26 @@ export class Ingestor implements ReceiverGate {
 
   private async flushLoop(): Promise<void> {
     for (;;) {
+      if (this.haltedRanges !== undefined) return;
+      if (this.lost !== undefined) {
+        await this.recover(this.lost);
+        continue;
+      }
       const nowMs = Date.now();
       this.handleExpiredHoles(nowMs);
       const cut = this.pipeline.cut(nowMs, this.forceAll, this.limits.flushJobsMax);
       const extra = this.deadLetterJobs.splice(0, this.limits.flushJobsMax);
       if (cut === undefined && extra.length === 0) break;
-      await this.flusher.write(cut?.jobs ?? [], extra, cut?.marks ?? {});
+      try {
+        await this.flusher.write(cut?.jobs ?? [], extra, cut?.marks ?? {});
+      } catch (error) {
+        if (!(error instanceof PositionLostError)) throw error;
+        // The cut jobs are above the position to be rebuilt: the replay re-sends their messages.
+        // Dead letters are not replayed by position: keep them for the next write.
+        this.deadLetterJobs.unshift(...extra);
+        this.lost = error;
+        continue;
+      }
       this.metrics.sync();
       this.metrics.buffered.set(this.bufferedMessages);
       this.releaseWaiters();
@@ -265,6 +346,8 @@ export class Ingestor implements ReceiverGate {
   }
 
   private handleExpiredHoles(nowMs: number): void {
+    // At shutdown open holes stay open (see flushAll): no new replay, no gap.
+    if (this.closing) return;
     for (const { stream, hole } of this.pipeline.expiredHoles(nowMs)) {
       if (this.replaying.has(stream)) continue;
       if (this.replay !== undefined) {
@@ -337,5 +420,73 @@ export class Ingestor implements ReceiverGate {
     this.logger.warn({ shard: stream, fromSeq: gap.fromSeq, toSeq: gap.toSeq, why }, 'sequence gap recorded');
     this.cassandra.gap({ shard: stream, fromSeq: gap.fromSeq, toSeq: gap.toSeq });
     this.kick();
+  }
+
+  /**
+   * Redis lost the position (restart without its data, failover to a lagging replica): the
+   * jobs after what it still holds may be gone, settled or not. Rebuilds the position from what
+   * Redis holds and the settled shard watermarks in Cassandra (rebuildState), drops what this
+   * process held or spooled above it, and asks the engine's replay for everything after it, so
+   * every shard's next job continues the settler's chain. Without a replay endpoint nothing
+   * can re-send the lost range: the ingestor halts, naming it, rather than skip it.
+   */
+  private async recover(error: PositionLostError): Promise<void> {
+    const recovery = this.recovery;
+    if (recovery === undefined) throw error;
+    this.logger.error({ err: error, lost: error.fields.map((f) => ({ field: f.field, stored: f.storedSeq, confirmed: f.confirmedSeq })) }, 'ingest position in Redis went back (Redis lost writes); rebuilding it from the shard watermarks');
+    const confirmed = new Map(recovery.writer.confirmed);
+    const watermarks = await this.retrying('read the shard watermarks', recovery.watermarks);
+    const hash = await this.retrying('read the state hash', () => recovery.writer.readState());
+    const { state } = rebuildState({ hash, watermarks, tradeShards: recovery.tradeShards, sequenceScope: recovery.sequenceScope });
+    if (this.replay === undefined) {
+      const ranges: LostRange[] = [];
+      for (const [field, seq] of confirmed) {
+        const from = (state.get(field) ?? 0n) + 1n;
+        if (from <= seq) ranges.push({ field, fromSeq: from, toSeq: seq });
+      }
+      if (ranges.length === 0) {
+        // Everything Redis lost was settled already: put the position back and go on.
+        const merged = new Map(state);
+        for (const [field, seq] of confirmed) if (seq > (merged.get(field) ?? 0n)) merged.set(field, seq);
+        await this.retrying('write the rebuilt state', () => recovery.writer.resetState(merged));
+        this.lost = undefined;
+        this.counts.positionLost.inc('recovered');
+        this.logger.warn({ state: stateFields(state) }, 'ingest position rewritten: Redis lost only what was settled');
+        return;
+      }
+      this.haltedRanges = ranges;
+      this.lost = undefined;
+      this.counts.positionLost.inc('halted');
+      this.metrics.halted.set(1);
+      for (const range of ranges) {
+        this.logger.fatal(
+          { shard: range.field, fromSeq: range.fromSeq, toSeq: range.toSeq },
+          'Redis lost this range and there is no replay endpoint (zmq.replay_endpoint) to re-send it: ingestion halted, nothing skipped; re-drive the range from the engine, then restart the ingestor',
+        );
+      }
+      return;
+    }
+    const shardPositions = new Map([...recovery.tradeShards, 'funding'].map((shard) => [shard, state.get(shard) ?? 0n]));
+    const removed = await this.retrying('remove jobs above the rebuilt position', () => recovery.writer.removeJobsAbove(shardPositions));
+    await this.retrying('write the rebuilt state', () => recovery.writer.resetState(state));
+    const spooledDropped = await this.flusher.resetTo(state);
+    this.pipeline.reset(state);
+    this.lost = undefined;
+    this.counts.positionLost.inc('recovered');
+    this.logger.warn({ state: stateFields(state), watermarks: stateFields(watermarks), removedJobs: removed, spooledDropped }, 'ingest position rebuilt from the shard watermarks; replaying from there');
+    this.catchUp();
+  }
+
+  /** Runs `step` until it succeeds (Redis or Cassandra may still be coming back). */
+  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (this.closing) throw error;
+        this.logger.warn({ err: error, attempt }, `recovery could not ${what}; retrying`);
+        await sleep(this.recovery?.retryIntervalMs ?? 500);
+      }
+    }
   }
 }

@@ -15,6 +15,10 @@ export class IngestorMetrics {
   private readonly gapMessages = new Counter({ name: 'ingestor_sequence_gap_messages_total', help: 'Sequences missing in recorded gaps, by stream', labelNames: ['stream'], registers: [this.registry] });
   private readonly replayed = new Counter({ name: 'ingestor_replay_requests_total', help: 'Replay requests, by outcome', labelNames: ['outcome'], registers: [this.registry] });
   private readonly deadLetters = new Counter({ name: 'ingestor_dead_letters_total', help: 'Dead letters, by where they were kept', labelNames: ['sink'], registers: [this.registry] });
+  private readonly late = new Counter({ name: 'ingestor_late_after_gap_total', help: 'Messages that arrived after their gap was recorded, by outcome (settled, dead_letter)', labelNames: ['outcome'], registers: [this.registry] });
+  private readonly positionLost = new Counter({ name: 'ingestor_position_lost_total', help: 'Times the position in Redis went back (Redis lost writes), by outcome (recovered, halted)', labelNames: ['outcome'], registers: [this.registry] });
+  /** 1 while the ingestor is halted because Redis lost a range it cannot re-send (no replay endpoint). */
+  readonly halted = new Gauge({ name: 'ingestor_halted', help: '1 while writing is halted: Redis lost a range and no replay endpoint can re-send it', registers: [this.registry] });
   readonly spoolDepth = new Gauge({ name: 'ingestor_spool_depth_units', help: 'Enqueue units in the spool file, not yet in Redis', registers: [this.registry] });
   readonly spoolBytes = new Gauge({ name: 'ingestor_spool_bytes', help: 'Size of the spool file', registers: [this.registry] });
   readonly buffered = new Gauge({ name: 'ingestor_buffered_messages', help: 'Messages held in memory (held behind holes, batching, being written)', registers: [this.registry] });
@@ -36,6 +40,8 @@ export class IngestorMetrics {
     move(this.counts.gapMessages, this.gapMessages, 'stream');
     move(this.counts.replayed, this.replayed, 'outcome');
     move(this.counts.deadLetters, this.deadLetters, 'sink');
+    move(this.counts.late, this.late, 'outcome');
+    move(this.counts.positionLost, this.positionLost, 'outcome');
   }
 }
 

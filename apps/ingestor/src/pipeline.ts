@@ -32,11 +32,32 @@ export interface PipelineOptions {
   readonly backlogWaitMs: number;
   readonly reorderWindowMs: number;
   readonly frameBytesMax: number;
+  /**
+   * Whether the engine numbers funding events (sequence_id > 0): numbered, unnumbered, or auto
+   * (fixed by the stream's first event, or by the persisted state). An event of the other kind
+   * is dead-lettered: a stream that mixed both could not be ordered.
+   */
+  readonly fundingNumbering: FundingNumbering;
   /** Persisted position (Redis hash + spool). */
   readonly state: IngestState;
   readonly counts: IngestCounts;
   /** A frame that failed validation: the caller dead-letters it. */
   readonly onRejected: (rejected: RejectedFrame) => void;
+  /** A message arrived after its gap was recorded: the caller marks the gap record filled. */
+  readonly onGapFilled: (fill: GapFill) => void;
+}
+
+export type FundingNumbering = 'auto' | 'numbered' | 'unnumbered';
+
+export interface GapFill {
+  /** Stream whose gap it was ("global", a symbol, or "funding"): the gap record's shard. */
+  readonly stream: string;
+  readonly gap: SequenceRange;
+  readonly seq: bigint;
+  /** The message's shard. */
+  readonly shard: string;
+  /** settled: still in order in its shard, enqueued; dead_letter: its shard was already past it. */
+  readonly outcome: 'settled' | 'dead_letter';
 }
 
 export interface RejectedFrame {
@@ -63,16 +84,36 @@ export const NOT_SEQUENCED = -1n;
 export class IngestPipeline {
   /** Gap-detection streams: "global" (or one per symbol), and "funding". */
   private readonly trackers = new Map<string, SequenceTracker<SettlementMessage>>();
-  private readonly globalTracker: SequenceTracker<SettlementMessage> | undefined;
+  private globalTracker: SequenceTracker<SettlementMessage> | undefined;
   private readonly batchers = new Map<string, ShardBatcher>();
   private readonly tradeBatchers: ShardBatcher[] = [];
   private readonly released: SettlementMessage[] = [];
-  private fundingAssignedSeq: bigint;
+  private fundingAssignedSeq = 0n;
   private fundingAssignedDirty = false;
+  /** true / false once the funding stream's numbering is known; undefined in auto mode before its first event. */
+  private fundingNumbered: boolean | undefined;
 
   constructor(private readonly options: PipelineOptions) {
-    const { state, catalog } = options;
+    this.globalTracker = this.load(options.state);
+  }
+
+  /**
+   * Starts over from `state` (after Redis lost the position): every message held or batched is
+   * dropped (all are above the new position, so the engine's replay brings them back).
+   */
+  reset(state: IngestState): void {
+    this.trackers.clear();
+    this.batchers.clear();
+    this.tradeBatchers.length = 0;
+    this.fundingAssignedDirty = false;
+    this.globalTracker = this.load(state);
+  }
+
+  private load(state: IngestState): SequenceTracker<SettlementMessage> | undefined {
+    const { options } = this;
+    const { catalog } = options;
     const at = (field: string) => state.get(field) ?? 0n;
+    let globalTracker: SequenceTracker<SettlementMessage> | undefined;
     const batch = { maxMessages: options.batchMessagesMax, maxWaitMs: options.batchWaitMs, backlogWaitMs: options.backlogWaitMs };
     for (const shard of catalog.shards) {
       const batcher = new ShardBatcher(shard, at(shard), batch);
@@ -80,13 +121,21 @@ export class IngestPipeline {
       if (shard !== FUNDING_SHARD) this.tradeBatchers.push(batcher);
     }
     if (options.sequenceScope === 'global') {
-      this.globalTracker = new SequenceTracker(GLOBAL_STREAM, at(GLOBAL_STREAM), options.reorderWindowMs);
-      this.trackers.set(GLOBAL_STREAM, this.globalTracker);
+      globalTracker = new SequenceTracker(GLOBAL_STREAM, at(GLOBAL_STREAM), options.reorderWindowMs);
+      this.trackers.set(GLOBAL_STREAM, globalTracker);
     } else {
       for (const symbol of catalog.markets.keys()) this.trackers.set(symbol, new SequenceTracker(symbol, at(symbol), options.reorderWindowMs));
     }
     this.fundingAssignedSeq = at(FUNDING_ASSIGNED_FIELD) > at(FUNDING_SHARD) ? at(FUNDING_ASSIGNED_FIELD) : at(FUNDING_SHARD);
     this.trackers.set(FUNDING_SHARD, new SequenceTracker(FUNDING_SHARD, this.fundingAssignedSeq, options.reorderWindowMs));
+    // An assigned sequence was only ever given to an unnumbered event. (A position without one
+    // proves nothing: older versions did not keep the assigned field.)
+    this.fundingNumbered =
+      options.fundingNumbering === 'numbered' ? true
+      : options.fundingNumbering === 'unnumbered' ? false
+      : at(FUNDING_ASSIGNED_FIELD) > 0n ? false
+      : undefined;
+    return globalTracker;
   }
 
   /**
@@ -108,6 +157,14 @@ export class IngestPipeline {
     const message = parsed.message;
     const tracker = message.kind === 'funding' ? this.trackers.get(FUNDING_SHARD)! : (this.globalTracker ?? this.trackers.get(message.shard)!);
     const engineSeq = engineSequence(message);
+    if (message.kind === 'funding') {
+      const numbered = engineSeq > 0n;
+      if (this.fundingNumbered !== undefined && this.fundingNumbered !== numbered) {
+        this.reject(frame, this.mixedNumberingReason(engineSeq), 'sequence_id', origin);
+        return NOT_SEQUENCED;
+      }
+      if (origin === 'live' || numbered) this.fundingNumbered = numbered;
+    }
     let seq = engineSeq;
     if (seq === 0n) {
       // An unnumbered event cannot be told apart from a replayed copy: only live ones count.
@@ -130,7 +187,40 @@ export class IngestPipeline {
     const outcome = tracker.offer(seq, sequenced, nowMs, released);
     if (outcome === 'duplicate') counts.duplicates.inc(tracker.stream);
     else if (outcome === 'released') this.toBatchers(released, nowMs);
+    else if (outcome === 'late') this.late(tracker, sequenced, frame, nowMs, origin);
     return engineSeq === 0n ? NOT_SEQUENCED : engineSeq;
+  }
+
+  /**
+   * A message whose sequence was already recorded as a gap. Its shard takes it if nothing after
+   * it was added there yet (with sequence_scope global the gap was on the whole stream, and
+   * the message's own shard may not have moved past it); otherwise applying it would break the
+   * shard's order, so it is dead-lettered with the reason. Either way the gap record is marked.
+   */
+  private late(tracker: SequenceTracker<SettlementMessage>, message: SettlementMessage, frame: Buffer, nowMs: number, origin: FrameOrigin): void {
+    const gap = tracker.skippedGapOf(message.seq)!;
+    const batcher = this.batchers.get(message.shard)!;
+    const shardLastSeq = batcher.lastSeq;
+    const fill = { stream: tracker.stream, gap, seq: message.seq, shard: message.shard };
+    if (batcher.add(message, nowMs) === 'added') {
+      this.options.counts.late.inc('settled');
+      this.options.onGapFilled({ ...fill, outcome: 'settled' });
+      return;
+    }
+    this.options.counts.late.inc('dead_letter');
+    const field = message.kind === 'trade' ? 'output_sequence' : 'sequence_id';
+    const reason =
+      `Invalid message: ${field} ${message.seq} arrived after its gap ${gap.fromSeq}-${gap.toSeq} of stream ${tracker.stream} was recorded, ` +
+      `and shard ${message.shard} had already taken ${shardLastSeq}; applying it now would break the shard's order`;
+    this.options.onRejected({ shard: message.shard, reason, field, raw: rawText(frame), origin });
+    this.options.onGapFilled({ ...fill, outcome: 'dead_letter' });
+  }
+
+  private mixedNumberingReason(engineSeq: bigint): string {
+    const how = this.options.fundingNumbering === 'auto' ? 'funding_numbering: auto, fixed by its first event' : `funding_numbering: ${this.options.fundingNumbering}`;
+    return engineSeq === 0n
+      ? `Invalid message: sequence_id 0 (unnumbered) on the funding stream, which is numbered (${how}); a stream that mixes numbered and unnumbered events cannot be ordered`
+      : `Invalid message: sequence_id ${engineSeq} (numbered) on the funding stream, which is unnumbered (${how}); a stream that mixes numbered and unnumbered events cannot be ordered`;
   }
 
   /** Messages held behind holes. */
@@ -264,8 +354,13 @@ export class IngestPipeline {
 
   private reject(frame: Buffer, reason: string, field: string | undefined, origin: FrameOrigin): void {
     this.options.counts.invalid.inc(origin);
-    const raw = isUtf8(frame) ? frame.toString('utf8') : `base64:${frame.toString('base64')}`;
+    const raw = rawText(frame);
     const shard = (raw.startsWith('base64:') ? undefined : shardOfRawMessage(raw, this.options.catalog)) ?? UNROUTED_SHARD;
     this.options.onRejected({ shard, reason, field, raw, origin });
   }
+}
+
+/** UTF-8 text, or "base64:" + the bytes when they are not valid UTF-8. */
+function rawText(frame: Buffer): string {
+  return isUtf8(frame) ? frame.toString('utf8') : `base64:${frame.toString('base64')}`;
 }

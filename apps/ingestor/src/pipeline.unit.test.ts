@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MarketCatalog, testCatalogInput, type CutJob } from '@settlement/domain';
 import { IngestCounts } from './counters.js';
-import { IngestPipeline, NOT_SEQUENCED, type PipelineOptions, type RejectedFrame } from './pipeline.js';
+import { IngestPipeline, NOT_SEQUENCED, type GapFill, type PipelineOptions, type RejectedFrame } from './pipeline.js';
 
 // Two of the configured markets: the tests route by base/quote pair.
 const catalog = new MarketCatalog({ ...testCatalogInput(), symbols: testCatalogInput().symbols.filter((s) => s.name !== 'btc_eth') });
@@ -21,8 +21,9 @@ function funding(sequenceId: number): Buffer {
   return Buffer.from(`{"user_id":10,"sequence_id":${sequenceId},"event_type":"DEPOSIT","amount":5,"currency":1,"related_id":0,"created_at":1}`);
 }
 
-function pipeline(overrides: Partial<PipelineOptions> = {}): { p: IngestPipeline; rejected: RejectedFrame[]; counts: IngestCounts } {
+function pipeline(overrides: Partial<PipelineOptions> = {}): { p: IngestPipeline; rejected: RejectedFrame[]; counts: IngestCounts; fills: GapFill[] } {
   const rejected: RejectedFrame[] = [];
+  const fills: GapFill[] = [];
   const counts = new IngestCounts();
   const p = new IngestPipeline({
     catalog,
@@ -35,9 +36,11 @@ function pipeline(overrides: Partial<PipelineOptions> = {}): { p: IngestPipeline
     state: new Map(),
     counts,
     onRejected: (r) => rejected.push(r),
+    onGapFilled: (f) => fills.push(f),
+    fundingNumbering: 'auto',
     ...overrides,
   });
-  return { p, rejected, counts };
+  return { p, rejected, counts, fills };
 }
 
 const seqsOf = (jobs: readonly CutJob[], shard: string) => jobs.filter((j) => j.shard === shard).flatMap((j) => j.messages.map((m) => m.seq));
@@ -142,5 +145,78 @@ describe('IngestPipeline', () => {
     expect(rejected[2]!.reason).toMatch(/exceeds 600/);
     expect(counts.invalid.total('live')).toBe(4);
     expect(p.cut(100, true, 100)).toBeUndefined();
+  });
+
+  it('settles a message that arrives after its gap was recorded when its shard can still take it in order, and marks the gap filled', () => {
+    const { p, rejected, fills, counts } = pipeline({ batchMessagesMax: 50 });
+    p.ingest(trade(1, 'eth_usdt'), 0, 'live');
+    p.ingest(trade(4), 0, 'live');
+    expect(p.skipHole('global', 20)).toEqual({ fromSeq: 2n, toSeq: 3n });
+    p.cut(20, true, 100);
+    // eth_usdt's last is 1: its 2 still fits in order.
+    p.ingest(trade(2, 'eth_usdt'), 30, 'live');
+    const cut = p.cut(40, true, 100)!;
+    expect(cut.jobs.map((j) => [j.jobId, j.prevLastSeq])).toEqual([['eth_usdt-2-2', 1n]]);
+    expect(cut.marks).toMatchObject({ eth_usdt: '2' });
+    expect(rejected).toEqual([]);
+    expect(fills).toEqual([{ stream: 'global', gap: { fromSeq: 2n, toSeq: 3n }, seq: 2n, shard: 'eth_usdt', outcome: 'settled' }]);
+    expect(counts.late.total('settled')).toBe(1);
+    expect(counts.duplicates.sum()).toBe(0);
+    // A second copy of it is a plain duplicate.
+    p.ingest(trade(2, 'eth_usdt'), 50, 'live');
+    expect(counts.duplicates.total('global')).toBe(1);
+    expect(fills).toHaveLength(1);
+  });
+
+  it('dead-letters a message that arrives after its gap was recorded when its shard is already past it, saying so', () => {
+    const { p, rejected, fills, counts } = pipeline({ sequenceScope: 'per_symbol' });
+    p.ingest(trade(1), 0, 'live');
+    p.ingest(trade(3), 0, 'live');
+    p.skipHole('btc_usdt', 20);
+    p.ingest(trade(2), 30, 'live');
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]).toMatchObject({ shard: 'btc_usdt', field: 'output_sequence', origin: 'live', raw: trade(2).toString() });
+    expect(rejected[0]!.reason).toBe(
+      "Invalid message: output_sequence 2 arrived after its gap 2-2 of stream btc_usdt was recorded, and shard btc_usdt had already taken 3; applying it now would break the shard's order",
+    );
+    expect(fills).toEqual([{ stream: 'btc_usdt', gap: { fromSeq: 2n, toSeq: 2n }, seq: 2n, shard: 'btc_usdt', outcome: 'dead_letter' }]);
+    expect(counts.late.total('dead_letter')).toBe(1);
+    expect(seqsOf(p.cut(40, true, 100)!.jobs, 'btc_usdt')).toEqual([1n, 3n]);
+  });
+
+  it('dead-letters a funding event whose numbering differs from its stream, naming it', () => {
+    const numbered = pipeline({ fundingNumbering: 'numbered' });
+    numbered.p.ingest(funding(0), 0, 'live');
+    expect(numbered.rejected.map((r) => [r.shard, r.field])).toEqual([['funding', 'sequence_id']]);
+    expect(numbered.rejected[0]!.reason).toMatch(/^Invalid message: sequence_id 0 \(unnumbered\) on the funding stream, which is numbered \(funding_numbering: numbered\)/);
+
+    const unnumbered = pipeline({ fundingNumbering: 'unnumbered' });
+    unnumbered.p.ingest(funding(5), 0, 'live');
+    expect(unnumbered.rejected[0]!.reason).toMatch(/sequence_id 5 \(numbered\) on the funding stream, which is unnumbered/);
+
+    // auto: the first event fixes the numbering; a numbered event can no longer be dropped as
+    // a "duplicate" of a number the ingestor assigned.
+    const auto = pipeline();
+    auto.p.ingest(funding(1), 0, 'live');
+    auto.p.ingest(funding(0), 0, 'live');
+    auto.p.ingest(funding(2), 0, 'live');
+    expect(auto.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/sequence_id 0 \(unnumbered\).*funding_numbering: auto, fixed by its first event/)]);
+    expect(seqsOf(auto.p.cut(100, true, 100)!.jobs, 'funding')).toEqual([1n, 2n]);
+    // auto after a restart of an unnumbered stream (it had assigned numbers): numbered is refused.
+    const resumed = pipeline({ state: new Map([['funding', 4n], ['funding:assigned', 4n]]) });
+    resumed.p.ingest(funding(5), 0, 'live');
+    expect(resumed.rejected).toHaveLength(1);
+  });
+
+  it('starts over from a rebuilt state, dropping what it held', () => {
+    const { p } = pipeline({ batchMessagesMax: 50 });
+    p.ingest(trade(1), 0, 'live');
+    p.ingest(trade(3), 0, 'live');
+    p.reset(new Map([['global', 10n], ['btc_usdt', 9n], ['eth_usdt', 10n]]));
+    expect(p.heldCount).toBe(0);
+    expect(p.batchedCount).toBe(0);
+    expect(p.replayStarts()).toEqual([{ stream: 'global', fromSeq: 11n }, { stream: 'funding', fromSeq: 1n }]);
+    p.ingest(trade(11), 0, 'replay');
+    expect(p.cut(100, true, 100)!.jobs.map((j) => [j.jobId, j.prevLastSeq])).toEqual([['btc_usdt-11-11', 9n]]);
   });
 });

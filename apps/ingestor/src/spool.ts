@@ -119,6 +119,17 @@ export class Spool {
     return true;
   }
 
+  /**
+   * Drops every undrained unit (after Redis lost the position: the replay from the rebuilt
+   * position re-sends all of it). Returns how many were dropped.
+   */
+  discardPending(): number {
+    const dropped = this.depth;
+    this.commit({ units: [], nextOffset: this.size });
+    this.finishIfDrained();
+    return dropped;
+  }
+
   close(): void {
     closeSync(this.fd);
   }

@@ -7,26 +7,32 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEAD_LETTER_QUEUE, MarketCatalog } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
-import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, SequenceGapRepository } from '@settlement/scylla';
+import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/domain';
+import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
+import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, SequenceGapRepository, WatermarkRepository } from '@settlement/scylla';
 import { CassandraWriter } from './cassandra-writer.js';
 import { IngestCounts } from './counters.js';
 import { FailedFile } from './failed-file.js';
 import { Flusher } from './flusher.js';
+import { GapFillWriter } from './gap-fill-writer.js';
 import { Ingestor } from './ingestor.js';
 import { JobWriter } from './job-writer.js';
 import { IngestorMetrics } from './metrics.js';
-import { IngestPipeline, type RejectedFrame } from './pipeline.js';
+import { IngestPipeline, type GapFill, type RejectedFrame } from './pipeline.js';
 import { Receiver } from './receiver.js';
 import { ReplayClient } from './replay-client.js';
 import { Spool } from './spool.js';
-import { mergeState, stateKey } from './state.js';
+import { mergeState, rebuildState, stateFields, stateKey } from './state.js';
 
 /** Cassandra side writes get this long to finish on shutdown before they go to the file, ms. */
 const SHUTDOWN_CASSANDRA_MS = 5_000;
 /** The spool gets this long to drain on shutdown (the rest is drained by the next start), ms. */
 const SHUTDOWN_SPOOL_DRAIN_MS = 5_000;
+/** Wait between attempts to read the watermarks or Redis while recovering a lost position, ms. */
+const RECOVERY_RETRY_MS = 500;
+/** With no position in Redis, how long start-up waits for Cassandra's watermarks, ms. */
+const WATERMARKS_WAIT_MS = 10_000;
+const WATERMARKS_RETRY_MS = 500;
 
 export async function startIngestor(ctx: AppContext): Promise<void> {
   const { config, logger, shutdown } = ctx;
@@ -48,7 +54,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   });
   await waitForRedis(redis, config.redis.url, logger, shutdown);
 
-  const queueOptions = { connection: redis, prefix: config.redis.prefix };
+  const queueOptions = { connection: redis, prefix: config.redis.prefix, completedJobsRetained: completedJobsRetainedOf(config) };
   const queues = catalog.shards.map((shard) => createSettlementQueue(shard, queueOptions));
   const deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
     ...queueOptions,
@@ -61,27 +67,54 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   const writer = new JobWriter(redis, queues, stateKey(config.redis.prefix));
   await writer.ready();
 
-  const spool = new Spool(path.resolve(config.data_dir, config.backup.spool_file), ing.spool_bytes_max);
-  if (spool.tornBytesDropped > 0) logger.error({ file: spool.file, bytes: spool.tornBytesDropped }, 'spool ended with a torn line; cut off');
-  const spooled = spool.pending();
-  const state = mergeState(await writer.readState(), spooled);
-  logger.info({ state: Object.fromEntries(state), spooledUnits: spooled.length }, 'ingest state loaded');
-
   const scylla = createScyllaClient(scyllaOptionsFromConfig(config));
   shutdown.add('cassandra', () => scylla.shutdown());
+  const watermarkRepository = new WatermarkRepository(scylla, config.scylladb.keyspace);
+  const readWatermarks = async () => new Map((await watermarkRepository.list()).map((w) => [w.shard, w.lastSeq]));
+  const replay = config.zmq.replay_endpoint === undefined ? undefined : new ReplayClient(config.zmq.replay_endpoint, { timeoutMs: ing.replay_timeout_ms, pageMessages: ing.replay_page_messages });
+
+  const spool = new Spool(path.resolve(config.data_dir, config.backup.spool_file), ing.spool_bytes_max);
+  if (spool.tornBytesDropped > 0) logger.error({ file: spool.file, bytes: spool.tornBytesDropped }, 'spool ended with a torn line; cut off');
+  let spooled = spool.pending();
+  const hash = await writer.readState();
+  const tradeShards = catalog.shards.filter((shard) => shard !== FUNDING_SHARD);
+  // Redis may have lost writes while nothing ran (restart without persistence, failover): the
+  // settled watermarks are the floor of the position, and the only one when the hash is gone.
+  const watermarks = await loadWatermarks(readWatermarks, Object.keys(hash).length === 0, logger, shutdown);
+  const rebuilt = rebuildState({ hash, watermarks, tradeShards, sequenceScope: config.sequence_scope });
+  if (rebuilt.raised.length > 0) {
+    const absent = Object.keys(hash).length === 0;
+    logger.warn(
+      { state: stateFields(rebuilt.state), watermarks: stateFields(watermarks), raised: rebuilt.raised, spooledUnits: spooled.length },
+      absent ? 'ingest state absent in Redis; starting from the shard watermarks in Cassandra, not from 0' : 'ingest state in Redis is behind the settled watermarks (Redis lost writes); raised to them',
+    );
+    if (absent && replay !== undefined && spooled.length > 0) {
+      // The spool continues a chain Redis no longer has; the replay from the watermarks re-sends it.
+      logger.warn({ units: spool.discardPending() }, 'spooled units dropped: the replay from the watermarks re-sends them');
+      spooled = [];
+    }
+    await writer.resetState(rebuilt.state);
+  } else {
+    writer.setConfirmed(rebuilt.state);
+  }
+  const state = mergeState(stateFields(rebuilt.state), spooled);
+  logger.info({ state: Object.fromEntries(state), spooledUnits: spooled.length }, 'ingest state loaded');
+
+  const failedFile = new FailedFile(path.resolve(config.data_dir, config.backup.failed_trades_file));
+  const gapFills = new GapFillWriter(new SequenceGapRepository(scylla, config.scylladb.keyspace), failedFile, logger);
   const cassandra = new CassandraWriter(
     new DeadLetterRepository(scylla, config.scylladb.keyspace),
     new SequenceGapRepository(scylla, config.scylladb.keyspace),
-    new FailedFile(path.resolve(config.data_dir, config.backup.failed_trades_file)),
+    failedFile,
     { concurrency: ing.dead_letter_concurrency, queueMax: ing.dead_letter_queue_max },
     logger,
   );
 
   const flusher = new Flusher(writer, spool, counts, metrics, { flushJobsMax: ing.flush_jobs_max, spoolProbeIntervalMs: ing.spool_probe_interval_ms }, logger);
   for (const [field, seq] of state) flusher.confirmed.set(field, seq.toString());
-  const replay = config.zmq.replay_endpoint === undefined ? undefined : new ReplayClient(config.zmq.replay_endpoint, { timeoutMs: ing.replay_timeout_ms, pageMessages: ing.replay_page_messages });
   // The pipeline reports rejected frames to the ingestor, which is built from the pipeline.
   let onRejected: (rejected: RejectedFrame) => void = () => undefined;
+  let onGapFilled: (fill: GapFill) => void = () => undefined;
   const pipeline = new IngestPipeline({
     catalog,
     sequenceScope: config.sequence_scope,
@@ -93,14 +126,29 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     state,
     counts,
     onRejected: (rejected) => onRejected(rejected),
+    onGapFilled: (fill) => onGapFilled(fill),
+    fundingNumbering: config.funding_numbering,
   });
   const ingestor = new Ingestor(pipeline, flusher, cassandra, replay, counts, metrics, {
     bufferMessagesMax: config.batch.buffer_messages_max,
     flushJobsMax: ing.flush_jobs_max,
     minDueDelayMs: Math.min(config.batch.max_wait_ms, ing.reorder_window_ms),
     shutdownFlushMs: 20_000,
-  }, logger, async (jobId) => (await redis.exists(deadLetterQueue.toKey(jobId))) === 1);
+  }, logger, async (jobId) => (await redis.exists(deadLetterQueue.toKey(jobId))) === 1, {
+    writer,
+    watermarks: readWatermarks,
+    tradeShards,
+    sequenceScope: config.sequence_scope,
+    retryIntervalMs: RECOVERY_RETRY_MS,
+    gapFills,
+  });
   onRejected = ingestor.onRejected;
+  onGapFilled = ingestor.onGapFilled;
+  // A reconnection may reach a Redis that lost its data: check the position at once, not only
+  // on the next write.
+  redis.on('ready', () => {
+    if (writer.reconnected) ingestor.checkPosition();
+  });
   // A connection of its own: BullMQ defines its ~50 scripts on `redis`, and ioredis copies them
   // onto every pipeline made from it (~70 µs each, measured), which a poll every few ms pays;
   // it also keeps the poll's replies from waiting behind a large job MULTI.
@@ -132,6 +180,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     await ingestor.flushAll();
     await flusher.close(SHUTDOWN_SPOOL_DRAIN_MS);
     await cassandra.drain(SHUTDOWN_CASSANDRA_MS);
+    await gapFills.drain();
     replay?.close();
     spool.close();
     await heartbeat.stop();
@@ -147,6 +196,41 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     { pull: pullEndpoint, sub: config.zmq.pub_endpoint ?? null, replay: config.zmq.replay_endpoint ?? null, sequenceScope: config.sequence_scope, spooling: flusher.spooling },
     'ingestor ready',
   );
+}
+
+/**
+ * The settled watermarks at start-up. When Redis has no position at all they are the only
+ * position left, so start-up waits for Cassandra up to WATERMARKS_WAIT_MS (then starts from 0
+ * with an error: a full replay, or recorded gaps without one; never a silent skip); otherwise
+ * they are a floor, and an unreachable Cassandra is logged and skipped (the hash is used as it is).
+ */
+async function loadWatermarks(
+  read: () => Promise<Map<string, bigint>>,
+  required: boolean,
+  logger: AppContext['logger'],
+  shutdown: AppContext['shutdown'],
+): Promise<Map<string, bigint>> {
+  let stopping = false;
+  shutdown.add('wait-for-watermarks', async () => {
+    stopping = true;
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!required) {
+        logger.warn({ err: error }, 'shard watermarks unreadable at start-up; resuming from the position in Redis as it is');
+        return new Map();
+      }
+      if (stopping) throw error;
+      if (attempt * WATERMARKS_RETRY_MS >= WATERMARKS_WAIT_MS) {
+        logger.error({ err: error, waitedMs: WATERMARKS_WAIT_MS }, 'no position in Redis and the shard watermarks are unreadable; starting from 0 (if Redis lost its data, the replay re-sends from the start, or the hole is recorded as a gap)');
+        return new Map();
+      }
+      if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, 'no position in Redis and the shard watermarks are unreadable; waiting for Cassandra');
+      await sleep(WATERMARKS_RETRY_MS);
+    }
+  }
 }
 
 /** Start-up needs Redis (for the persisted position); wait for it, logging every few seconds. */

@@ -159,12 +159,13 @@ export async function readShardJobs(config: Readonly<SettlementConfig>, shard: s
 
 /**
  * Checks one shard's jobs: the chain (each job's prevLastSeq is the previous job's last seq),
- * job ids, strictly increasing sequences, and that jobs were added in sequence order.
+ * job ids, strictly increasing sequences, and that jobs were added in sequence order. The first
+ * job continues from `startAfterSeq` (0, or the settled watermark the queue was rebuilt from).
  * Returns the messages in order.
  */
-export function checkShardChain(shardJobs: ShardJobs): SettlementMessage[] {
+export function checkShardChain(shardJobs: ShardJobs, startAfterSeq = 0n): SettlementMessage[] {
   const messages: SettlementMessage[] = [];
-  let prevLast = 0n;
+  let prevLast = startAfterSeq;
   let prevTimestamp = 0;
   for (const { id, timestamp, job } of shardJobs.jobs) {
     const first = job.messages[0]!.seq;

@@ -15,7 +15,7 @@ let redis: Redis;
 
 beforeAll(async () => {
   const pubPort = await freePort();
-  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort(), pub_endpoint: `tcp://127.0.0.1:${pubPort}` } }));
+  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort(), pub_endpoint: `tcp://127.0.0.1:${pubPort}` }, funding_numbering: 'numbered' }));
   redis = redisClient(ks.config.redis.url);
 });
 

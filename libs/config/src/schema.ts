@@ -109,6 +109,12 @@ export const settlementConfigSchema = z
       .prefault({}),
     /** global: output_sequence is one counter across symbols; per_symbol: one per symbol. */
     sequence_scope: z.enum(['global', 'per_symbol']).default('global'),
+    /**
+     * Whether the engine numbers funding events (sequence_id > 0): numbered, unnumbered
+     * (sequence_id 0, as the original engine sends them), or auto (fixed by the stream's first
+     * event). Reading a stream from two sockets (zmq.pub_endpoint) needs numbered. Default auto.
+     */
+    funding_numbering: z.enum(['auto', 'numbered', 'unnumbered']).default('auto'),
     /** Receives fees: a user id, 0..2^63-1, as digits or a YAML integer. Default 0. */
     fee_account_user_id: userId.default(0n),
     assets: z.array(assetSchema).min(1),
@@ -260,6 +266,15 @@ export const settlementConfigSchema = z
       }
       names.add(symbol.name);
     });
+    if (config.zmq.pub_endpoint !== undefined && config.funding_numbering !== 'numbered') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['funding_numbering'],
+        message:
+          `must be numbered when zmq.pub_endpoint is set (got ${config.funding_numbering}): the ingestor then reads zmq.settlement_port and zmq.pub_endpoint, ` +
+          'and an unnumbered funding event (sequence_id 0) received on both cannot be told from two events; read one socket, or have the engine number funding events',
+      });
+    }
     const loopback = ['127.0.0.1', 'localhost', '::1'].includes(config.dashboard.host);
     if (!loopback && config.dashboard.token === undefined) {
       ctx.addIssue({

@@ -18,8 +18,21 @@ export interface SequenceHole extends SequenceRange {
   readonly deadlineMs: number;
 }
 
-/** released: the item (and any held items it unblocked) was appended to `out`, in order. */
-export type OfferOutcome = 'released' | 'held' | 'duplicate';
+/**
+ * released: the item (and any held items it unblocked) was appended to `out`, in order.
+ * late: the item's sequence lies in a gap this tracker skipped (recorded) and had not arrived
+ * before; it is not appended: the caller settles it if its shard can still take it in order,
+ * else dead-letters it (see skippedGapOf).
+ */
+export type OfferOutcome = 'released' | 'held' | 'duplicate' | 'late';
+
+/**
+ * Skipped gaps remembered per stream to tell a late message from a duplicate. Older ones are
+ * forgotten: a message that arrives after this many later gaps counts as a duplicate.
+ */
+export const SKIPPED_GAPS_REMEMBERED_MAX = 1024;
+/** Late arrivals remembered per stream (so a second copy of one is a duplicate). */
+export const LATE_ARRIVALS_REMEMBERED_MAX = 65_536;
 
 interface Held<T> {
   readonly seq: bigint;
@@ -35,6 +48,10 @@ export class SequenceTracker<T> {
   /** Sorted by seq, all above `last + 1`. Usually tiny: a reordered neighbour or two. */
   private readonly held: Held<T>[] = [];
   private holeOpenedAtMs: number | undefined;
+  /** Gaps skipped by skipHole, oldest first, at most SKIPPED_GAPS_REMEMBERED_MAX. */
+  private readonly skipped: SequenceRange[] = [];
+  /** Sequences of skipped gaps that arrived late, at most LATE_ARRIVALS_REMEMBERED_MAX. */
+  private readonly arrivedLate = new Set<bigint>();
 
   /**
    * @param stream name used in logs and gap records
@@ -68,11 +85,17 @@ export class SequenceTracker<T> {
 
   /**
    * Offers one item. Released items (this one and any held ones it unblocks) are pushed onto
-   * `out` in sequence order. A sequence at or below `lastSeq`, or already held, is a duplicate.
+   * `out` in sequence order. A sequence at or below `lastSeq`, or already held, is a duplicate,
+   * unless it lies in a gap skipped earlier and arrives there for the first time: then it is late.
    */
   offer(seq: bigint, item: T, nowMs: number, out: T[]): OfferOutcome {
     const next = this.last + 1n;
-    if (seq < next) return 'duplicate';
+    if (seq < next) {
+      if (this.arrivedLate.has(seq) || this.skippedGapOf(seq) === undefined) return 'duplicate';
+      if (this.arrivedLate.size >= LATE_ARRIVALS_REMEMBERED_MAX) this.arrivedLate.delete(this.arrivedLate.values().next().value!);
+      this.arrivedLate.add(seq);
+      return 'late';
+    }
     if (seq === next) {
       out.push(item);
       this.last = seq;
@@ -84,6 +107,16 @@ export class SequenceTracker<T> {
     this.held.splice(at, 0, { seq, item });
     this.holeOpenedAtMs ??= nowMs;
     return 'held';
+  }
+
+  /** The skipped (recorded) gap that contains `seq`, if it is still remembered. */
+  skippedGapOf(seq: bigint): SequenceRange | undefined {
+    // Newest first: a late message nearly always belongs to a recent gap.
+    for (let i = this.skipped.length - 1; i >= 0; i--) {
+      const gap = this.skipped[i]!;
+      if (gap.fromSeq <= seq && seq <= gap.toSeq) return gap;
+    }
+    return undefined;
   }
 
   /** The open hole before the first held item, if any. */
@@ -118,6 +151,8 @@ export class SequenceTracker<T> {
     const first = this.held[0];
     if (first === undefined) return undefined;
     const gap: SequenceRange = { fromSeq: this.last + 1n, toSeq: first.seq - 1n };
+    if (this.skipped.length >= SKIPPED_GAPS_REMEMBERED_MAX) this.skipped.shift();
+    this.skipped.push(gap);
     this.last = first.seq - 1n;
     this.releaseContiguous(out);
     if (this.held.length > 0) this.holeOpenedAtMs = nowMs;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SequenceTracker } from './sequencing.js';
+import { SKIPPED_GAPS_REMEMBERED_MAX, SequenceTracker } from './sequencing.js';
 
 function offerAll(tracker: SequenceTracker<bigint>, seqs: readonly number[], nowMs = 0): { out: bigint[]; outcomes: string[] } {
   const out: bigint[] = [];
@@ -71,8 +71,10 @@ describe('SequenceTracker', () => {
     expect(out).toEqual([1n, 4n, 5n]);
     // The next hole gets a fresh window.
     expect(tracker.hole()).toEqual({ fromSeq: 6n, toSeq: 7n, openedAtMs: 50, deadlineMs: 70 });
-    // A late arrival of a skipped sequence is a duplicate now.
-    expect(tracker.offer(2n, 2n, 51, out)).toBe('duplicate');
+    // A late arrival of a skipped sequence is late (the caller settles or dead-letters it),
+    // never a silent duplicate; a second copy of it is.
+    expect(tracker.offer(2n, 2n, 51, out)).toBe('late');
+    expect(tracker.offer(2n, 2n, 52, out)).toBe('duplicate');
   });
 
   it('skipAll releases everything held and lists every gap', () => {
@@ -101,5 +103,35 @@ describe('SequenceTracker', () => {
   it('rejects a negative start and a negative window', () => {
     expect(() => new SequenceTracker('s', -1n, 20)).toThrow(/must not be negative/);
     expect(() => new SequenceTracker('s', 0n, -1)).toThrow(/reorderWindowMs/);
+  });
+});
+
+describe('SequenceTracker: a message that arrives after its gap was skipped', () => {
+  it('is late (not a duplicate) the first time, and a duplicate after that', () => {
+    const tracker = new SequenceTracker<bigint>('global', 0n, 20);
+    const out: bigint[] = [];
+    expect(tracker.offer(1n, 1n, 0, out)).toBe('released');
+    expect(tracker.offer(4n, 4n, 0, out)).toBe('held');
+    expect(tracker.skipHole(100, out)).toEqual({ fromSeq: 2n, toSeq: 3n });
+    expect(out).toEqual([1n, 4n]);
+    expect(tracker.offer(2n, 2n, 200, out)).toBe('late');
+    expect(tracker.skippedGapOf(2n)).toEqual({ fromSeq: 2n, toSeq: 3n });
+    expect(tracker.offer(2n, 2n, 201, out)).toBe('duplicate');
+    expect(tracker.offer(3n, 3n, 202, out)).toBe('late');
+    // Released before the gap, or after it: a plain duplicate.
+    expect(tracker.offer(1n, 1n, 203, out)).toBe('duplicate');
+    expect(tracker.offer(4n, 4n, 204, out)).toBe('duplicate');
+    // A late message is never appended: the caller decides whether it can still apply.
+    expect(out).toEqual([1n, 4n]);
+  });
+
+  it('remembers gaps skipped at shutdown too, and forgets the oldest beyond its bound', () => {
+    const tracker = new SequenceTracker<bigint>('s', 0n, 20);
+    const out: bigint[] = [];
+    for (let i = 0; i <= SKIPPED_GAPS_REMEMBERED_MAX; i++) tracker.offer(BigInt(2 * i + 2), 0n, 0, out);
+    expect(tracker.skipAll(0, out)).toHaveLength(SKIPPED_GAPS_REMEMBERED_MAX + 1);
+    // Gap 1-1 was the first of 1 025: forgotten; gap 3-3 is still known.
+    expect(tracker.offer(1n, 0n, 1, out)).toBe('duplicate');
+    expect(tracker.offer(3n, 0n, 1, out)).toBe('late');
   });
 });
