@@ -85,7 +85,10 @@ async function readRow(key: Pick<Row, 'userId' | 'assetId' | 'shard'>): Promise<
 async function corruptByOne(userId: bigint): Promise<Row> {
   const row = (await rowsOf(userId)).find((r) => queues.has(r.shard));
   if (row === undefined) throw new Error(`user ${userId} has no row of a configured shard`);
-  await q('UPDATE user_balances SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [row.available + 1n, row.userId, row.assetId, row.shard]);
+  // Just above the settler's own write timestamp (fenced, not a wall clock), so the change sticks.
+  const written = (await q('SELECT WRITETIME(available) AS wt FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [row.userId, row.assetId, row.shard])).first()!['wt'] as bigint;
+  await q('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1n, row.available + 1n, row.userId, row.assetId, row.shard]);
+  expect((await readRow(row))?.available).toBe(row.available + 1n);
   return row;
 }
 
