@@ -1,14 +1,20 @@
 /**
  * The chaos run: a simulated stream settled by the real processes while faults are injected at
  * random moments (from a seed): SIGKILL of a settler, of the ingestor, of the reconciler; Redis
- * killed and restarted; Cassandra restarted (graceful and kill -9 in turn); a settler paused
- * longer than its lock and its lease; plus duplicated, reordered and malformed messages in the
- * stream. Then it checks that every balance equals the simulator's expectation, conservation
- * holds, every trade is settled exactly once, every malformed message is in the dead letter and
- * nothing valid is, no settlement job failed, no process died by itself or hung on shutdown, and
- * a full reconciliation finds 0 errors.
+ * killed and restarted; Cassandra stopped (SIGTERM) and restarted; Cassandra killed (kill -9,
+ * at least three times per run, spread over it) and restarted; a settler paused longer than its
+ * lock and its lease; plus duplicated, reordered and malformed messages in the stream. Then it
+ * checks that every balance equals the simulator's expectation, conservation holds, every trade
+ * is settled exactly once, every malformed message is in the dead letter and nothing valid is,
+ * no settlement job failed, no process died by itself or hung on shutdown, and a full
+ * reconciliation finds 0 errors.
  *
- * It runs on a private Redis and a private Cassandra, so it can restart them freely.
+ * It runs on a private Redis and a private Cassandra, so it can restart them freely. By default
+ * both are configured as users run them (DESIGN.md invariant 8): Cassandra with the periodic
+ * commit log of `npm start` / `npm run stack:up` (Cassandra's default, synced every 10 s, so a
+ * kill -9 loses the last acknowledged writes) and Redis without persistence, like the machine's
+ * (so a restart comes back empty). `commitlog: 'batch'` is the hardened variant: the commit log
+ * synced before each acknowledgement and Redis with an append-only file fsynced on every write.
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -21,14 +27,20 @@ import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/dom
 import { createRedisConnection, createSettlementQueue, heartbeatPattern } from '@settlement/runtime';
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
-import { createSimulator, marketFromConfig, sendPaced, type Simulator, type SimulatorOptions } from '@settlement/simulator';
+import { createSimulator, marketFromConfig, Rng, sendPaced, type Simulator, type SimulatorOptions } from '@settlement/simulator';
 import { ChildApp, ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
 import { checkBalances } from './check-balances.js';
 import { writeConfigYaml } from './config-file.js';
-import { PrivateRedis } from './private-redis.js';
+import { cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
+import { PrivateRedis, type RedisPersistence } from './private-redis.js';
 
-export const FAULT_KINDS = ['kill-settler', 'kill-ingestor', 'kill-reconciler', 'restart-redis', 'restart-cassandra', 'pause-settler'] as const;
+export { COMMITLOG_MODES, cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
+
+export const FAULT_KINDS = ['kill-settler', 'kill-ingestor', 'kill-reconciler', 'restart-redis', 'restart-cassandra', 'kill-cassandra', 'pause-settler'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** kill -9 of Cassandra per run, at least (spread over the stream). */
+export const DEFAULT_CASSANDRA_KILLS = 3;
 
 export interface ChaosOptions {
   /** Trades in the stream, exactly; funding events (deposits, locks, …) come on top. */
@@ -46,6 +58,14 @@ export interface ChaosOptions {
   readonly portBase: number;
   /** Fault kinds to use (default all); each is used at least once when faults ≥ kinds. */
   readonly kinds?: readonly FaultKind[];
+  /** The private Cassandra's commit log. Default `periodic`, as users run it. */
+  readonly commitlog?: CommitlogMode;
+  /** The private Redis's persistence. Default: `none` with a periodic commit log, `aof-always` with `batch`. */
+  readonly redisPersistence?: RedisPersistence;
+  /** kill -9 of Cassandra in the run, at least; default 3 (when `kinds` has kill-cassandra). */
+  readonly cassandraKills?: number;
+  /** Called as each fault is done (the run also logs it). */
+  readonly onFault?: (fault: FaultRecord) => void;
   readonly logger: Logger;
   /** Where logs and the private stack's files go; emptied at the start. */
   readonly workDir: string;
@@ -61,6 +81,12 @@ export interface FaultRecord {
   readonly kind: FaultKind;
   readonly target: string;
   readonly durationMs: number;
+  /**
+   * What the fault did to the stores: for a Cassandra fault, each shard's stored watermark just
+   * before and right after (storage going back shows as a lower value after); for Redis, whether
+   * it came back empty.
+   */
+  readonly detail?: string;
 }
 
 export interface ChaosCheck {
@@ -78,6 +104,8 @@ export interface ProcessExit {
 
 export interface ChaosReport {
   readonly seed: number;
+  readonly commitlog: CommitlogMode;
+  readonly redisPersistence: RedisPersistence;
   readonly messages: number;
   readonly trades: number;
   readonly faults: FaultRecord[];
@@ -97,16 +125,28 @@ export interface ChaosReport {
   readonly elapsedMs: number;
 }
 
-/** A small seeded PRNG (mulberry32), so the fault plan is the same for the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/**
+ * The fault plan: which faults, and when (as fractions of the stream's expected send time, in
+ * order). Every kind at least once when there are enough faults, kill -9 of Cassandra at least
+ * `cassandraKills` times, one in each equal part of the stream so they are spread over it (a
+ * kill at the very end, once everything settled, would lose nothing); the rest at random
+ * moments. Same seed, same plan.
+ */
+export function faultPlan(random: () => number, faults: number, kinds: readonly FaultKind[], cassandraKills: number): { kind: FaultKind; at: number }[] {
+  const kills = kinds.includes('kill-cassandra') ? cassandraKills : 0;
+  const others = kinds.filter((k) => k !== 'kill-cassandra');
+  const rest = Math.max(faults - kills, others.length === 0 ? 0 : Math.min(others.length, faults));
+  const plan: { kind: FaultKind; at: number }[] = [];
+  // The other kinds round robin (each once before any twice), in random order.
+  const pool: FaultKind[] = others.length === 0 ? ['kill-cassandra'] : Array.from({ length: rest }, (_, i) => others[i % others.length]!);
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  const span = 0.85;
+  for (let i = 0; i < kills; i++) plan.push({ kind: 'kill-cassandra', at: 0.05 + (span * (i + random())) / kills });
+  for (const kind of others.length === 0 ? [] : pool) plan.push({ kind, at: 0.05 + random() * span });
+  return plan.sort((a, b) => a.at - b.at);
 }
 
 /** Every row of a query, page by page. */
@@ -244,26 +284,21 @@ class Supervised {
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const log = options.logger;
-  const random = prng(options.seed);
+  // One seeded generator for the whole fault schedule (the simulator's, seeded the same way).
+  const rng = new Rng(options.seed);
+  const random = (): number => rng.next();
+  const commitlog = options.commitlog ?? 'periodic';
+  const redisPersistence = options.redisPersistence ?? (commitlog === 'batch' ? 'aof-always' : 'none');
   rmSync(options.workDir, { recursive: true, force: true });
-  const redis = new PrivateRedis(options.portBase, path.join(options.workDir, 'redis'));
+  const redis = new PrivateRedis(options.portBase, path.join(options.workDir, 'redis'), redisPersistence);
   const cassandraOptions: LocalCassandraOptions = {
     dir: path.join(options.workDir, 'cassandra'),
     port: options.portBase + 3,
     heapMb: 768,
     readyTimeoutMs: 120_000,
-    // Acknowledged writes must survive a kill -9: sync the commit log before acknowledging.
-    // One flush writer: Cassandra 2.1.0 replays the commit log per table from the position of
-    // its newest flush, so flushes completing out of order can skip records (CASSANDRA-9669).
-    // Standard disk access: 2.1.0 cannot unmap files on Java 17 and says so at start-up.
-    yamlOverrides: {
-      commitlog_sync: 'batch',
-      commitlog_sync_batch_window_in_ms: 2,
-      commitlog_sync_period_in_ms: undefined,
-      memtable_flush_writers: 1,
-      disk_access_mode: 'standard',
-    },
+    yamlOverrides: cassandraYamlOverrides(commitlog),
   };
+  log.info({ commitlog, redisPersistence, yamlOverrides: cassandraOptions.yamlOverrides ?? 'none (the local stack\'s cassandra.yaml)' }, 'chaos run: private stack');
   const quiet = (message: string) => log.info(message);
   await redis.start();
   await startLocalCassandra(cassandraOptions, quiet);
@@ -326,7 +361,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return busy;
   };
 
-  let cassandraRestarts = 0;
+  /**
+   * Each shard's stored watermark (last_seq), read by the harness's own connection at ONE
+   * (undefined when Cassandra does not answer within `ms`): read right before and right after a
+   * Cassandra fault, it shows whether storage went back.
+   */
+  const probe = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
+  probe.on('log', () => undefined);
+  const watermarks = async (ms: number): Promise<Map<string, bigint> | undefined> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const rows = await within(
+        probe.execute('SELECT shard, last_seq FROM chaos.shard_watermarks', [], { prepare: true }).then((r) => r.rows),
+        Math.max(1, Math.min(2000, deadline - Date.now())),
+        undefined,
+      );
+      if (rows !== undefined) return new Map(rows.map((r) => [r['shard'] as string, r['last_seq'] as bigint]));
+      if (Date.now() >= deadline) return undefined;
+      await sleep(200);
+    }
+  };
   const faults: FaultRecord[] = [];
   const checks: ChaosCheck[] = [];
   let client: cassandra.Client | undefined;
@@ -364,24 +418,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       () => undefined,
     );
 
-    // Fault plan: every kind at least once (when there are enough faults), order and moments
-    // random over the stream. Faults run one after the other; one that is due while another
-    // still runs starts right after it.
-    const kinds = options.kinds ?? FAULT_KINDS;
-    const plan: FaultKind[] = Array.from({ length: options.faults }, (_, i) => kinds[i % kinds.length]!);
-    for (let i = plan.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [plan[i], plan[j]] = [plan[j]!, plan[i]!];
-    }
-    const moments = plan.map(() => 0.05 + random() * 0.85).sort((a, b) => a - b).map((f) => f * expectedSendMs);
-    for (const [i, kind] of plan.entries()) {
-      const waitMs = moments[i]! - sinceStream();
+    // Fault plan (faultPlan): seeded. Faults run one after the other; one that is due while
+    // another still runs starts right after it.
+    const plan = faultPlan(random, options.faults, options.kinds ?? FAULT_KINDS, options.cassandraKills ?? DEFAULT_CASSANDRA_KILLS);
+    log.info({ plan: plan.map((p) => `${p.kind}@${((p.at * expectedSendMs) / 1000).toFixed(1)}s`) }, 'fault plan');
+    for (const { kind, at } of plan) {
+      const waitMs = at * expectedSendMs - sinceStream();
       if (waitMs > 0) await sleep(waitMs);
       // Chosen before the clock starts: the lookup may wait for a Redis that is coming back.
       const hit = kind === 'kill-settler' || kind === 'pause-settler' ? await settlerToHit() : undefined;
       const atMs = sinceStream();
       const t0 = Date.now();
       let target = '';
+      let detail: string | undefined;
       switch (kind) {
         case 'kill-settler': {
           const s = hit!;
@@ -403,21 +452,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await sleep(200 + random() * 800);
           reconciler.start();
           break;
-        case 'restart-redis':
-          target = 'redis (kill -9)';
+        case 'restart-redis': {
+          // Without persistence (the default, like the machine's Redis) it comes back empty:
+          // every queue, job chain and position gone. With an fsynced AOF it keeps everything.
+          target = redisPersistence === 'none' ? 'redis (kill -9, comes back empty)' : 'redis (kill -9, AOF fsynced always)';
+          const keysBefore = await within(harnessRedis.dbsize(), 1000, -1);
           await redis.kill();
+          if (redisPersistence === 'none') redis.deleteData();
           await sleep(1000 + random() * 2000);
           await redis.start();
+          const keysAfter = await within(harnessRedis.dbsize(), 5000, -1);
+          detail = `keys ${keysBefore} before, ${keysAfter} after the restart`;
           break;
-        case 'restart-cassandra': {
-          // In turn a clean stop and a crash: with the commit log synced before each
-          // acknowledgement, neither may lose an acknowledged batch.
-          const crash = cassandraRestarts++ % 2 === 1;
+        }
+        case 'restart-cassandra':
+        case 'kill-cassandra': {
+          // A clean stop (SIGTERM) or a crash (kill -9). With the periodic commit log, a crash
+          // loses what was acknowledged since the last sync: the service must re-apply it.
+          const crash = kind === 'kill-cassandra';
           target = crash ? 'cassandra (kill -9)' : 'cassandra (SIGTERM)';
+          const before = await watermarks(3000);
           if (crash) await killLocalCassandra(cassandraOptions);
           else await stopLocalCassandra(cassandraOptions, quiet);
           await sleep(500 + random() * 1500);
           await startLocalCassandra(cassandraOptions, quiet);
+          const after = await watermarks(15_000);
+          detail = describeWatermarks(before, after);
           break;
         }
         case 'pause-settler': {
@@ -432,9 +492,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           break;
         }
       }
-      const record = { atMs, kind, target, durationMs: Date.now() - t0 };
+      const record: FaultRecord = { atMs, kind, target, durationMs: Date.now() - t0, ...(detail === undefined ? {} : { detail }) };
       faults.push(record);
       log.info(record, 'fault injected');
+      options.onFault?.(record);
     }
     const sendReport = await sending;
 
@@ -603,6 +664,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const fewFaults = faults.length < options.faults;
     return {
       seed: options.seed,
+      commitlog,
+      redisPersistence,
       messages: simulator.messages.length,
       trades: [...wantTrades.values()].reduce((s, set) => s + set.size, 0),
       faults,
@@ -620,6 +683,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.allSettled(apps.map((a) => a.stop(20_000)));
     apps.forEach((a) => a.app.close());
     await client?.shutdown().catch(() => undefined);
+    await probe.shutdown().catch(() => undefined);
     await Promise.allSettled([...queues, deadLetterQueue].map((q) => q.close()));
     harnessRedis.disconnect();
     await replay.close().catch(() => undefined);
@@ -643,6 +707,19 @@ async function waitForHeartbeats(redis: Redis, prefix: string, want: Record<stri
     await sleep(200);
   }
   throw new Error(`processes not up after ${timeoutMs} ms: heartbeats ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`);
+}
+
+/** "btc_usdt 1200→1150 (−50), …": each shard's stored watermark before and after a Cassandra fault. */
+export function describeWatermarks(before: Map<string, bigint> | undefined, after: Map<string, bigint> | undefined): string {
+  if (before === undefined || after === undefined) return `watermarks ${before === undefined ? 'not read before' : 'read before'}, ${after === undefined ? 'not read after' : 'read after'}`;
+  const shards = [...new Set([...before.keys(), ...after.keys()])].sort();
+  const back = shards.filter((s) => (after.get(s) ?? 0n) < (before.get(s) ?? 0n));
+  const parts = shards.map((s) => {
+    const b = before.get(s) ?? 0n;
+    const a = after.get(s) ?? 0n;
+    return `${s} ${b}→${a}${a < b ? ` (−${b - a})` : ''}`;
+  });
+  return `${back.length === 0 ? 'storage kept every watermark' : `storage went back on ${back.join(', ')}`}: ${parts.join(', ')}`;
 }
 
 /** kill -9 of the private Cassandra, as a crash would; waits until the process is gone. */

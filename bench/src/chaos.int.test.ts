@@ -2,8 +2,10 @@
  * A short chaos run inside the test suite: 3 000 trades through the real ingestor, two settlers
  * and the reconciler (child processes) on a private Redis and a private Cassandra, with one fault
  * of each kind at random moments from a fixed seed (settler, ingestor and reconciler SIGKILLed,
- * Redis kill -9 and restart, Cassandra restart, a settler SIGSTOPped past its lock and lease),
- * plus duplicated, reordered and malformed messages. Every end check must pass.
+ * Redis kill -9 and restart, Cassandra stopped and restarted, Cassandra kill -9 and restart, a
+ * settler SIGSTOPped past its lock and lease), plus duplicated, reordered and malformed
+ * messages. Every end check must pass. (`npm run chaos` does at least three Cassandra kills; one
+ * keeps this test short.)
  *
  * Its ports (16 500-16 503, Cassandra's storage port 14 461) are used by no other test.
  */
@@ -18,6 +20,10 @@ describe('chaos run', () => {
     const report = await runChaos({
       trades: 3_000,
       faults: FAULT_KINDS.length,
+      cassandraKills: 1,
+      // Until the settler re-applies what a periodic commit log lost (issue 16, point 1), the
+      // default mode loses trades by design of the test; this test runs the hardened variant.
+      commitlog: 'batch',
       seed: 7,
       ratePerSecond: 1_500,
       users: 500,
@@ -29,6 +35,8 @@ describe('chaos run', () => {
     // Logged in full so a failure shows every check and fault, not only the first assertion.
     process.stderr.write(`${JSON.stringify({ faults: report.faults, checks: report.checks, settledMs: report.settledMs, elapsedMs: report.elapsedMs })}\n`);
 
+    expect(report.commitlog).toBe('batch');
+    expect(report.redisPersistence).toBe('aof-always');
     expect(report.trades).toBe(3_000);
     expect(report.injected.duplicates).toBeGreaterThan(0);
     expect(report.injected.swaps).toBeGreaterThan(0);
@@ -48,5 +56,5 @@ describe('chaos run', () => {
       'every process stopped cleanly on SIGTERM',
     ]);
     expect(report.ok).toBe(true);
-  }, 240_000);
+  }, 300_000);
 });

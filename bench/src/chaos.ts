@@ -1,29 +1,41 @@
 /**
  * npm run chaos: the chaos run of chaos-run.ts with the flags of USAGE below (`--help`). Prints
- * the timings, the faults and the checks; exits 0 only when every check passes.
- * bench/src/chaos.int.test.ts runs a short one in the test suite.
+ * each fault as it is injected, then the timings, the faults and the checks, and writes them as
+ * JSON (bench/results/chaos-<mode>-seed-<seed>-<time>.json); exits 0 only when every check
+ * passes. bench/src/chaos.int.test.ts runs a short one in the test suite.
  */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { ROOT, parseScriptArgs } from '@settlement/tools';
-import { runChaos } from './chaos-run.js';
+import { COMMITLOG_MODES, DEFAULT_CASSANDRA_KILLS, runChaos, type CommitlogMode } from './chaos-run.js';
+import { REDIS_PERSISTENCE_MODES, type RedisPersistence } from './private-redis.js';
 import { formatTable } from './table.js';
 
 const USAGE = `
 npm run chaos [-- FLAGS]: the whole service under faults (SIGKILL of settlers, the ingestor and
-the reconciler; Redis and Cassandra restarted; a settler paused past its lock; duplicated,
-reordered and malformed messages), then every balance and trade checked exactly
+the reconciler; Redis restarted; Cassandra stopped and killed -9, then restarted; a settler
+paused past its lock; duplicated, reordered and malformed messages), then every balance and
+trade checked exactly
 
-  --trades 100000   trades in the stream (funding events come on top)
-  --faults 24       faults injected while it runs
-  --seed 1          simulator and fault-schedule seed
-  --rate 3000       messages/s sent by the engine stand-in
-  --settlers 2      settler processes
-  --users 2000      simulated users
-  -h, --help        this text
+  --trades 100000        trades in the stream (funding events come on top)
+  --faults 24            faults injected while it runs (at least one of each kind)
+  --cassandra-kills 3    kill -9 of Cassandra among them, at least, spread over the stream
+  --commitlog periodic   the private Cassandra's commit log: periodic (as npm start and
+                         stack:up run it: synced every 10 s, a kill -9 loses the last
+                         acknowledged writes) or batch (synced before each acknowledgement,
+                         window 2 ms: the hardened variant)
+  --redis MODE           the private Redis's persistence: none (like the machine's Redis: a
+                         restart comes back empty) or aof-always (fsynced on every write);
+                         default none with --commitlog periodic, aof-always with batch
+  --seed 1               simulator and fault-schedule seed
+  --rate 3000            messages/s sent by the engine stand-in
+  --settlers 2           settler processes
+  --users 2000           simulated users
+  -h, --help             this text
 
-Runs on its own Redis (port 16300) and Cassandra (16303); logs in data/chaos/seed-<seed>/logs.
-Exits 0 only when every check passes.
+Runs on its own Redis (port 16300) and Cassandra (16303); logs in
+data/chaos/<commitlog>-seed-<seed>/logs. Exits 0 only when every check passes.
 `;
 
 const values = parseScriptArgs(USAGE, {
@@ -33,7 +45,18 @@ const values = parseScriptArgs(USAGE, {
   rate: { type: 'string', default: '3000' },
   settlers: { type: 'string', default: '2' },
   users: { type: 'string', default: '2000' },
+  'cassandra-kills': { type: 'string', default: String(DEFAULT_CASSANDRA_KILLS) },
+  commitlog: { type: 'string', default: 'periodic' },
+  redis: { type: 'string' },
 });
+
+function choiceArg<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T {
+  if (!choices.includes(raw as T)) {
+    process.stderr.write(`--${name} must be one of ${choices.join(', ')}, got ${raw}\n`);
+    process.exit(2);
+  }
+  return raw as T;
+}
 
 function intArg(name: string, raw: string | undefined, min: number): number {
   const n = Number(raw);
@@ -46,12 +69,20 @@ function intArg(name: string, raw: string | undefined, min: number): number {
 
 const trades = intArg('trades', values.trades, 100);
 const seed = intArg('seed', values.seed, 0);
-const workDir = path.join(ROOT, 'data', 'chaos', `seed-${seed}`);
+const commitlog: CommitlogMode = choiceArg('commitlog', values.commitlog, COMMITLOG_MODES);
+const redisPersistence: RedisPersistence | undefined = values.redis === undefined ? undefined : choiceArg('redis', values.redis, REDIS_PERSISTENCE_MODES);
+const workDir = path.join(ROOT, 'data', 'chaos', `${commitlog}-seed-${seed}`);
 const logger = pino({ level: 'info', base: { app: 'chaos' } }, pino.destination(2));
+const startedAt = new Date();
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 const report = await runChaos({
   trades,
   faults: intArg('faults', values.faults, 1),
+  cassandraKills: intArg('cassandra-kills', values['cassandra-kills'], 0),
+  commitlog,
+  redisPersistence,
+  onFault: (f) => process.stdout.write(`fault at ${sec(f.atMs)}: ${f.kind} ${f.target} (${f.durationMs} ms)${f.detail ? `: ${f.detail}` : ''}\n`),
   seed,
   ratePerSecond: intArg('rate', values.rate, 100),
   users: intArg('users', values.users, 10),
@@ -62,10 +93,24 @@ const report = await runChaos({
 });
 
 const s = (ms: number) => `${Math.round(ms / 100) / 10} s`;
-process.stdout.write(`\nchaos run, seed ${report.seed}: ${report.messages} messages, ${report.trades} trades; logs in ${path.relative(ROOT, workDir)}/logs\n`);
+process.stdout.write(`\nchaos run, seed ${report.seed}, commit log ${report.commitlog}, Redis persistence ${report.redisPersistence}: ${report.messages} messages, ${report.trades} trades; logs in ${path.relative(ROOT, workDir)}/logs\n`);
 process.stdout.write(`set-up ${s(report.setupMs)}, stream sent in ${s(report.sendMs)}, ${Number.isNaN(report.settledMs) ? 'not all settled' : `all settled ${s(report.settledMs)} after the stream started`}, checks ${s(report.checkMs)}, total ${s(report.elapsedMs)}\n`);
 process.stdout.write(`injected in the stream: ${report.injected.duplicates} duplicates, ${report.injected.swaps} swaps, ${report.injected.malformed} malformed\n\n`);
-process.stdout.write(formatTable(['at s', 'fault', 'target', 'took ms'], report.faults.map((f) => [Math.round(f.atMs / 100) / 10, f.kind, f.target, f.durationMs])) + '\n\n');
+process.stdout.write(formatTable(['at s', 'fault', 'target', 'took ms', 'detail'], report.faults.map((f) => [Math.round(f.atMs / 100) / 10, f.kind, f.target, f.durationMs, f.detail ?? ''])) + '\n\n');
 process.stdout.write(formatTable(['check', 'ok', 'detail'], report.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n\n');
-process.stdout.write(`${report.ok ? 'PASSED' : 'FAILED'}: ${report.faults.length} faults, ${report.checks.filter((c) => c.ok).length}/${report.checks.length} checks\n`);
+const resultsDir = path.join(ROOT, 'bench', 'results');
+mkdirSync(resultsDir, { recursive: true });
+const jsonFile = path.join(resultsDir, `chaos-${commitlog}-seed-${seed}-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+const kinds = report.faults.reduce<Record<string, number>>((m, f) => ({ ...m, [f.kind]: (m[f.kind] ?? 0) + 1 }), {});
+const figures = {
+  trades: report.trades,
+  messages: report.messages,
+  faults: report.faults.length,
+  faultsByKind: kinds,
+  checksPassed: report.checks.filter((c) => c.ok).length,
+  checks: report.checks.length,
+};
+writeFileSync(jsonFile, `${JSON.stringify({ startedAt: startedAt.toISOString(), settings: { trades, seed, commitlog, redisPersistence: report.redisPersistence, rate: Number(values.rate), settlers: Number(values.settlers), users: Number(values.users) }, figures, ...report }, null, 2)}\n`);
+writeFileSync(path.join(workDir, 'report.json'), readFileSync(jsonFile));
+process.stdout.write(`${report.ok ? 'PASSED' : 'FAILED'}: ${report.trades} trades, ${report.faults.length} faults (${Object.entries(kinds).map(([k, n]) => `${n} ${k}`).join(', ')}), ${figures.checksPassed}/${figures.checks} checks; ${path.relative(ROOT, jsonFile)}\n`);
 process.exit(report.ok ? 0 : 1);

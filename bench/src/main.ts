@@ -9,7 +9,12 @@
  *     the maximum reached, with ZMQ-to-settled latency per message, queue depth, CPU per
  *     process, and balance queries (service vs raw single-partition read) idle and under load;
  *  3. checks the settled balances against the simulator's expectation: a broken run cannot look
- *     fast, and exits 1.
+ *     fast, and exits 1;
+ *  4. the cost of database-level durability (durability-ceiling.ts): the raw ceiling on the
+ *     start-of-run ceiling's messages on a private second Cassandra (own port and data folder,
+ *     started for this phase only), with the periodic commit log users run and with the commit
+ *     log synced before each acknowledgement (`commitlog_sync: batch`, window 2 ms, the chaos
+ *     run's hardened mode); `--durability-ceiling off` skips it.
  * Prints a table, writes bench/results/bench-<time>.json and an SVG chart. Flags: USAGE below
  * (`npm run bench -- --help`).
  */
@@ -35,6 +40,7 @@ import { CpuMeter, findCassandraPid, waitUntilQuiet } from './cpu.js';
 import { gcPausesBetween, localGcLog, type GcPauses } from './gc-pauses.js';
 import { allCpus, pinProcess } from './pin.js';
 import { round } from './latency.js';
+import { DURABILITY_NODE_PORT, measureDurabilityCeilings, type DurabilityCeilingResult } from './durability-ceiling.js';
 import { closedLoopWindowMessages, planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { runRawLatency, type RawLatencyResult } from './raw-latency.js';
 import { sequencedMessages } from './stream.js';
@@ -61,6 +67,10 @@ npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole s
   --warm-up N                     messages settled untimed first (default: users × 10)
   --query-rate 100                balance query pairs per second during the half-max step
   --pin                           Cassandra on CPU 0, everything else on CPU 1
+  --durability-ceiling on         at the end, the raw ceiling on a private second Cassandra
+                                  (port ${DURABILITY_NODE_PORT}, started for it and stopped after) with the
+                                  periodic commit log and with commitlog_sync: batch (2 ms):
+                                  the cost of database-level durability; off skips it
   -h, --help                      this text
 
 Prints a table, writes bench/results/bench-<time>.json and bench/results/latest.svg; exits 1 if
@@ -84,6 +94,7 @@ const args = parseScriptArgs(USAGE, {
   'warm-up': { type: 'string' },
   'query-rate': { type: 'string', default: '100' },
   pin: { type: 'boolean', default: false },
+  'durability-ceiling': { type: 'string', default: 'on' },
 });
 
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -130,6 +141,11 @@ if (rateSpecs.some((r) => !(r > 0))) {
   process.exit(2);
 }
 const absoluteRates = args.absolute || args.rate !== undefined;
+if (args['durability-ceiling'] !== 'on' && args['durability-ceiling'] !== 'off') {
+  say(`--durability-ceiling must be on or off, got ${args['durability-ceiling']}`);
+  process.exit(2);
+}
+const durabilityCeilingOn = args['durability-ceiling'] === 'on';
 
 function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfig> {
   const base = loadConfig({ cwd: ROOT });
@@ -292,12 +308,15 @@ async function main(): Promise<void> {
     await drop();
     return { raw: result, rawCpuCores: cpuCores };
   };
-  const measureRaw = (): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
-    const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
-    say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
-    // The same seed as the service's stream: the warm-up is the service's warm-up.
+  const rawMessageCount = warmUpMessages + 14_000 * rawSeconds;
+  /** The start-of-run ceiling's stream: the same seed as the service's, so its warm-up is the service's warm-up. */
+  const rawStream = (): SettlementMessage[] => {
     const rawSimulator = createSimulator({ market: marketFromConfig(rawConfig), messages: rawMessageCount, users: userCount, seed });
-    return measureRawCeiling(sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount), warmUpMessages, 'raw ceiling');
+    return sequencedMessages(rawSimulator, new MarketCatalog(rawConfig), rawMessageCount);
+  };
+  const measureRaw = (): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
+    say(`raw ceiling: generating ${rawMessageCount} messages for ${userCount} users (${warmUpMessages} warm-up)`);
+    return measureRawCeiling(rawStream(), warmUpMessages, 'raw ceiling');
   };
   const { raw, rawCpuCores } = await measureRaw();
   const measureRawLatency = async (messages: SettlementMessage[], ratePerS: number): Promise<RawLatencyResult & { cpuCores: Record<string, number> }> => {
@@ -530,6 +549,29 @@ async function main(): Promise<void> {
   // The admin connection made the keyspaces, the raw latency reference's last.
   await admin.shutdown();
 
+  // 5. The cost of database-level durability, last, so its second Cassandra disturbs nothing
+  // measured before; on the start-of-run ceiling's messages.
+  let durability: DurabilityCeilingResult | undefined;
+  if (durabilityCeilingOn) {
+    say(`durability ceiling: a private Cassandra on port ${DURABILITY_NODE_PORT}, periodic then batch commit log`);
+    try {
+      durability = await measureDurabilityCeilings({
+        config: rawConfig,
+        messages: rawStream,
+        warmUpCount: warmUpMessages,
+        batchMessages,
+        unsettledMax,
+        durationMs: rawSeconds * 1000,
+        heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
+        dataDir: config.data_dir,
+        say,
+      });
+    } catch (error) {
+      // A reference that failed must not cost the run it is a reference for.
+      say(`durability ceiling failed, reported as missing: ${(error as Error).message}`);
+    }
+  }
+
   // Report.
   if (maxStep === undefined) throw new Error('no step was measured');
   const half = results.find((r) => r.label === 'half max')!;
@@ -550,6 +592,12 @@ async function main(): Promise<void> {
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
     settings: { pinned: args.pin, stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
     raw: { ...raw, cpuCores: rawCpuCores },
+    /**
+     * The raw ceiling with the periodic commit log (Cassandra's default, as the stack runs) and
+     * with commitlog_sync: batch (2 ms), on a private second node: the cost of database-level
+     * durability. Absent with --durability-ceiling off.
+     */
+    durabilityCeiling: durability === undefined ? (durabilityCeilingOn ? 'failed' : 'off') : durability,
     ratioPairs: pairs.map((p) => ({ step: p.step, serviceMessagesPerS: p.serviceMessagesPerS, ratio: p.ratio, raw: { ...p.raw, cpuCores: p.rawCpuCores } })),
     steps: results,
     maxSettledMessagesPerS: maxStep.settledPerS,
@@ -581,6 +629,22 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${rawLine('Raw LOGGED BATCH ceiling (start of run, sets the offered rates)', raw, rawCpuCores)}`);
   for (const p of pairs) process.stdout.write(rawLine(`Raw LOGGED BATCH ceiling on the ${p.step} step's messages`, p.raw, p.rawCpuCores));
   process.stdout.write('\n');
+  if (durability !== undefined) {
+    process.stdout.write(
+      formatTable(
+        ['durability cost: raw ceiling', 'commit log', 'msgs/s', 'trades/s', 'batches', 'cassandra cores', 'vs periodic'],
+        [
+          ['local stack (start of run)', 'periodic 10 s', Math.round(raw.messagesPerS), Math.round(raw.tradesPerS), raw.batches, rawCpuCores['cassandra'] ?? NaN, ''],
+          ...[durability.periodic, durability.batch].map((d) => [
+            `private node :${durability!.node.port}`,
+            d.commitlog === 'periodic' ? 'periodic 10 s' : 'batch 2 ms',
+            Math.round(d.raw.messagesPerS), Math.round(d.raw.tradesPerS), d.raw.batches, d.cpuCores['cassandra'] ?? NaN,
+            round(d.raw.messagesPerS / durability!.periodic.raw.messagesPerS, 3),
+          ]),
+        ],
+      ) + '\n(the same messages; on the private node each mode on a fresh keyspace after the same untimed warm-up)\n\n',
+    );
+  } else if (durabilityCeilingOn) process.stdout.write('durability cost: the durability ceiling failed (see the log)\n\n');
   process.stdout.write(
     formatTable(
       ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'gc max·sum ms', 'cassandra', 'settlers', 'ingestor', 'redis', 'bench+sim'],

@@ -21,7 +21,7 @@ export interface RawCeilingResult {
   readonly statementsPerBatchAvg: number;
 }
 
-interface PlannedBatch {
+export interface PlannedBatch {
   /** Part of the untimed warm-up (the stream's funding-heavy start). */
   readonly warmUp: boolean;
   /** Position of its last message in the stream, counted from the first timed message. */
@@ -114,6 +114,15 @@ export async function executeWithRetry(writer: SettlementWriter, statements: Cql
   }
 }
 
+/** The untimed warm-up batches of `plans`, one in flight per shard. */
+export async function runRawWarmUp(writer: SettlementWriter, plans: Map<string, PlannedBatch[]>): Promise<void> {
+  await Promise.all(
+    [...plans.values()].map(async (list) => {
+      for (const batch of list) if (batch.warmUp) await executeWithRetry(writer, batch.statements);
+    }),
+  );
+}
+
 export async function runRawCeiling(options: {
   client: cassandra.Client;
   writer: SettlementWriter;
@@ -129,13 +138,11 @@ export async function runRawCeiling(options: {
   unsettledMax: number;
   /** Called when the untimed warm-up is done and the clock starts. */
   onTimedStart?: () => void;
+  /** False: the warm-up batches were written already (runRawWarmUp), skip them. Default true. */
+  warmUp?: boolean;
 }): Promise<RawCeilingResult> {
   // The warm-up first, untimed, so the timed part writes on top of a funded, warm keyspace.
-  await Promise.all(
-    [...options.plans.values()].map(async (list) => {
-      for (const batch of list) if (batch.warmUp) await executeWithRetry(options.writer, batch.statements);
-    }),
-  );
+  if (options.warmUp !== false) await runRawWarmUp(options.writer, options.plans);
   let messages = 0;
   let trades = 0;
   let batches = 0;

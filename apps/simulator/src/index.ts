@@ -8,3 +8,4 @@ export type { MalformedMessage, MalformedKind } from './malformed.js';
 export { MALFORMED_KINDS } from './malformed.js';
 export type { ReplayServer } from './replay-server.js';
 export { GLOBAL_STREAM } from './journal.js';
+export { Rng } from './rng.js';
