@@ -438,6 +438,11 @@ export class Ingestor implements ReceiverGate {
     const watermarks = await this.retrying('read the shard watermarks', recovery.watermarks);
     const hash = await this.retrying('read the state hash', () => recovery.writer.readState());
     const { state } = rebuildState({ hash, watermarks, tradeShards: recovery.tradeShards, sequenceScope: recovery.sequenceScope });
+    // A MULTI in flight when the connection dropped is re-sent by ioredis to the server it
+    // reconnects to: its jobs may be there (the commit script refused only the position). They
+    // continue a chain that server no longer has.
+    const shardPositions = new Map([...recovery.tradeShards, 'funding'].map((shard) => [shard, state.get(shard) ?? 0n]));
+    const removed = await this.retrying('remove jobs above the rebuilt position', () => recovery.writer.removeJobsAbove(shardPositions));
     if (this.replay === undefined) {
       const ranges: LostRange[] = [];
       for (const [field, seq] of confirmed) {
@@ -459,15 +464,14 @@ export class Ingestor implements ReceiverGate {
       this.counts.positionLost.inc('halted');
       this.metrics.halted.set(1);
       for (const range of ranges) {
+        // toSeq is what Redis had confirmed; nothing after it is written either while halted.
         this.logger.fatal(
-          { shard: range.field, fromSeq: range.fromSeq, toSeq: range.toSeq },
+          { shard: range.field, fromSeq: range.fromSeq, toSeq: range.toSeq, removedJobs: removed },
           'Redis lost this range and there is no replay endpoint (zmq.replay_endpoint) to re-send it: ingestion halted, nothing skipped; re-drive the range from the engine, then restart the ingestor',
         );
       }
       return;
     }
-    const shardPositions = new Map([...recovery.tradeShards, 'funding'].map((shard) => [shard, state.get(shard) ?? 0n]));
-    const removed = await this.retrying('remove jobs above the rebuilt position', () => recovery.writer.removeJobsAbove(shardPositions));
     await this.retrying('write the rebuilt state', () => recovery.writer.resetState(state));
     const spooledDropped = await this.flusher.resetTo(state);
     this.pipeline.reset(state);
