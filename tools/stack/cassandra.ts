@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url);
 const OPENED_PACKAGES = [
   'java.lang', 'java.lang.reflect', 'java.lang.invoke', 'java.lang.ref', 'java.util',
   'java.util.concurrent', 'java.util.concurrent.atomic', 'java.util.concurrent.locks', 'java.io',
-  'java.nio', 'java.nio.channels', 'java.net', 'java.math', 'java.security', 'java.text',
+  'java.nio', 'java.nio.channels', 'java.nio.charset', 'java.net', 'java.math', 'java.security', 'java.text',
   'java.time', 'java.nio.file', 'java.util.regex', 'sun.nio.ch', 'sun.nio.fs',
   'jdk.internal.misc', 'jdk.internal.ref', 'jdk.internal.loader',
 ];

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
+import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
 import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, SequenceGapRepository, WatermarkRepository } from '@settlement/scylla';
 import { CassandraWriter } from './cassandra-writer.js';
 import { IngestCounts } from './counters.js';
@@ -54,7 +54,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   });
   await waitForRedis(redis, config.redis.url, logger, shutdown);
 
-  const queueOptions = { connection: redis, prefix: config.redis.prefix };
+  const queueOptions = { connection: redis, prefix: config.redis.prefix, completedJobsRetained: completedJobsRetainedOf(config) };
   const queues = catalog.shards.map((shard) => createSettlementQueue(shard, queueOptions));
   const deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, {
     ...queueOptions,

@@ -40,6 +40,14 @@ export function classifyError(error: unknown): string {
   return 'other';
 }
 
+/**
+ * Cassandra ≥ 2.2 refuses a batch above batch_size_fail_threshold_in_kb with an InvalidRequest
+ * "Batch too large": retrying the same batch can never succeed, splitting it can.
+ */
+export function isBatchTooLarge(error: unknown): boolean {
+  return error instanceof cassandra.errors.ResponseError && error.code === codes.invalid && /batch too large/i.test(error.message);
+}
+
 /** Errors that are expected to pass (timeouts, unavailability, lost hosts); others are logged as errors but still retried. */
 export function isTransient(error: unknown): boolean {
   return !['server_rejected', 'other'].includes(classifyError(error));

@@ -11,12 +11,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
-import { MarketCatalog, settlementQueueName } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
+import { MarketCatalog, VERIFY_JOB_NAME, settlementQueueName, verifyJobId } from '@settlement/domain';
+import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
 import {
   BalanceRepository,
   DeadLetterRepository,
+  FenceRepository,
   SettlementWriter,
+  checkConsistencyFits,
   TradeRepository,
   WatermarkRepository,
   connectWhenReachable,
@@ -28,8 +30,12 @@ import { LeaseBalancer } from './lease-balancer.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
 import { backoffDelayMs } from './retry.js';
 import { ShardLease } from './shard-lease.js';
-import { ShardSettler } from './shard-settler.js';
+import { ShardSettler, isExpectedFailure } from './shard-settler.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
+import { ShardMovedError } from './shard-moved-error.js';
+import { StorageError } from './storage-error.js';
+import { StorageWatch } from './storage-watch.js';
+import { warnAboutDurability } from './durability-warnings.js';
 
 export interface StartSettlerOptions {
   readonly config: Readonly<SettlementConfig>;
@@ -51,6 +57,11 @@ export interface ShardStatus {
   readonly lagMessages: number | null;
   /** This process holds the shard's lease: it is the shard's settler (always true without leases). */
   readonly leaseHeld: boolean;
+  /**
+   * Set while the shard is halted: no job in Redis holds the messages after `afterSeq` through
+   * `throughSeq` (decimal strings), which the engine must re-send. Absent otherwise.
+   */
+  readonly halted?: { readonly afterSeq: string; readonly throughSeq: string };
 }
 
 export interface RunningSettler {
@@ -80,16 +91,21 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const client = options.client ?? createScyllaClient(scyllaOptionsFromConfig(config));
   if (ownsClient) await connectWhenReachable(client, { logger, retryMaxMs: s.retry_max_ms });
   const keyspace = config.scylladb.keyspace;
+  // A consistency that cannot read back its own writes for this replication is refused here.
+  const replication = checkConsistencyFits(client, keyspace, config.scylladb.local_data_center, config.scylladb.consistency);
   const symbols = config.symbols.map((sym) => sym.name);
   const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
   const watermarks = new WatermarkRepository(client, keyspace);
   const trades = new TradeRepository(client, keyspace, symbols);
   const balances = new BalanceRepository(client, keyspace, s.row_read_concurrency);
   const deadLetters = new DeadLetterRepository(client, keyspace);
+  const fences = new FenceRepository(client, keyspace, writer.consistency);
+  const storage = new StorageWatch(client);
   const metrics = createSettlerMetrics();
   const closing = new Closing();
   const redis: Redis = createRedisConnection(config.redis.url);
   const assetIds = new Set(catalog.assets.keys());
+  await warnAboutDurability({ redis, replication, keyspace, logger });
 
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();
@@ -113,7 +129,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   await balancer?.start();
 
   for (const shard of shards) {
-    const queue = createSettlementQueue(shard, { connection: redis, prefix: config.redis.prefix });
+    const queue = createSettlementQueue(shard, { connection: redis, prefix: config.redis.prefix, completedJobsRetained: completedJobsRetainedOf(config) });
     // One active job per shard across all settler processes: the single-writer rule.
     await queue.setGlobalConcurrency(1);
     queues.set(shard, queue);
@@ -124,13 +140,22 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         market: catalog.markets.get(shard),
         assetIds,
         feeAccountUserId: catalog.feeAccountUserId,
-        settings: { batchStatementsMax: s.batch_statements_max, retryInitialMs: s.retry_initial_ms, retryMaxMs: s.retry_max_ms, cacheRowsMax: s.cache_rows_max },
+        settings: {
+          batchStatementsMax: s.batch_statements_max,
+          batchBytesMax: s.batch_bytes_max,
+          retryInitialMs: s.retry_initial_ms,
+          retryMaxMs: s.retry_max_ms,
+          cacheRowsMax: s.cache_rows_max,
+          recoveryJobsMax: s.completed_jobs_retained_max,
+        },
         client,
         writer,
         watermarks,
         trades,
         balances,
         deadLetters,
+        fences,
+        storage,
         queue,
         redisPrefix: config.redis.prefix,
         logger,
@@ -140,11 +165,12 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     );
   }
 
+  const intervalMs = options.heartbeatIntervalMs ?? 5_000;
   const processor = (settler: ShardSettler) => async (job: Job, token?: string) => {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        const outcome = await settler.process(job);
+        const outcome = await settler.process(job, token);
         metrics.jobDuration.observe({ shard: settler.shard }, (performance.now() - started) / 1000);
         return outcome;
       } catch (error) {
@@ -154,16 +180,62 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
           await job.moveToWait(token);
           throw new WaitingError();
         }
-        // A bug or an unexpected state: the job must not fail (that would break the chain),
-        // so it is retried from scratch with a fresh cache, and the shard waits meanwhile.
+        // The job must not fail (that would break the chain): it starts again from scratch,
+        // with a fresh cache and the shard state read again, and the shard waits meanwhile.
         settler.invalidateCache();
+        if (token !== undefined && !(await holdsLock(settler.shard, job, token))) {
+          // Another settler has the job (this one was paused past its lock): stop here; this
+          // process's late batches lose to that settler's (fencing epochs).
+          logger.warn({ shard: settler.shard, jobId: job.id }, 'job lock lost to another settler; leaving the job to it');
+          throw error;
+        }
         const delayMs = backoffDelayMs(attempt, s.retry_initial_ms, s.retry_max_ms);
-        metrics.retries.inc({ shard: settler.shard, op: 'job', kind: 'unexpected' });
-        logger.error({ err: error, shard: settler.shard, jobId: job.id, attempt, delayMs }, 'job failed unexpectedly; retrying');
+        if (error instanceof StorageError) {
+          metrics.retries.inc({ shard: settler.shard, op: error.op, kind: error.kind });
+          const level = isExpectedFailure(error) ? 'warn' : 'error';
+          // The message says what failed; a stack per attempt of an outage would bury the log.
+          logger[level]({ reason: error.message, shard: settler.shard, jobId: job.id, op: error.op, kind: error.kind, attempt, delayMs }, 'storage error: the job starts again from the shard watermark');
+        } else if (error instanceof ShardMovedError) {
+          metrics.retries.inc({ shard: settler.shard, op: 'job', kind: 'shard_moved' });
+          logger.warn({ shard: settler.shard, jobId: job.id, attempt }, error.message);
+        } else {
+          metrics.retries.inc({ shard: settler.shard, op: 'job', kind: 'unexpected' });
+          logger.error({ err: error, shard: settler.shard, jobId: job.id, attempt, delayMs }, 'job failed unexpectedly; retrying');
+        }
         await closing.sleep(delayMs);
       }
     }
   };
+
+  const holdsLock = async (shard: string, job: Job, token: string): Promise<boolean> => {
+    try {
+      return (await redis.get(`${queues.get(shard)!.toKey(job.id ?? '')}:lock`)) === token;
+    } catch {
+      // Redis unreachable: keep trying; BullMQ itself decides when the lock is gone.
+      return true;
+    }
+  };
+
+  /**
+   * Asks the shard's settler to check storage against the acknowledged chain with a verify job:
+   * at a take-over, and whenever a Cassandra node comes back (it may have come back without its
+   * last acknowledged batches) — so an idle shard is repaired without waiting for its next job.
+   */
+  const verifyRequestedAtMs = new Map<string, number>();
+  const requestVerify = (shard: string, why: string): void => {
+    // One outstanding request per shard and lag poll is enough: a verify job checks everything.
+    const now = Date.now();
+    if (now - (verifyRequestedAtMs.get(shard) ?? 0) < intervalMs) return;
+    verifyRequestedAtMs.set(shard, now);
+    void queues
+      .get(shard)!
+      .add(VERIFY_JOB_NAME, { v: 1, shard }, { jobId: verifyJobId(shard, Date.now()) })
+      .then(() => logger.info({ shard, why }, 'verify job added'))
+      .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not add a verify job'));
+  };
+  storage.onReconnect(() => {
+    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) requestVerify(shard, 'a Cassandra node came back');
+  });
 
   for (const shard of shards) {
     const worker = new Worker(settlementQueueName(shard), processor(settlers.get(shard)!), {
@@ -189,8 +261,10 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       logger,
       shard,
       onAcquired: () => {
-        // A process that takes a shard over cannot trust what it cached while another wrote.
-        settlers.get(shard)!.invalidateCache();
+        // A process that takes a shard over cannot trust what it cached while another wrote,
+        // and takes a new fencing epoch before its first write.
+        settlers.get(shard)!.takeOver();
+        requestVerify(shard, 'shard lease taken');
         if (!running) {
           running = true;
           void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
@@ -208,6 +282,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       lease.start();
     } else {
       running = true;
+      requestVerify(shard, 'settler started');
       void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
     }
   }
@@ -215,7 +290,13 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const status = (): Record<string, ShardStatus> => {
     const out: Record<string, ShardStatus> = {};
     for (const [shard, settler] of settlers) {
-      out[shard] = { lastSeq: (settler.lastSeq ?? 0n).toString(), lagMessages: lag.get(shard) ?? null, leaseHeld: leases.get(shard)?.isHeld ?? !leasesOn };
+      const halted = settler.halted;
+      out[shard] = {
+        lastSeq: (settler.lastSeq ?? 0n).toString(),
+        lagMessages: lag.get(shard) ?? null,
+        leaseHeld: leases.get(shard)?.isHeld ?? !leasesOn,
+        ...(halted === undefined ? {} : { halted: { afterSeq: halted.afterSeq.toString(), throughSeq: halted.throughSeq.toString() } }),
+      };
     }
     return out;
   };
@@ -224,6 +305,10 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     const [enqueued, stored] = await Promise.all([redis.hmget(lastEnqueuedKey(config.redis.prefix), ...shards), watermarks.list()]);
     const storedBySeq = new Map(stored.map((w) => [w.shard, w.lastSeq]));
     shards.forEach((shard, i) => {
+      // Storage below what this process saw acknowledged: a node came back without its last
+      // batches (a periodic commit log), perhaps while no request of ours failed.
+      const acknowledged = settlers.get(shard)!.acknowledged;
+      if ((storedBySeq.get(shard) ?? 0n) < acknowledged) requestVerify(shard, 'stored watermark below an acknowledged batch');
       const settled = storedBySeq.get(shard) ?? settlers.get(shard)!.lastSeq ?? 0n;
       metrics.lastSeq.set({ shard }, Number(settled));
       const last = enqueued[i];
@@ -236,7 +321,6 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       metrics.lag.set({ shard }, Number(behind > 0n ? behind : 0n));
     });
   };
-  const intervalMs = options.heartbeatIntervalMs ?? 5_000;
   const lagTimer = setInterval(() => void pollLag().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
   lagTimer.unref();
   const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: 'settler', registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });

@@ -65,18 +65,32 @@ async function readRow([userId, assetId]: Key): Promise<StoredRow | undefined> {
   return { available: row['available'] as bigint, locked: row['locked'] as bigint, version: row['version'] as bigint, writeTs: row['wt'] as bigint };
 }
 
-/** Rows of the shard with non-zero values, `count` of them, from distinct users. */
+/**
+ * Rows of the shard with non-zero values, `count` of them, from distinct users, none written by
+ * the shard's last batch (so a change stamped just above a row's own write, see behind(), stays
+ * below the settler's next batch).
+ */
 async function pickRows(count: number, skipUsers: ReadonlySet<bigint>): Promise<Key[]> {
   const picked: Key[] = [];
+  const lastBatchTs = (await watermark()).writeTs;
   for (const userId of stream.users) {
     if (skipUsers.has(userId)) continue;
-    const rows = (await q('SELECT asset_id, shard, available, locked FROM user_balances WHERE user_id = ?', [userId])).rows;
-    const row = rows.find((r) => r['shard'] === SHARD && (r['available'] as bigint) > 0n && (r['locked'] as bigint) > 0n)
-      ?? rows.find((r) => r['shard'] === SHARD && (r['available'] as bigint) > 0n);
+    const rows = (await q('SELECT asset_id, shard, available, locked, WRITETIME(available) AS wt FROM user_balances WHERE user_id = ?', [userId])).rows
+      .filter((r) => r['shard'] === SHARD && (r['wt'] as bigint) < lastBatchTs);
+    const row = rows.find((r) => (r['available'] as bigint) > 0n && (r['locked'] as bigint) > 0n) ?? rows.find((r) => (r['available'] as bigint) > 0n);
     if (row !== undefined) picked.push([userId, row['asset_id'] as number]);
     if (picked.length === count) return picked;
   }
   throw new Error(`only ${picked.length} rows of ${SHARD} found`);
+}
+
+/**
+ * The timestamp of a change behind the settler's back. A settler stamps its batches with fenced
+ * timestamps far above any wall clock (libs/domain/src/fencing.ts), against which a plain UPDATE
+ * would lose: the change is stamped just above the row's own write instead.
+ */
+async function behind(key: Key): Promise<bigint> {
+  return (await readRow(key))!.writeTs + 1n;
 }
 
 /** Enqueues a correction as the reconciler does and waits until the settler completed it. */
@@ -119,8 +133,8 @@ describe('reconciler corrections of rows changed behind the settler', () => {
     const goodDeleted = good.get(deleted!)!;
 
     // Behind the settler, whose cache keeps the settled values.
-    await q('UPDATE user_balances SET available = ?, locked = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [goodCorrupt.available + 1000n, goodCorrupt.locked - 7n, ...corrupt!, SHARD]);
-    await q('DELETE FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [...deleted!, SHARD]);
+    await q('UPDATE user_balances USING TIMESTAMP ? SET available = ?, locked = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [await behind(corrupt!), goodCorrupt.available + 1000n, goodCorrupt.locked - 7n, ...corrupt!, SHARD]);
+    await q('DELETE FROM user_balances USING TIMESTAMP ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [await behind(deleted!), ...deleted!, SHARD]);
     const storedCorrupt = await readRow(corrupt!);
     expect(storedCorrupt?.available).toBe(goodCorrupt.available + 1000n);
     expect(await readRow(deleted!)).toBeUndefined();
@@ -170,8 +184,8 @@ describe('reconciler corrections of rows changed behind the settler', () => {
     for (const [userId] of [corrupt!, deleted!]) touched.add(userId);
     const goodCorrupt = (await readRow(corrupt!))!;
     const goodDeleted = (await readRow(deleted!))!;
-    await q('UPDATE user_balances SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [goodCorrupt.available - 5n, ...corrupt!, SHARD]);
-    await q('DELETE FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [...deleted!, SHARD]);
+    await q('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [await behind(corrupt!), goodCorrupt.available - 5n, ...corrupt!, SHARD]);
+    await q('DELETE FROM user_balances USING TIMESTAMP ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [await behind(deleted!), ...deleted!, SHARD]);
 
     await correct('cold-1', 'cold-1', [delta(corrupt!, goodCorrupt, await readRow(corrupt!)), delta(deleted!, goodDeleted, undefined)]);
 

@@ -4,11 +4,12 @@ import pino from 'pino';
 import { expect } from 'vitest';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { BalanceRepository, DeadLetterRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
+import { BalanceRepository, CONSISTENCY, DeadLetterRepository, FenceRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
 import { createSettlerMetrics } from '../src/metrics.js';
 import { ShardSettler } from '../src/shard-settler.js';
+import { StorageWatch } from '../src/storage-watch.js';
 import type { Expected, StreamJob } from './stream-generator.js';
 
 /** A fresh keyspace and queue prefix, with the shards' queues and the repositories tests read. */
@@ -73,6 +74,9 @@ export function inProcessShardSettler(options: {
   shard: string;
   balances?: BalanceRepository;
   writer?: SettlementWriter;
+  batchStatementsMax?: number;
+  batchBytesMax?: number;
+  storage?: StorageWatch;
 }): ShardSettler {
   const { ks, catalog, shard } = options;
   const config = ks.config;
@@ -83,13 +87,15 @@ export function inProcessShardSettler(options: {
     market: catalog.markets.get(shard),
     assetIds: new Set(catalog.assets.keys()),
     feeAccountUserId: catalog.feeAccountUserId,
-    settings: { batchStatementsMax: 600, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000 },
+    settings: { batchStatementsMax: options.batchStatementsMax ?? 600, batchBytesMax: options.batchBytesMax ?? 40_000, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000, recoveryJobsMax: 3_000 },
     client: ks.client,
     writer: options.writer ?? new SettlementWriter({ client: ks.client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId }),
     watermarks: new WatermarkRepository(ks.client, keyspace),
     trades: new TradeRepository(ks.client, keyspace, symbols),
     balances: options.balances ?? new BalanceRepository(ks.client, keyspace),
     deadLetters: new DeadLetterRepository(ks.client, keyspace),
+    fences: new FenceRepository(ks.client, keyspace, CONSISTENCY[config.scylladb.consistency]),
+    storage: options.storage ?? new StorageWatch(),
     queue: options.queue,
     redisPrefix: config.redis.prefix,
     logger: pino({ level: 'silent' }),

@@ -16,7 +16,7 @@
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTLE_JOB_NAME, encodeSettlementJob, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
-import type { BalanceRepository } from '@settlement/scylla';
+import { SettlementWriter, type BalanceRepository, type CqlStatement } from '@settlement/scylla';
 import type { ShardSettler } from '../src/shard-settler.js';
 import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
@@ -50,9 +50,9 @@ function gate(): { wait: () => Promise<void>; open: () => void; reached: Promise
   };
 }
 
-/** A settler of SHARD as startSettler builds it; `balances` may be wrapped to hold its reads. */
-function shardSettler(balances: BalanceRepository): ShardSettler {
-  return inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD, balances });
+/** A settler of SHARD as startSettler builds it; `balances` and `writer` may be wrapped to hold a read or a write. */
+function shardSettler(balances: BalanceRepository, options: { writer?: SettlementWriter; batchStatementsMax?: number } = {}): ShardSettler {
+  return inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD, balances, ...options });
 }
 
 async function add(job: StreamJob): Promise<Job> {
@@ -60,7 +60,8 @@ async function add(job: StreamJob): Promise<Job> {
 }
 
 describe('a stale settler waking up mid-job', () => {
-  // Fixed by reading the clock once when the job starts, before the shard state (shard-settler.ts).
+  // Fixed first by reading the clock once per job; now by fencing epochs, and by reading the
+  // shard state again after taking one (shard-settler.ts ensureEpoch).
   it('loses to the settler that took its job over: watermark and balances stay at the newer jobs', async () => {
     const catalog = bed.catalog;
     const stream = generateStream({ catalog, messages: 1_500, users: 40, seed: 21 });
@@ -89,13 +90,76 @@ describe('a stale settler waking up mid-job', () => {
     await fresh.process(j2!);
     await fresh.process(j3!);
     await new Promise((resolve) => setTimeout(resolve, 20));
-    // The stale one wakes up and finishes its copy of job 2.
+    // The stale one wakes up with its copy of job 2 planned on the old state. It takes a fencing
+    // epoch (above the fresh one's) before its first write, reads the shard again, finds it moved
+    // on, and stops instead of writing (its processor would plan the job again, or find its lock gone).
     held.open();
-    await staleRun;
+    await expect(staleRun).rejects.toThrow(/moved on while this settler took its fencing epoch/);
 
     const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
     const settled = jobs.flatMap((j) => j.messages);
     await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+  }, 60_000);
+
+  // Fixed by fencing epochs in the write timestamps (libs/domain/src/fencing.ts): a clock that
+  // runs behind used to make the new owner stamp its batches stored + 1, 2, …, the very
+  // timestamps the stale owner's remaining chunks then carried (Cassandra breaks such ties
+  // cell by cell, by value).
+  it('loses mid-job to a new owner whose clock runs 2 minutes behind, whatever the timestamps of the hosts', async () => {
+    const catalog = bed.catalog;
+    // Users, trade ids and sequences of their own, after the first test's.
+    // No fees: the fee account's rows hold the first test's fees, which this one does not expect.
+    const stream = generateStream({ catalog, messages: 3_000, users: 60, seed: 33, firstSeq: 100_000n, firstUserId: 50_000n, firstTradeId: 7_000_000n, feeShare: 0 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const prevByShard = new Map([[SHARD, (await bed.watermarks.get(SHARD))?.lastSeq ?? 0n]]);
+    const jobs = toJobs(messages, 40, { prevByShard }).slice(0, 4);
+    expect(jobs).toHaveLength(4);
+    const added = await Promise.all(jobs.map(add));
+
+    // Small batches: every job is several LOGGED BATCHes, and the stale owner is held after its first.
+    const config = bed.ks.config;
+    const repository = bed.balances;
+    const writer = new SettlementWriter({
+      client: bed.ks.client,
+      keyspace: config.scylladb.keyspace,
+      symbols: config.symbols.map((sym) => sym.name),
+      consistency: config.scylladb.consistency,
+      feeAccountUserId: catalog.feeAccountUserId,
+    });
+    const held = gate();
+    let writes = 0;
+    const heldWriter = Object.create(writer) as SettlementWriter;
+    heldWriter.execute = async (statements: readonly CqlStatement[]): Promise<void> => {
+      await writer.execute(statements);
+      writes += 1;
+      if (writes === 1) await held.wait();
+    };
+    const stale = shardSettler(repository, { writer: heldWriter, batchStatementsMax: 40 });
+    const fresh = shardSettler(repository, { batchStatementsMax: 40 });
+
+    // The stale owner writes the first chunk of job 1 and is paused there (a SIGSTOP past its lock).
+    const staleRun = stale.process(added[0]!);
+    await held.reached;
+    // The job is handed over to a settler on a host whose clock is 2 minutes behind; it settles
+    // job 1 again from the watermark the stale chunk left, and the next jobs.
+    const realNow = Date.now;
+    const skewedNow = (): number => realNow.call(Date) - 120_000;
+    Date.now = skewedNow;
+    try {
+      for (const job of added) await fresh.process(job);
+    } finally {
+      Date.now = realNow;
+    }
+    // The stale owner wakes up and writes the rest of its copy of job 1.
+    held.open();
+    await staleRun;
+    expect(writes).toBeGreaterThan(1);
+
+    const watermark = await bed.watermarks.get(SHARD);
+    expect(watermark?.lastSeq).toBe(jobs.at(-1)!.messages.at(-1)!.seq);
+    const settled = jobs.flatMap((j) => j.messages);
+    const users = [...usersOf(settled, catalog.feeAccountUserId)].filter((u) => u !== catalog.feeAccountUserId);
+    await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), users);
   }, 60_000);
 });

@@ -188,6 +188,23 @@ export const settlementConfigSchema = z
         /** Statements in one LOGGED BATCH before a job is split. Default 600. */
         batch_statements_max: positiveInt.min(8).default(600),
         /**
+         * Estimated bytes in one LOGGED BATCH before a job is split, as Cassandra sizes a batch.
+         * Apache Cassandra ≥ 2.2 rejects a batch above batch_size_fail_threshold_in_kb (default
+         * 50 KB), ScyllaDB above 1 MB (batch_size_fail_threshold_in_kb: 1024); 2.1 has no such
+         * limit. A rejected batch halves the bound and is planned again. Default 40 000.
+         */
+        batch_bytes_max: positiveInt.min(4_096).default(40_000),
+        /**
+         * Completed settlement jobs each shard queue keeps, newest first, so that a settler can
+         * apply again what a storage node lost (a periodic commit log loses up to its sync
+         * period, 10 s by default, of acknowledged batches at a kill -9). At 5 000 messages/s in
+         * 50-message jobs a shard completes 100 jobs/s: 3 000 is half a minute of full jobs, and
+         * an hour at low rates (whichever ends first with completed_jobs_retained_s). Default 3 000.
+         */
+        completed_jobs_retained_max: positiveInt.min(100).default(3_000),
+        /** Longest a completed settlement job is kept, s (with completed_jobs_retained_max). Default 3 600. */
+        completed_jobs_retained_s: positiveInt.min(60).default(3_600),
+        /**
          * Shard lease between settler processes, ms: the process holding a shard's lease settles
          * it (warm cache); the others take over when it expires. 0 turns leases off: every
          * process competes for every job (still one at a time per shard). Default 5 000.

@@ -8,6 +8,7 @@ export const DomainErrorCode = {
   AMOUNT_OVERFLOW: 'AMOUNT_OVERFLOW',
   DUPLICATE_TRADE: 'DUPLICATE_TRADE',
   INVALID_JOB: 'INVALID_JOB',
+  INVALID_EPOCH: 'INVALID_EPOCH',
 } as const;
 export type DomainErrorCode = (typeof DomainErrorCode)[keyof typeof DomainErrorCode];
 

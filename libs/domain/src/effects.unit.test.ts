@@ -17,7 +17,7 @@ describe('effects', () => {
     expect(deltas.filter((d) => d.userId === 99n)).toHaveLength(2);
   });
 
-  it('moves the buyer frozen quote and refunds, as DESIGN.md section 2 says', () => {
+  it('moves the buyer frozen quote and refunds, as the wire format in README "Guarantees" and docs/ARCHITECTURE.md say', () => {
     const buyerQuote = tradeEffects(trade, 99n).find((d) => d.party === 'buyer' && d.assetId === 2)!;
     expect(buyerQuote).toMatchObject({ available: 7n, locked: -600_000_007n });
   });

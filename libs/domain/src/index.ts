@@ -14,3 +14,6 @@ export * from './settle-job-decode.js';
 export * from './reconcile-job.js';
 export * from './reconcile.js';
 export { testCatalog, testCatalogInput } from './test-catalog.js';
+export * from './fencing.js';
+export * from './chain-recovery.js';
+export * from './consistency.js';

@@ -8,6 +8,16 @@ import { FundingEventType, type FundingMessage, type SettlementMessage, type Tra
 
 export const SETTLE_JOB_NAME = 'settle';
 export const CORRECT_JOB_NAME = 'correct';
+/**
+ * A job without messages that makes the shard's settler check storage against the chain of
+ * acknowledged jobs (added after Cassandra came back, or a shard was taken over while idle).
+ */
+export const VERIFY_JOB_NAME = 'verify';
+
+/** Id of a verify job: not of the `<shard>-<first>-<last>` form, so never taken for a settlement job. */
+export function verifyJobId(shard: string, atMs: number): string {
+  return `verify.${shard}.${atMs}`;
+}
 
 const decimal = z.string().regex(/^-?\d{1,20}$/, 'must be a decimal integer string').transform((v) => BigInt(v));
 const unsignedDecimal = z.string().regex(/^\d{1,20}$/, 'must be an unsigned decimal integer string').transform((v) => BigInt(v));
@@ -169,3 +179,12 @@ export function settlementQueueName(shard: string): string {
 
 export const RECONCILIATION_QUEUE = 'reconcile';
 export const DEAD_LETTER_QUEUE = 'dead-letter';
+
+/** A settlement job id read back: its shard and the range of sequences it covers; undefined for any other id. */
+export function parseSettlementJobId(jobId: string): { shard: string; firstSeq: bigint; lastSeq: bigint } | undefined {
+  const match = /^([a-z][a-z0-9_]{0,40})-(\d{1,20})-(\d{1,20})(?:[^\d].*)?$/.exec(jobId);
+  if (match === null) return undefined;
+  const firstSeq = BigInt(match[2]!);
+  const lastSeq = BigInt(match[3]!);
+  return firstSeq <= lastSeq ? { shard: match[1]!, firstSeq, lastSeq } : undefined;
+}

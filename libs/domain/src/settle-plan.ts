@@ -19,6 +19,7 @@ export const DeadLetterCode = {
   UNKNOWN_ASSET: 'UNKNOWN_ASSET',
   INVALID_MESSAGE: 'INVALID_MESSAGE',
   INVALID_JOB: 'INVALID_JOB',
+  BATCH_TOO_LARGE: 'BATCH_TOO_LARGE',
 } as const;
 export type DeadLetterCode = (typeof DeadLetterCode)[keyof typeof DeadLetterCode];
 
@@ -44,6 +45,8 @@ export interface SettleChunk {
   lastSeq: bigint;
   /** Statements the chunk will write, the watermark included. */
   statementCount: number;
+  /** Estimated size of the batch as Cassandra measures it (estimateBatchBytes), bytes. */
+  bytesEstimate: number;
 }
 
 export interface SettlePlanInput {
@@ -67,6 +70,12 @@ export interface SettlePlanInput {
   readonly current: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow | undefined;
   /** Statements per LOGGED BATCH before the job is split (a single message is never split). */
   readonly batchStatementsMax: number;
+  /**
+   * Estimated bytes per LOGGED BATCH before the job is split (Cassandra ≥ 2.2 rejects a batch
+   * above batch_size_fail_threshold_in_kb, default 50 KB). A message that alone exceeds it is
+   * dead-lettered (BATCH_TOO_LARGE). Default: no byte bound.
+   */
+  readonly batchBytesMax?: number;
 }
 
 export interface SettlePlan {
@@ -85,6 +94,49 @@ export function tradeRowStatements(trade: Pick<TradeMessage, 'buyerFee' | 'selle
 /** A funding event writes ledger_events and ledger_events_by_user. */
 export const FUNDING_ROW_STATEMENTS = 2;
 
+/**
+ * Estimated bytes of each statement in a batch, as Cassandra sizes a batch against its
+ * thresholds (the data size of the mutations): per cell its value, timestamp and column name.
+ * Measured against the local Cassandra's batch-size warnings: a 50-message trade job of the
+ * benchmark logs 126-129 KB, ~2.5 KB a trade with its history and balance rows; these give
+ * ~2.6 KB, slightly above, so a bound in these units errs on the safe side.
+ */
+export const STATEMENT_BYTES = {
+  /** settled_trades_<symbol>: 22 columns. */
+  trade: 800,
+  /** trades_by_user: 17 columns. */
+  tradeHistory: 610,
+  /** ledger_events / ledger_events_by_user: 8 columns. */
+  ledger: 300,
+  /** user_balances: 6 columns. */
+  balance: 220,
+  /** shard_watermarks: 7 columns. */
+  watermark: 260,
+  /** dead_letters without its reason and raw text. */
+  deadLetterBase: 200,
+} as const;
+
+/** Smallest byte bound a "batch too large" rejection can bring settler.batch_bytes_max down to. */
+export const BATCH_BYTES_MIN = 4_096;
+
+/**
+ * The byte bound to plan with after Cassandra rejected a batch as too large: half the current
+ * one (the estimate was off for this data), never below BATCH_BYTES_MIN, where a message that
+ * does not fit alone is dead-lettered instead. The job is then planned again: the chunk splits.
+ */
+export function shrinkBatchBytes(current: number): number {
+  return Math.max(BATCH_BYTES_MIN, Math.floor(current / 2));
+}
+
+function messageOwnBytes(message: SettlementMessage): number {
+  if (message.kind === 'funding') return 2 * STATEMENT_BYTES.ledger;
+  return STATEMENT_BYTES.trade + (tradeRowStatements(message) - 1) * STATEMENT_BYTES.tradeHistory;
+}
+
+function deadLetterBytes(letter: PlannedDeadLetter): number {
+  return STATEMENT_BYTES.deadLetterBase + letter.raw.length + letter.reason.length;
+}
+
 export function messageRaw(message: SettlementMessage): string {
   return JSON.stringify(encodeBigints(message));
 }
@@ -96,7 +148,7 @@ class ChunkBuilder {
 
   constructor(afterSeq: bigint) {
     // The watermark statement is always there.
-    this.chunk = { trades: [], funding: [], rows: [], deadLetters: [], lastSeq: afterSeq, statementCount: 1 };
+    this.chunk = { trades: [], funding: [], rows: [], deadLetters: [], lastSeq: afterSeq, statementCount: 1, bytesEstimate: STATEMENT_BYTES.watermark };
   }
 
   seal(): SettleChunk {
@@ -123,7 +175,11 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
   const lookup = (key: BalanceRowKey, userId: bigint, assetId: number): BalanceRow =>
     planRows.get(key) ?? input.current(key, userId, assetId) ?? emptyRow(userId, assetId);
 
-  const fits = (extra: number): boolean => builder.entries === 0 || builder.chunk.statementCount + extra <= input.batchStatementsMax;
+  const bytesMax = input.batchBytesMax ?? Number.POSITIVE_INFINITY;
+  const fits = (extra: number, extraBytes: number): boolean =>
+    builder.entries === 0 || (builder.chunk.statementCount + extra <= input.batchStatementsMax && builder.chunk.bytesEstimate + extraBytes <= bytesMax);
+  /** A message too large for any batch, even alone with the watermark. */
+  const aloneTooLarge = (bytes: number): boolean => STATEMENT_BYTES.watermark + bytes > bytesMax;
   const nextChunk = (): void => {
     const lastSeq = builder.chunk.lastSeq;
     chunks.push(builder.seal());
@@ -133,9 +189,17 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
     if (seq !== undefined && seq > builder.chunk.lastSeq) builder.chunk.lastSeq = seq;
   };
   const deadLetter = (letter: PlannedDeadLetter): void => {
-    if (!fits(1)) nextChunk();
+    let bytes = deadLetterBytes(letter);
+    if (aloneTooLarge(bytes)) {
+      // Kept all the same, its raw text cut so the dead letter itself fits.
+      const room = Math.max(0, bytesMax - STATEMENT_BYTES.watermark - STATEMENT_BYTES.deadLetterBase - letter.reason.length - 64);
+      letter = { ...letter, raw: `${letter.raw.slice(0, room)}…(truncated)` };
+      bytes = deadLetterBytes(letter);
+    }
+    if (!fits(1, bytes)) nextChunk();
     builder.chunk.deadLetters.push(letter);
     builder.chunk.statementCount += 1;
+    builder.chunk.bytesEstimate += bytes;
     builder.entries += 1;
     bumpSeq(letter.seq);
     deadLettered += 1;
@@ -180,9 +244,20 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
     }
 
     const ownStatements = message.kind === 'trade' ? tradeRowStatements(message) : FUNDING_ROW_STATEMENTS;
+    const ownBytes = messageOwnBytes(message);
+    if (aloneTooLarge(ownBytes + after.length * STATEMENT_BYTES.balance)) {
+      deadLetter({
+        seq: message.seq,
+        code: DeadLetterCode.BATCH_TOO_LARGE,
+        field: 'batch_bytes_max',
+        reason: `Cannot apply ${message.kind} at seq ${message.seq}: its rows (~${ownBytes + after.length * STATEMENT_BYTES.balance} bytes) exceed settler.batch_bytes_max ${bytesMax} on their own`,
+        raw: messageRaw(message),
+      });
+      continue;
+    }
     let newRows = 0;
     for (const row of after) if (!builder.rows.has(balanceRowKey(row.userId, row.assetId))) newRows += 1;
-    if (!fits(ownStatements + newRows)) {
+    if (!fits(ownStatements + newRows, ownBytes + newRows * STATEMENT_BYTES.balance)) {
       nextChunk();
       newRows = after.length;
     }
@@ -198,6 +273,7 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
       builder.chunk.funding.push(message);
     }
     builder.chunk.statementCount += ownStatements + newRows;
+    builder.chunk.bytesEstimate += ownBytes + newRows * STATEMENT_BYTES.balance;
     builder.entries += 1;
     bumpSeq(message.seq);
     if (!replayed) applied += 1;

@@ -2,7 +2,7 @@ export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { createRedisConnection, createFailFastRedisConnection } from './redis.js';
 export { Shutdown } from './shutdown.js';
-export { createSettlementQueue } from './queues.js';
+export { createSettlementQueue, completedJobsRetainedOf, COMPLETED_JOBS_RETAINED_DEFAULT } from './queues.js';
 export type { SettlementQueueOptions } from './queues.js';
 export { runApp } from './app.js';
 export { createProcessMetrics } from './process-metrics.js';

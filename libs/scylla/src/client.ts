@@ -48,6 +48,9 @@ export function createScyllaClient(options: ScyllaClientOptions): cassandra.Clie
       prepare: true,
     },
     pooling: { heartBeatInterval: 10_000 },
+    // The driver's default waits up to 10 minutes between attempts to reach a node that went
+    // away: a restarted Cassandra would sit unused that long. Retry within seconds instead.
+    policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(250, 5_000, false) },
   });
 }
 

@@ -25,3 +25,6 @@ export { TradeRepository } from './trades.js';
 export type { SettledTrade, UserTrade, UserLedgerEvent, Page, PageRequest } from './trades.js';
 export { WatermarkRepository } from './watermarks.js';
 export type { ShardWatermark } from './watermarks.js';
+export { FenceRepository } from './fences.js';
+export { replicationOf, checkConsistencyFits } from './replication.js';
+export type { Replication } from './replication.js';

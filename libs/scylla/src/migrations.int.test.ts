@@ -21,7 +21,7 @@ afterAll(async () => {
 describe('migrate', () => {
   it('creates every table once and is a no-op the second time', async () => {
     const first = await migrate(admin, options);
-    expect(first.applied).toEqual(['001_core', '002_settled_trades:btc_usdt', '002_settled_trades:eth_usdt', '002_settled_trades:btc_eth', '003_watermark_max_trade_id', '005_sequence_gap_fills', '006_dead_letter_created_at']);
+    expect(first.applied).toEqual(['001_core', '002_settled_trades:btc_usdt', '002_settled_trades:eth_usdt', '002_settled_trades:btc_eth', '003_watermark_max_trade_id', '004_shard_fences', '005_sequence_gap_fills', '006_dead_letter_created_at']);
     expect(first.skipped).toEqual([]);
 
     const second = await migrate(admin, options);
@@ -37,7 +37,7 @@ describe('migrate', () => {
       [
         'balance_corrections', 'dead_letters', 'ledger_events', 'ledger_events_by_user', 'reconciliation_errors',
         'reconciliation_jobs', 'schema_migrations', 'sequence_gap_fills', 'sequence_gaps', 'settled_trades_btc_eth', 'settled_trades_btc_usdt',
-        'settled_trades_eth_usdt', 'shard_watermarks', 'trades_by_user', 'user_balances',
+        'settled_trades_eth_usdt', 'shard_fences', 'shard_watermarks', 'trades_by_user', 'user_balances',
       ].sort(),
     );
   });

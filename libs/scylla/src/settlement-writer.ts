@@ -114,7 +114,7 @@ export class SettlementWriter {
     this.ledgerCql = `INSERT INTO ${ks}.ledger_events (seq, user_id, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.ledgerByUserCql = `INSERT INTO ${ks}.ledger_events_by_user (user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.balanceCql = `INSERT INTO ${ks}.user_balances (user_id, asset_id, shard, available, locked, version) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
-    this.deadLetterCql = `INSERT INTO ${ks}.dead_letters (shard, dead_letter_id, source, reason, field, seq, job_id, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.deadLetterCql = `INSERT INTO ${ks}.dead_letters (shard, dead_letter_id, source, reason, field, seq, job_id, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.correctionCql = `INSERT INTO ${ks}.balance_corrections (correction_id, shard, reconciliation_job_id, applied_at, rows) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.watermarkCql = `INSERT INTO ${ks}.shard_watermarks (shard, last_seq, write_ts, batch_count, last_job_id, updated_at) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.watermarkWithTradeCql = `INSERT INTO ${ks}.shard_watermarks (shard, last_seq, write_ts, batch_count, last_job_id, updated_at, max_trade_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
@@ -139,7 +139,7 @@ export class SettlementWriter {
       // rewrites the same row.
       out.push({
         query: this.deadLetterCql,
-        params: [rows.shard, deadLetterId({ shard: rows.shard, source: 'settler', seq: letter.seq, jobId: letter.jobId, raw: letter.raw }), 'settler', letter.reason, letter.field ?? null, letter.seq ?? null, letter.jobId ?? null, letter.raw, t],
+        params: [rows.shard, deadLetterId({ shard: rows.shard, source: 'settler', seq: letter.seq, jobId: letter.jobId, raw: letter.raw }), 'settler', letter.reason, letter.field ?? null, letter.seq ?? null, letter.jobId ?? null, letter.raw, rows.watermark.updatedAt, t],
       });
     }
     if (rows.correction !== undefined) {

@@ -1,6 +1,6 @@
 /**
  * bull-board over the service's queues. Settlement queues are read-only: retrying, cleaning or
- * deleting a settlement job from a UI would break the shard's chain (DESIGN.md §3), so their
+ * deleting a settlement job from a UI would break the shard's chain (docs/ARCHITECTURE.md), so their
  * adapters use readOnlyMode, which makes bull-board answer 405 to every mutating route. The
  * reconciliation queue is writable so an operator can add a reconcile job from the UI; its
  * job-data schema (from the domain's zod schema) guides the add-job form. Dead letters live in
