@@ -80,4 +80,12 @@ describe('JobWriter', () => {
     await redis.hset(stateKey(), 'btc_usdt', '18446744073709551614');
     await expect(writer.write([{ jobs: [], marks: {} }])).rejects.toBeInstanceOf(PositionLostError);
   });
+
+  it('takes its own lower write as the new floor (global steps back while a late message waits in a partial job)', async () => {
+    await freshWriter();
+    await writer.write([{ jobs: [job('btc_usdt', 4, 4)], marks: { btc_usdt: '4', global: '4' } }]);
+    await writer.write([{ jobs: [], marks: { global: '1' } }]);
+    await writer.write([{ jobs: [job('eth_usdt', 2, 2)], marks: { eth_usdt: '2', global: '4' } }]);
+    expect(await redis.hgetall(stateKey())).toEqual({ btc_usdt: '4', eth_usdt: '2', global: '4' });
+  });
 });

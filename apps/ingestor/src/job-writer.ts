@@ -139,10 +139,9 @@ export class JobWriter {
       if (typeof reply === 'number' && reply < 0) throw new Error(`job ${jobIds[i]} was not added: BullMQ code ${reply}`);
     }
     if (commit[0] !== null) throw commit[0];
-    for (const [field, value] of marks) {
-      const seq = BigInt(value);
-      if (seq > (this.confirmedSeqs.get(field) ?? 0n)) this.confirmedSeqs.set(field, seq);
-    }
+    // What this process wrote is the new floor, also when it is lower: "global" steps back while
+    // a message that arrived after its gap waits in a partial job.
+    for (const [field, value] of marks) this.confirmedSeqs.set(field, BigInt(value));
   }
 
   /**

@@ -112,8 +112,13 @@ describe('a message after its gap was recorded', () => {
       [2n, 'settled'],
       [3n, 'dead_letter'],
     ]);
+    // The stream goes on after them, and no write of this process is taken for Redis losing one.
+    await sendFrames(endpoint, [trade(5, 'btc_usdt')]);
+    await waitFor('5 enqueued', async () => (await redis.hget(stateKeyOf(config), 'btc_usdt')) === '5', 10_000);
     expect((await ingestor.stop()).code).toBe(0);
+    expect(await redis.hget(stateKeyOf(config), 'global')).toBe('5');
     expect(ingestor.logged('message arrived after its gap was recorded')).toHaveLength(2);
+    expect(ingestor.logged('ingest position in Redis went back (Redis lost writes); rebuilding it from the shard watermarks')).toEqual([]);
   });
 
   it('a graceful shutdown persists the position only up to an open hole, and the restart replay asks for it', { timeout: 60_000 }, async () => {
