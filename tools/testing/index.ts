@@ -45,6 +45,10 @@ export function testConfig(overrides: Record<string, unknown> = {}, names?: { ke
   deepSet(merged, ['redis', 'prefix'], names?.prefix ?? `{${uniqueName('t')}}`);
   deepSet(merged, ['data_dir'], names?.dataDir ?? path.join(ROOT, 'data', 'test', keyspace));
   if (!('log_level' in overrides)) deepSet(merged, ['log_level'], process.env.TEST_LOG_LEVEL ?? 'warn');
+  // Tests corrupt rows on purpose and no batchlog replay is pending: confirm a mismatch at once
+  // unless a test asks for the production delay (reconciliation.confirm_delay_ms).
+  const reconciliation = (overrides['reconciliation'] ?? {}) as Record<string, unknown>;
+  if (!('confirm_delay_ms' in reconciliation)) deepSet(merged, ['reconciliation', 'confirm_delay_ms'], 0);
   return parseConfig(merged);
 }
 

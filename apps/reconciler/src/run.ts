@@ -37,7 +37,7 @@ import { mapBounded } from './bounded.js';
 import type { CorrectionRow, CorrectionSender, SentCorrection } from './corrections.js';
 import type { ReconcilerMetrics } from './metrics.js';
 import { waitForCut } from './settlement-cut.js';
-import { verifyBalance, type VerifiedUser } from './verify-balance.js';
+import { verifyBalance, verifyPage, type VerifiedUser } from './verify-balance.js';
 
 export interface ReconcileDeps {
   readonly config: Readonly<SettlementConfig>;
@@ -381,7 +381,8 @@ export async function runReconciliation(deps: ReconcileDeps, request: ReconcileJ
     const marksBefore = request.mode === 'full' ? await deps.reader.shardWatermarks() : new Map<string, bigint>();
     for await (const page of userPages(deps, request, options.randomToken ?? cryptoRandomToken)) {
       if (page.users.length > 0) {
-        const checked = await mapBounded(page.users, deps.config.reconciliation.concurrency, (u) => verifyBalance(deps.reader, u, deps.config.fee_account_user_id));
+        const r = deps.config.reconciliation;
+        const checked = await verifyPage(deps.reader, page.users, { feeAccountUserId: deps.config.fee_account_user_id, concurrency: r.concurrency, confirmDelayMs: r.confirm_delay_ms, signal });
         const { users: verified, unconfirmed } = await confirmNegatives(deps, checked, signal, log);
         tally.unconfirmedNegatives += unconfirmed;
         let records: FindingRecord[];

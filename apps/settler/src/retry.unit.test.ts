@@ -1,7 +1,7 @@
 import cassandra from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
 import { Closing } from './closing.js';
-import { backoffDelayMs, classifyError, isTransient, retryInPlace } from './retry.js';
+import { backoffDelayMs, classifyError, isBatchTooLarge, isTransient, retryInPlace } from './retry.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
 
 const codes = cassandra.types.responseErrorCodes;
@@ -21,6 +21,16 @@ describe('classifyError', () => {
     expect(isTransient(writeTimeout('BATCH'))).toBe(true);
     expect(isTransient(new cassandra.errors.ResponseError(codes.syntaxError, 'x'))).toBe(false);
     expect(isTransient(new TypeError('bug'))).toBe(false);
+  });
+});
+
+describe('isBatchTooLarge', () => {
+  it('recognises Cassandra refusing a batch above batch_size_fail_threshold_in_kb, and nothing else', () => {
+    // The text Cassandra 2.2-5.0 sends with the InvalidRequest.
+    expect(isBatchTooLarge(new cassandra.errors.ResponseError(codes.invalid, 'Batch too large'))).toBe(true);
+    expect(isBatchTooLarge(new cassandra.errors.ResponseError(codes.invalid, 'unconfigured table x'))).toBe(false);
+    expect(isBatchTooLarge(writeTimeout('BATCH'))).toBe(false);
+    expect(isBatchTooLarge(new Error('Batch too large'))).toBe(false);
   });
 });
 

@@ -117,7 +117,7 @@ describe('a stale settler waking up mid-job', () => {
     expect(jobs).toHaveLength(4);
     const added = await Promise.all(jobs.map(add));
 
-    // Small batches: every job is several LOGGED BATCHes, and the stale owner is held after its first.
+    // Small batches for the stale owner: job 1 is several LOGGED BATCHes, and it is held after its first.
     const config = bed.ks.config;
     const repository = bed.balances;
     const writer = new SettlementWriter({
@@ -136,7 +136,10 @@ describe('a stale settler waking up mid-job', () => {
       if (writes === 1) await held.wait();
     };
     const stale = shardSettler(repository, { writer: heldWriter, batchStatementsMax: 40 });
-    const fresh = shardSettler(repository, { batchStatementsMax: 40 });
+    // The new owner cuts jobs coarser (the default bound): it writes fewer batches than the stale
+    // owner still has chunks, so without fencing the stale chunks' timestamps (its own + 1, + 2, …)
+    // reach past the new owner's (stored + 1, + 2, …, its clock being behind).
+    const fresh = shardSettler(repository);
 
     // The stale owner writes the first chunk of job 1 and is paused there (a SIGSTOP past its lock).
     const staleRun = stale.process(added[0]!);

@@ -242,6 +242,15 @@ export const settlementConfigSchema = z
         history_page_rows: positiveInt.max(100_000).default(1000),
         /** With fix, how long a page waits for the settlers to apply its corrections before re-checking, ms. Default 30 000. */
         fix_wait_ms: positiveInt.max(3_600_000).default(30_000),
+        /**
+         * How long after a user's first read a mismatch is read again before it counts, ms. A
+         * LOGGED BATCH whose coordinator died mid-write is not lost: the batchlog replays it
+         * once it is older than twice the write timeout (write_request_timeout_in_ms, 2 s by
+         * default), on the batchlog's replay schedule (every 60 s in Cassandra 2.1, 10 s from
+         * 3.0). A row re-read sooner could be "fixed" while its batch is still to arrive.
+         * Default 70 000: 2 × 2 s + 60 s and a margin. Set it above your cluster's figures.
+         */
+        confirm_delay_ms: nonNegativeInt.max(3_600_000).default(70_000),
         /** How long a negative balance waits for the shards to apply what was already enqueued before it is re-checked, ms. Default 30 000. */
         negative_cut_wait_ms: positiveInt.max(3_600_000).default(30_000),
         /** Sequence gaps and dead letters listed per shard in full mode. Default 1 000. */

@@ -4,7 +4,7 @@ import { FUNDING_SHARD } from './catalog.js';
 import { tradeEffects } from './effects.js';
 import { I64_MAX } from './money.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
-import { correctionRowsNotVisible, planCorrection, planSettlement, touchedRowKeys, tradeRowStatements, type SettlePlanInput } from './settle-plan.js';
+import { BATCH_BYTES_MIN, correctionRowsNotVisible, planCorrection, planSettlement, shrinkBatchBytes, touchedRowKeys, tradeRowStatements, type SettlePlanInput } from './settle-plan.js';
 import { testCatalog } from './test-catalog.js';
 
 const FEE = 99n;
@@ -276,5 +276,46 @@ describe('correctionRowsNotVisible', () => {
       [balanceRowKey(3n, 2), row(3n, 2, 10n, 0n, 12n)], // recreated
     ]);
     expect(correctionRowsNotVisible(applied, (key) => after.get(key))).toEqual([]);
+  });
+});
+
+describe('planSettlement bounded by bytes (settler.batch_bytes_max)', () => {
+  const trades = Array.from({ length: 50 }, (_, i) => trade(BigInt(i + 1), { buyerUserId: 100n + BigInt(i), sellerUserId: 200n + BigInt(i) }));
+
+  it('cuts a job into chunks whose estimated size stays under the bound, each continuing the last', () => {
+    const whole = planSettlement(input(trades));
+    expect(whole.chunks).toHaveLength(1);
+    // A 50-trade job is well above Cassandra's 50 KB fail threshold, as measured (~126 KB).
+    expect(whole.chunks[0]!.bytesEstimate).toBeGreaterThan(100_000);
+
+    const bounded = planSettlement(input(trades, { batchBytesMax: 40_000 }));
+    expect(bounded.chunks.length).toBeGreaterThanOrEqual(4);
+    for (const chunk of bounded.chunks) expect(chunk.bytesEstimate).toBeLessThanOrEqual(40_000);
+    expect(bounded.chunks.flatMap((c) => c.trades.map((t) => t.seq))).toEqual(trades.map((t) => t.seq));
+    expect(bounded.chunks.at(-1)!.lastSeq).toBe(50n);
+    // The same final rows, cut differently.
+    expect(finalRows(bounded)).toEqual(finalRows(whole));
+  });
+
+  it('splits further after a "batch too large" rejection: the bound halves, never below BATCH_BYTES_MIN', () => {
+    const first = planSettlement(input(trades, { batchBytesMax: 40_000 }));
+    const shrunk = shrinkBatchBytes(40_000);
+    expect(shrunk).toBe(20_000);
+    const again = planSettlement(input(trades, { batchBytesMax: shrunk }));
+    expect(again.chunks.length).toBeGreaterThan(first.chunks.length);
+    for (const chunk of again.chunks) expect(chunk.bytesEstimate).toBeLessThanOrEqual(shrunk);
+    expect(finalRows(again)).toEqual(finalRows(first));
+    expect(shrinkBatchBytes(5_000)).toBe(BATCH_BYTES_MIN);
+  });
+
+  it('dead-letters a message that does not fit a batch on its own, and settles the rest', () => {
+    const plan = planSettlement(input(trades.slice(0, 3), { batchBytesMax: 2_000 }));
+    expect(plan.applied).toBe(0);
+    expect(plan.deadLettered).toBe(3);
+    const letter = plan.chunks[0]!.deadLetters[0]!;
+    expect(letter.code).toBe('BATCH_TOO_LARGE');
+    expect(letter.field).toBe('batch_bytes_max');
+    expect(letter.reason).toMatch(/^Cannot apply trade at seq 1: its rows \(~\d+ bytes\) exceed settler.batch_bytes_max 2000 on their own$/);
+    expect(plan.chunks.at(-1)!.lastSeq).toBe(3n);
   });
 });
