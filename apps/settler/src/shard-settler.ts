@@ -21,6 +21,7 @@ import {
   VERIFY_JOB_NAME,
   balanceRowKey,
   decodeCorrectionJob,
+  decideSettleStep,
   decodeSettleJobLenient,
   nextEpoch,
   nextWriteTimestamp,
@@ -333,33 +334,25 @@ export class ShardSettler {
     settledSeqs ??= await this.cassandra('read', () => this.readTrades(job, state), { jobId });
     metrics.readLatency.observe({ shard }, (performance.now() - readStarted) / 1000);
 
-    // Storage must hold the job's predecessor, and everything this process saw acknowledged
-    // (a job applied while recovering only needs its own predecessor: the recovery goes on).
-    const required = options.recovering === true ? job.prevLastSeq : maxBig(job.prevLastSeq, this.acknowledgedSeq);
-    if (required > state.lastSeq) {
-      state = await this.recoverChain(jobId, required, state, true);
+    // The settle decision is pure (libs/domain settle-step.ts): repair the chain first, or
+    // apply from a floor (the watermark, or the job's own start when it is resumed).
+    const decide = () =>
+      decideSettleStep({ stored: state, trusted, jobId, prevLastSeq: job.prevLastSeq, messages: job.messages, rejected: job.rejected, acknowledgedSeq: this.acknowledgedSeq, recovering: options.recovering === true });
+    let step = decide();
+    if (step.kind === 'recover') {
+      state = await this.recoverChain(jobId, step.requiredSeq, state, true);
       trusted = false;
       // The jobs applied first may have settled some of this job's trade ids.
       settledSeqs = await this.cassandra('read', () => this.readTrades(job, state), { jobId });
+      step = decide();
+      if (step.kind === 'recover') throw new Error(`shard ${shard}: chain recovery ended at ${state.lastSeq}, below ${step.requiredSeq}`);
     }
-
-    // This very job wrote the watermark, and we did not see that write acknowledged: its writer
-    // died or lost the job mid-write. A LOGGED BATCH is atomic but not isolated: after a
-    // Cassandra crash part of it (the watermark, say) can be visible while the rest waits for
-    // the batchlog replay, which then lands at the batch's old timestamp and loses to anything
-    // newer. So the job is applied again from its own start, through the row versions (a no-op
-    // where an effect is visible), and the next batches build on complete rows.
-    const resumed = !trusted && state.lastJobId === jobId && job.prevLastSeq < state.lastSeq;
-    const floor = resumed ? job.prevLastSeq : state.lastSeq;
+    const { floor, resumed, pending, rejected, skipped } = step;
     if (resumed) logger.warn({ shard, jobId, watermark: state.lastSeq, from: job.prevLastSeq }, 'job wrote the watermark before its writer stopped: applying it again through row versions');
     if (resumed || !this.cache.isCurrent(job.prevLastSeq, state)) {
       if (this.cache.lastSeq !== undefined) metrics.cacheReloads.inc({ shard });
       this.cache.reset(state);
     }
-
-    const pending = floor === 0n ? job.messages : job.messages.filter((m) => m.seq > floor);
-    const rejected = job.rejected.filter((r) => r.seq === undefined || r.seq > floor);
-    const skipped = job.messages.length - pending.length + (job.rejected.length - rejected.length);
     if (skipped > 0) {
       metrics.messages.inc({ shard, outcome: 'skipped' }, skipped);
       logger.info({ shard, jobId, skipped, watermark: state.lastSeq }, 'messages at or below the watermark skipped');
@@ -377,8 +370,8 @@ export class ShardSettler {
       assetIds: this.deps.assetIds,
       feeAccountUserId: this.deps.feeAccountUserId,
       afterSeq: floor,
-      messages: pending,
-      rejected,
+      messages: [...pending],
+      rejected: [...rejected],
       settledTradeSeqs: settledSeqs,
       current: (key) => this.cache.get(key) ?? loaded?.get(key),
       batchStatementsMax: settings.batchStatementsMax,

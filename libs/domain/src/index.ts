@@ -17,3 +17,4 @@ export { testCatalog, testCatalogInput } from './test-catalog.js';
 export * from './fencing.js';
 export * from './chain-recovery.js';
 export * from './consistency.js';
+export * from './settle-step.js';

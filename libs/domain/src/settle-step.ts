@@ -1,0 +1,86 @@
+/**
+ * The settle decision of one job, without I/O: given what storage holds for the shard now and
+ * what the settler knows, either the chain must be repaired first, or the job applies from a
+ * floor — the messages above it are planned (settle-plan.ts), those at or below it are skipped.
+ *
+ * The rules, each with the failure it answers (docs/ARCHITECTURE.md has the whole argument):
+ * - Storage must hold the job's predecessor (`prevLastSeq`) and everything this settler saw
+ *   acknowledged: a job BullMQ failed, or batches a crashed node lost (periodic commit log),
+ *   would otherwise be skipped for good. Then: recover, i.e. apply the retained jobs first.
+ *   A job applied during a recovery only needs its own predecessor: the recovery goes on.
+ * - A job whose own batch wrote the stored watermark, which this settler did not see
+ *   acknowledged (it reads state it does not remember), is *resumed*: its writer died mid-write,
+ *   and a LOGGED BATCH is atomic but not isolated, so part of it may still wait for the
+ *   batchlog. It is applied again from its own start through the row versions.
+ * - Otherwise the job applies above the watermark: messages at or below it were settled.
+ */
+import { DomainError } from './domain-error.js';
+import type { SettlementMessage } from './messages.js';
+import type { PlannedDeadLetter } from './settle-plan.js';
+
+/** The shard's stored state as the settler knows it. */
+export interface StoredShardView {
+  /** Watermark: highest sequence settled. */
+  readonly lastSeq: bigint;
+  /** The job whose batch wrote the watermark (as read from storage); undefined if unknown. */
+  readonly lastJobId?: string | undefined;
+}
+
+export interface SettleStepInput {
+  readonly stored: StoredShardView;
+  /**
+   * The view is what this settler remembers of its own acknowledged writes (no storage event
+   * and no other writer since); false when it was just read from storage.
+   */
+  readonly trusted: boolean;
+  readonly jobId: string;
+  readonly prevLastSeq: bigint;
+  /** Valid messages, strictly increasing in seq, all above prevLastSeq. */
+  readonly messages: readonly SettlementMessage[];
+  /** Messages the decoder rejected, with the sequence they carried when usable. */
+  readonly rejected: readonly PlannedDeadLetter[];
+  /** Highest watermark this settler saw acknowledged. */
+  readonly acknowledgedSeq: bigint;
+  /** The job is applied by a chain recovery. */
+  readonly recovering: boolean;
+}
+
+export type SettleStep =
+  /** Storage is behind `requiredSeq`: apply the retained jobs up to it first, then decide again. */
+  | { readonly kind: 'recover'; readonly requiredSeq: bigint }
+  | {
+      readonly kind: 'apply';
+      /** Messages at or below it are not planned. */
+      readonly floor: bigint;
+      /** The job is applied again from its own start (its writer stopped mid-write). */
+      readonly resumed: boolean;
+      readonly pending: readonly SettlementMessage[];
+      readonly rejected: readonly PlannedDeadLetter[];
+      /** Messages and rejections at or below the floor. */
+      readonly skipped: number;
+    };
+
+export function decideSettleStep(input: SettleStepInput): SettleStep {
+  assertJobShape(input);
+  const { stored } = input;
+  const required = input.recovering || input.acknowledgedSeq <= input.prevLastSeq ? input.prevLastSeq : input.acknowledgedSeq;
+  if (required > stored.lastSeq) return { kind: 'recover', requiredSeq: required };
+
+  const resumed = !input.trusted && stored.lastJobId === input.jobId && input.prevLastSeq < stored.lastSeq;
+  const floor = resumed ? input.prevLastSeq : stored.lastSeq;
+  const pending = floor === 0n ? input.messages : input.messages.filter((m) => m.seq > floor);
+  const rejected = input.rejected.filter((r) => r.seq === undefined || r.seq > floor);
+  const skipped = input.messages.length - pending.length + (input.rejected.length - rejected.length);
+  return { kind: 'apply', floor, resumed, pending, rejected, skipped };
+}
+
+/** The job as the settler must have decoded it: a chain link whose messages follow its predecessor in order. */
+function assertJobShape(input: SettleStepInput): void {
+  let previous = input.prevLastSeq;
+  for (const message of input.messages) {
+    if (message.seq <= previous) {
+      throw new DomainError('INVALID_JOB', `Invalid settlement job ${input.jobId}: messages.seq: ${message.seq} is not above ${previous}`, 'messages.seq');
+    }
+    previous = message.seq;
+  }
+}

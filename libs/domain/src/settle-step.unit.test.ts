@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { FUNDING_SHARD } from './catalog.js';
+import type { FundingMessage } from './messages.js';
+import { decideSettleStep, type SettleStepInput } from './settle-step.js';
+
+function deposit(seq: bigint): FundingMessage {
+  return { kind: 'funding', shard: FUNDING_SHARD, seq, userId: 7n, sequenceId: seq, eventType: 'DEPOSIT', amount: 10n, currency: 1, relatedId: 0n, createdAt: 0n };
+}
+
+/** Job funding-21-30: messages 21, 24, 27, 30 after a predecessor ending at 20. */
+function input(overrides: Partial<SettleStepInput> = {}): SettleStepInput {
+  return {
+    stored: { lastSeq: 20n, lastJobId: 'funding-11-20' },
+    trusted: true,
+    jobId: 'funding-21-30',
+    prevLastSeq: 20n,
+    messages: [deposit(21n), deposit(24n), deposit(27n), deposit(30n)],
+    rejected: [],
+    acknowledgedSeq: 20n,
+    recovering: false,
+    ...overrides,
+  };
+}
+
+const seqs = (step: ReturnType<typeof decideSettleStep>) => (step.kind === 'apply' ? step.pending.map((m) => m.seq) : []);
+
+describe('decideSettleStep', () => {
+  it('applies a job that continues the stored watermark in full', () => {
+    const step = decideSettleStep(input());
+    expect(step).toMatchObject({ kind: 'apply', floor: 20n, resumed: false, skipped: 0 });
+    expect(seqs(step)).toEqual([21n, 24n, 27n, 30n]);
+  });
+
+  it('skips what the watermark already holds (a job delivered again, partly or wholly settled)', () => {
+    const step = decideSettleStep(input({ stored: { lastSeq: 24n, lastJobId: 'other' }, trusted: false }));
+    expect(step).toMatchObject({ kind: 'apply', floor: 24n, resumed: false, skipped: 2 });
+    expect(seqs(step)).toEqual([27n, 30n]);
+    const rejected = [{ seq: 22n, code: 'INVALID_MESSAGE', reason: 'x', field: 'amount', raw: '{}' }, { seq: 28n, code: 'INVALID_MESSAGE', reason: 'y', field: 'amount', raw: '{}' }];
+    const withRejected = decideSettleStep(input({ stored: { lastSeq: 24n }, trusted: false, rejected }));
+    expect(withRejected).toMatchObject({ kind: 'apply', skipped: 3, rejected: [rejected[1]] });
+    expect(decideSettleStep(input({ stored: { lastSeq: 30n }, trusted: false }))).toMatchObject({ kind: 'apply', pending: [], skipped: 4 });
+  });
+
+  it('resumes a job whose own batch wrote the watermark, unseen by this settler: again from its start, through row versions', () => {
+    const stored = { lastSeq: 27n, lastJobId: 'funding-21-30' };
+    const step = decideSettleStep(input({ stored, trusted: false }));
+    expect(step).toMatchObject({ kind: 'apply', floor: 20n, resumed: true, skipped: 0 });
+    expect(seqs(step)).toEqual([21n, 24n, 27n, 30n]);
+    // Seen acknowledged by this very settler (trusted): nothing of it can still be in flight.
+    expect(decideSettleStep(input({ stored, trusted: true, acknowledgedSeq: 27n }))).toMatchObject({ kind: 'apply', floor: 27n, resumed: false });
+  });
+
+  it('repairs the chain first when storage is behind the job\'s predecessor (a failed or lost earlier job)', () => {
+    expect(decideSettleStep(input({ stored: { lastSeq: 12n }, trusted: false }))).toEqual({ kind: 'recover', requiredSeq: 20n });
+  });
+
+  it('repairs the chain first when storage lost batches this settler saw acknowledged (kill -9 with a periodic commit log)', () => {
+    // The job in hand was delivered again after the loss: its predecessor is stored, but this
+    // settler had settled up to 45 before the node came back without its last batches.
+    expect(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 45n }))).toEqual({ kind: 'recover', requiredSeq: 45n });
+    // A job applied by that recovery only needs its own predecessor.
+    expect(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 45n, recovering: true }))).toMatchObject({ kind: 'apply', floor: 20n });
+  });
+
+  it('refuses a job whose messages do not follow its predecessor in order', () => {
+    expect(() => decideSettleStep(input({ messages: [deposit(21n), deposit(21n)] }))).toThrow('Invalid settlement job funding-21-30: messages.seq: 21 is not above 21');
+    expect(() => decideSettleStep(input({ prevLastSeq: 25n }))).toThrow('messages.seq: 21 is not above 25');
+  });
+});
