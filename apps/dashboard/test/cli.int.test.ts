@@ -162,6 +162,54 @@ describe('settle', () => {
     expect(JSON.parse(queued.stdout).data).toEqual({ mode: 'sample', size: 5, fix: true, trigger: 'cli' });
   });
 
+  it('reconcile-status lists the errors found: kind, user, asset, shard, expected vs stored; --json too', async () => {
+    // User 10 gets 1 BTC on the funding shard, then its stored row is corrupted by +12345 minor
+    // units just above the settler's own write timestamp (fenced, not a wall clock).
+    await enqueueJob(queueOf(dashboard.ops, 'funding'), 'funding', 2n, [funding(3n, 10n, 'DEPOSIT', 100_000_000n, 1)]);
+    await waitFor('user 10 settled', async () => (await dashboard.ops.watermarks.list()).some((m) => m.shard === 'funding' && m.lastSeq >= 3n), 30_000);
+    const scylla = dashboard.ops.scylla;
+    const key = [10n, 1, 'funding'];
+    const written = (await scylla.execute('SELECT WRITETIME(available) AS wt FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', key, { prepare: true })).first()!['wt'] as bigint;
+    await scylla.execute('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1n, 100_012_345n, ...key], { prepare: true });
+
+    const run = await settle(['reconcile', '--users', '10', '--wait', '--timeout', '60']);
+    expect(run.code).toBe(ExitCode.RECONCILE_ERRORS_FOUND);
+    const id = /^enqueued reconciliation (\d+) /m.exec(run.stderr)?.[1];
+    expect(id).toBeDefined();
+
+    const status = await settle(['reconcile-status', id!]);
+    expect(status.code).toBe(ExitCode.OK);
+    expect(status.stdout).toMatch(/balance errors 1,/);
+    expect(status.stdout).toMatch(/^kind\s+user\s+asset\s+shard\s+expected available\s+stored available\s+expected frozen\s+stored frozen\s+fixed\s+message$/m);
+    expect(status.stdout).toMatch(/^balance_mismatch\s+10\s+BTC\s+funding\s+1\.00000000\s+1\.00012345\s+0\.00000000\s+0\.00000000\s+no\s+\S/m);
+
+    const json = await settle(['--json', 'reconcile-status', id!]);
+    expect(json.code).toBe(ExitCode.OK);
+    const body = JSON.parse(json.stdout) as { id: string; record: { errors: number }; findingsTruncated: boolean; findings: Array<Record<string, unknown>> };
+    expect(body.id).toBe(id);
+    expect(body.record.errors).toBe(1);
+    expect(body.findingsTruncated).toBe(false);
+    expect(body.findings).toHaveLength(1);
+    expect(body.findings[0]).toMatchObject({
+      kind: 'balance_mismatch',
+      error: true,
+      userId: '10',
+      assetId: 1,
+      asset: 'BTC',
+      shard: 'funding',
+      expected: { available: '100000000', frozen: '0' },
+      stored: { available: '100012345', frozen: '0' },
+      difference: { available: '12345', frozen: '0' },
+      fixed: false,
+    });
+
+    // A run that found nothing says so; an unknown id is "not found" (exit 3).
+    const clean = await settle(['reconcile', '--users', '9', '--wait']);
+    const cleanId = /^enqueued reconciliation (\d+) /m.exec(clean.stderr)?.[1];
+    expect((await settle(['reconcile-status', cleanId!])).stdout).toContain('no errors or warnings recorded');
+    expect((await settle(['reconcile-status', '999999'])).code).toBe(ExitCode.NOT_FOUND);
+  });
+
   it('dead-letters list and replay onto the ingestor endpoint (a real ZeroMQ PULL socket)', async () => {
     const raw = '{"trade_id": 77, "base_asset": 9, "quote_asset": 2}';
     await dashboard.ops.deadLetters.add({ shard: 'unrouted', source: 'ingestor', reason: 'Invalid trade: base_asset: unknown asset 9', field: 'base_asset', raw });

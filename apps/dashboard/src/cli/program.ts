@@ -11,6 +11,7 @@ import { bigintReplacer } from '../ops/amounts.js';
 import { openOps, type Ops } from '../ops/context.js';
 import { deadLetterShards, ingestorEndpoint, listDeadLetters, replayDeadLetters } from '../ops/dead-letters.js';
 import { InputError } from '../ops/input-error.js';
+import { FINDINGS_LISTED_DEFAULT, listFindingViews } from '../ops/findings.js';
 import { NotFoundError } from '../ops/not-found-error.js';
 import { parseInput, shardSchema, symbolSchema, tradeIdSchema, userIdSchema } from '../ops/params.js';
 import { enqueueReconciliation, getReconciliation, isFinished, type ReconciliationStatus } from '../ops/reconciliations.js';
@@ -19,6 +20,7 @@ import { balanceViews, tradeView } from '../ops/views.js';
 import { z } from 'zod';
 import { CliError } from './cli-error.js';
 import { ExitCode } from './exit-codes.js';
+import { renderFindings } from './findings-output.js';
 import { ProgressBar, progressPercent } from './progress-bar.js';
 import { renderTable } from './table.js';
 
@@ -176,13 +178,17 @@ export function buildProgram(io: CliIo): SettleProgram {
 
   program
     .command('reconcile-status')
-    .description('state, progress and result of a reconciliation')
+    .description('state, progress and result of a reconciliation, and the errors it found (kind, user, asset, shard, expected vs stored)')
     .argument('<id>', 'reconciliation (job) id')
-    .action(async (id: string) => {
+    .option('--limit <n>', 'list at most this many findings', positiveInteger('--limit', 100_000), FINDINGS_LISTED_DEFAULT)
+    .action(async (id: string, options: { limit: number }) => {
       const { jobId } = parseInput(z.object({ jobId: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be a job id') }), { jobId: id }, 'arguments');
-      const status = await getReconciliation(getOps().reconcileQueue, getOps().reconciliations, jobId);
-      if (globals().json) return printJson(status);
+      const o = getOps();
+      const status = await getReconciliation(o.reconcileQueue, o.reconciliations, jobId);
+      const found = await listFindingViews(o.reconciliations, o.catalog, jobId, options.limit);
+      if (globals().json) return printJson({ ...status, findings: found.findings, findingsTruncated: found.truncated });
       print(summarize(status));
+      print(renderFindings(found, options.limit));
     });
 
   const deadLetters = program.command('dead-letters').description('messages that could not be settled, kept with their reason');
