@@ -28,3 +28,5 @@ export type { ShardWatermark } from './watermarks.js';
 export { FenceRepository } from './fences.js';
 export { replicationOf, checkConsistencyFits } from './replication.js';
 export type { Replication } from './replication.js';
+export { UserHistoryReader } from './history.js';
+export type { HistoryPosition, HistoryPageRequest, TradeHistoryRequest, HistoryPage, UserHistoryReaderOptions } from './history.js';
