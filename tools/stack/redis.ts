@@ -4,8 +4,9 @@ import path from 'node:path';
 import { portAnswers, type StackLog } from './cassandra.js';
 
 /**
- * Uses the Redis that answers on the URL's port (these machines start one); otherwise starts
- * redis-server daemonized with its files under the data dir, or explains what to install.
+ * Uses the Redis that answers on the URL's port (these machines start one, without persistence:
+ * the services warn about it at start-up); otherwise starts redis-server daemonized with an
+ * append-only file under the data dir, or explains what to install.
  */
 export async function ensureRedis(url: string, dataDir: string, log: StackLog): Promise<void> {
   const parsed = new URL(url);
@@ -29,7 +30,9 @@ export async function ensureRedis(url: string, dataDir: string, log: StackLog): 
   mkdirSync(dir, { recursive: true });
   const started = spawnSync(
     'redis-server',
-    ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no',
+    // An append-only file synced every second: a restart keeps the queues and positions (all but
+    // the last second, which the settlers' chain check and the engine's replay cover).
+    ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec',
       '--dir', dir, '--logfile', path.join(dir, 'redis.log'), '--pidfile', path.join(dir, 'redis.pid')],
     { encoding: 'utf8' },
   );
@@ -37,7 +40,7 @@ export async function ensureRedis(url: string, dataDir: string, log: StackLog): 
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (await portAnswers(port, host)) {
-      log(`started redis-server on ${host}:${port}`);
+      log(`started redis-server on ${host}:${port} (append-only file in ${dir})`);
       return;
     }
     await new Promise((r) => setTimeout(r, 100));
