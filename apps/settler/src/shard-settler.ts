@@ -7,12 +7,7 @@
  *
  * The exactly-once argument, rule by rule, is in docs/ARCHITECTURE.md.
  */
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type cassandra from 'cassandra-driver';
-import type { Logger } from 'pino';
+import type { Job } from 'bullmq';
 import {
   CORRECT_JOB_NAME,
   DeadLetterCode,
@@ -23,98 +18,31 @@ import {
   decodeCorrectionJob,
   decideSettleStep,
   decodeSettleJobLenient,
-  nextEpoch,
-  nextWriteTimestamp,
-  planChainRecovery,
   planSettlement,
   shrinkBatchBytes,
   touchedRowKeys,
   type BalanceRow,
   type BalanceRowKey,
   type CorrectionJob,
-  type Market,
   type SettleJobDecode,
 } from '@settlement/domain';
-import type { BalanceRepository, DeadLetterRepository, FenceRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { BalanceCache, type CacheState } from './balance-cache.js';
-import type { Closing } from './closing.js';
+import { BalanceCache } from './balance-cache.js';
+import { repairChain, type ChainRepairContext } from './chain-repair.js';
 import { applyCorrection } from './correction.js';
-import type { SettlerMetrics } from './metrics.js';
 import { EMPTY_SEQS, NextJobPrefetcher, type Prefetch } from './prefetch.js';
 import { RetainedJobs } from './retained-jobs.js';
-import { backoffDelayMs, classifyError, isBatchTooLarge, isTransient, retryInPlace } from './retry.js';
+import { classifyError, isBatchTooLarge, isTransient, retryInPlace } from './retry.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
+import { ShardFence } from './shard-fence.js';
+import { ShardKnowledge } from './shard-knowledge.js';
+import type { HaltedRange, JobOutcome, ShardSettlerDeps, ShardState } from './shard-types.js';
+
+export type { HaltedRange, JobOutcome, ShardSettlerDeps, ShardSettlerSettings, ShardState } from './shard-types.js';
 import { ShardMovedError } from './shard-moved-error.js';
 import { StorageError } from './storage-error.js';
-import type { StorageWatch } from './storage-watch.js';
 
 /** Newest completed jobs a verify job looks at for the highest acknowledged sequence. */
 const VERIFY_COMPLETED_JOBS = 50;
-
-export interface ShardSettlerSettings {
-  readonly batchStatementsMax: number;
-  /** Estimated bytes per LOGGED BATCH (settler.batch_bytes_max). */
-  readonly batchBytesMax: number;
-  readonly retryInitialMs: number;
-  readonly retryMaxMs: number;
-  readonly cacheRowsMax: number;
-  /** Jobs one chain recovery applies at most, and job ids read from each Redis list to find them. */
-  readonly recoveryJobsMax: number;
-}
-
-export interface ShardSettlerDeps {
-  readonly shard: string;
-  /** The shard's market; undefined for the funding shard. */
-  readonly market: Market | undefined;
-  readonly assetIds: ReadonlySet<number>;
-  readonly feeAccountUserId: bigint;
-  readonly settings: ShardSettlerSettings;
-  readonly client: cassandra.Client;
-  readonly writer: SettlementWriter;
-  readonly watermarks: WatermarkRepository;
-  readonly trades: TradeRepository;
-  readonly balances: BalanceRepository;
-  readonly deadLetters: DeadLetterRepository;
-  readonly fences: FenceRepository;
-  /** Bumped on every Cassandra error and node event of this process's client. */
-  readonly storage: StorageWatch;
-  /** The shard's queue: where retained jobs are looked for when the chain shows a hole. */
-  readonly queue: Queue;
-  /** BullMQ prefix (a hash tag); the shard's last-writer claim is kept under it. */
-  readonly redisPrefix: string;
-  readonly logger: Logger;
-  readonly metrics: SettlerMetrics;
-  readonly closing: Closing;
-}
-
-export interface JobOutcome {
-  readonly applied: number;
-  /** At or below the watermark when the job ran: settled before. */
-  readonly skipped: number;
-  readonly alreadySettled: number;
-  readonly deadLettered: number;
-  readonly batches: number;
-  /** Watermark after the job. */
-  readonly lastSeq: string;
-}
-
-export interface ShardState extends CacheState {
-  readonly batchCount: bigint;
-  /**
-   * Highest trade_id settled in the shard, from the watermark row: every settled trade has an
-   * id at or below it, so only incoming ids at or below it can be duplicates. Undefined when
-   * unknown (a watermark written before it was kept): then every id is checked.
-   */
-  readonly maxTradeId: bigint | undefined;
-  /** The job whose batch wrote the watermark, as read from it (undefined after our own writes). */
-  readonly lastJobId?: string | undefined;
-}
-
-/** A range of the shard's chain that no retained job holds: the shard waits for it. */
-export interface HaltedRange {
-  readonly afterSeq: bigint;
-  readonly throughSeq: bigint;
-}
 
 type DecodedJob = Extract<SettleJobDecode, { ok: true }>;
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
@@ -129,17 +57,10 @@ function maxTradeIdOf(trades: readonly { tradeId: bigint }[], prior: bigint | un
 export class ShardSettler {
   readonly shard: string;
   readonly cache: BalanceCache;
-  /** Watermark as this process last read or wrote it (status and metrics only). */
-  private known: ShardState | undefined;
-  /** The stored shard state as of this process's last read or acknowledged write. */
-  private stored: ShardState | undefined;
-  /** StorageWatch generation when `stored` was read or written: older means read it again. */
-  private storedGeneration = -1;
-  /** Highest watermark this process saw acknowledged: storage must never be found below it. */
-  private acknowledgedSeq = 0n;
-  /** This process's fencing epoch for the shard; undefined until taken (at a take-over). */
-  private epoch: bigint | undefined;
-  private lastIssuedTs: bigint | undefined;
+  /** What this settler knows of the stored shard state (see shard-knowledge.ts). */
+  private readonly knowledge: ShardKnowledge;
+  /** This process's fencing epoch for the shard, taken at a take-over. */
+  private readonly fence: ShardFence;
   /** Byte bound the planner uses; halved when Cassandra rejects a batch as too large. */
   private batchBytesMax: number;
   private haltedRange: HaltedRange | undefined;
@@ -147,26 +68,24 @@ export class ShardSettler {
   private lock: { readonly jobId: string; readonly token: string } | undefined;
   private readonly prefetcher: NextJobPrefetcher;
   private readonly retained: RetainedJobs;
-  private readonly writerKey: string;
-  private readonly writerToken: string;
 
   constructor(private readonly deps: ShardSettlerDeps) {
     this.shard = deps.shard;
     this.cache = new BalanceCache(deps.settings.cacheRowsMax);
     this.batchBytesMax = deps.settings.batchBytesMax;
-    this.writerKey = `${deps.redisPrefix}:settle:writer:${deps.shard}`;
-    this.writerToken = `${hostname()}:${process.pid}:${randomUUID()}`;
+    this.knowledge = new ShardKnowledge({ ...deps, consistency: deps.writer.consistency });
     this.prefetcher = new NextJobPrefetcher(deps);
+    this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger);
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
   }
 
   get lastSeq(): bigint | undefined {
-    return this.known?.lastSeq;
+    return this.knowledge.lastSeq;
   }
 
   /** Highest watermark this process saw acknowledged (0 before its first batch). */
   get acknowledged(): bigint {
-    return this.acknowledgedSeq;
+    return this.knowledge.acknowledgedSeq;
   }
 
   /** The range the shard waits for, while a chain recovery found no retained job for it. */
@@ -206,49 +125,29 @@ export class ShardSettler {
   /** Forgets cached rows and the remembered shard state: the next job reads storage again. */
   invalidateCache(): void {
     this.cache.invalidate();
-    this.stored = undefined;
+    this.knowledge.forget();
     this.prefetcher.drop();
   }
 
   /** This process (re)takes the shard: nothing remembered is trusted, and a new fencing epoch is taken before its first write. */
   takeOver(): void {
     this.invalidateCache();
-    this.epoch = undefined;
+    this.fence.drop();
   }
 
-  /**
-   * The shard's stored state. The remembered one stands for it only while nothing happened
-   * that could have changed it behind this process: no Cassandra error or node event since it
-   * was read or written (storage can lose acknowledged batches), and no other settler claimed
-   * the shard since (every settler claims it before its first write after finding it claimed
-   * by someone else, and a job runs only while BullMQ gives it the shard's one active slot).
-   */
+  /** The shard's stored state: the remembered one while it is trusted (ShardKnowledge), else read, with the shard claimed. */
   private async view(jobId: string): Promise<{ state: ShardState; trusted: boolean }> {
-    if (this.stored !== undefined && this.storedGeneration === this.deps.storage.generation && (await this.lastWriterIsUs())) {
-      return { state: this.stored, trusted: true };
-    }
-    const claiming = this.claim(jobId);
-    const state = await this.cassandra('read', () => this.readState(), { jobId });
+    const remembered = await this.knowledge.trusted();
+    if (remembered !== undefined) return { state: remembered, trusted: true };
+    return { state: await this.claimAndRead(jobId), trusted: false };
+  }
+
+  private async claimAndRead(jobId: string): Promise<ShardState> {
+    const claiming = this.retryRedis('claim', () => this.knowledge.claim(), { jobId });
+    const state = await this.cassandra('read', () => this.knowledge.read(), { jobId });
     // Someone else wrote in between: they took an epoch above ours, so take a new one too.
-    if ((await claiming) !== this.writerToken) this.epoch = undefined;
-    return { state, trusted: false };
-  }
-
-  private async lastWriterIsUs(): Promise<boolean> {
-    try {
-      return (await (await this.redis()).get(this.writerKey)) === this.writerToken;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Claims the shard for this process; returns the previous holder (null when none, or Redis lost it). */
-  private claim(jobId: string): Promise<string | null> {
-    return this.retryRedis('claim', async () => (await this.redis()).set(this.writerKey, this.writerToken, 'GET'), { jobId });
-  }
-
-  private async redis(): Promise<Redis> {
-    return (await this.deps.queue.client) as unknown as Redis;
+    if ((await claiming) !== this.knowledge.token) this.fence.drop();
+    return state;
   }
 
   private retryRedis<T>(op: string, fn: () => Promise<T>, fields: Record<string, unknown> = {}): Promise<T> {
@@ -288,23 +187,6 @@ export class ShardSettler {
     }
   }
 
-  private async readState(): Promise<ShardState> {
-    const generation = this.deps.storage.generation;
-    const wm = await this.deps.watermarks.get(this.shard, { consistency: this.deps.writer.consistency });
-    const state: ShardState = wm === undefined
-      ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false, maxTradeId: undefined }
-      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId, lastJobId: wm.lastJobId };
-    this.noteState(state, generation);
-    return state;
-  }
-
-  private noteState(state: ShardState, generation: number): void {
-    this.stored = state;
-    this.storedGeneration = generation;
-    if (this.known === undefined || state.lastSeq >= this.known.lastSeq) this.known = state;
-    this.deps.metrics.lastSeq.set({ shard: this.shard }, Number(state.lastSeq));
-  }
-
   /** The trade ids of the job that need the duplicate-check read: those at or below the highest settled id. */
   private readTrades(job: DecodedJob, state: ShardState): Promise<ReadonlyMap<bigint, bigint>> {
     const market = this.deps.market;
@@ -337,10 +219,10 @@ export class ShardSettler {
     // The settle decision is pure (libs/domain settle-step.ts): repair the chain first, or
     // apply from a floor (the watermark, or the job's own start when it is resumed).
     const decide = () =>
-      decideSettleStep({ stored: state, trusted, jobId, prevLastSeq: job.prevLastSeq, messages: job.messages, rejected: job.rejected, acknowledgedSeq: this.acknowledgedSeq, recovering: options.recovering === true });
+      decideSettleStep({ stored: state, trusted, jobId, prevLastSeq: job.prevLastSeq, messages: job.messages, rejected: job.rejected, acknowledgedSeq: this.knowledge.acknowledgedSeq, recovering: options.recovering === true });
     let step = decide();
     if (step.kind === 'recover') {
-      state = await this.recoverChain(jobId, step.requiredSeq, state, true);
+      state = await repairChain(this.chainRepairContext(), jobId, step.requiredSeq, state, true);
       trusted = false;
       // The jobs applied first may have settled some of this job's trade ids.
       settledSeqs = await this.cassandra('read', () => this.readTrades(job, state), { jobId });
@@ -380,11 +262,11 @@ export class ShardSettler {
     await this.ensureEpoch(state, jobId);
 
     if (options.recovering !== true) {
-      this.prefetcher.start(jobId, plan.chunks, { cacheComplete: this.cache.complete, cacheHas: (key) => this.cache.has(key), stored: this.stored });
+      this.prefetcher.start(jobId, plan.chunks, { cacheComplete: this.cache.complete, cacheHas: (key) => this.cache.has(key), stored: this.knowledge.remembered });
     }
     for (const [index, chunk] of plan.chunks.entries()) {
       if (index > 0) await this.checkStillOwner();
-      const writeTs = this.issueTimestamp(state);
+      const writeTs = this.fence.issue(state.writeTs);
       const batchCount = state.batchCount + 1n;
       // A resumed job's first chunks may end below the watermark its earlier attempt wrote;
       // the watermark never moves back.
@@ -408,7 +290,7 @@ export class ShardSettler {
 
       state = { lastSeq, writeTs, batchCount, exists: true, maxTradeId };
       this.cache.commit(chunk.rows, keyOfRow, state);
-      this.noteWritten(state, generation);
+      this.knowledge.noteWritten(state, generation);
       for (const letter of chunk.deadLetters) {
         metrics.deadLetters.inc({ shard, code: letter.code });
         logger.warn({ shard, jobId, seq: letter.seq, code: letter.code, field: letter.field, reason: letter.reason }, 'message dead-lettered');
@@ -421,38 +303,19 @@ export class ShardSettler {
     return { applied: plan.applied, skipped, alreadySettled: plan.alreadySettled, deadLettered: plan.deadLettered, batches: plan.chunks.length, lastSeq: state.lastSeq.toString() };
   }
 
-  /** After an acknowledged batch: what storage now holds, and must never be found below. */
-  private noteWritten(state: ShardState, generation: number): void {
-    this.noteState(state, generation);
-    this.acknowledgedSeq = maxBig(this.acknowledgedSeq, state.lastSeq);
-  }
-
   /**
-   * Makes sure this process holds a fencing epoch that may still write over the stored state:
-   * taken at each take-over (lightweight transaction on the fence row), again when another
-   * owner's batch is found stored, or when the epoch's span is used up.
+   * Holds a fencing epoch that may write over `state` before the first write of a job. A new
+   * epoch is above the one of any settler that wrote since `state` was read — our batches would
+   * win over its — so the plan must include what it wrote: the shard is read again, and if it
+   * moved, the job is planned again (ShardMovedError).
    */
   private async ensureEpoch(state: ShardState, jobId: string): Promise<void> {
-    if (this.epoch !== undefined && nextWriteTimestamp({ epoch: this.epoch, storedWriteTs: state.writeTs, lastIssuedTs: this.lastIssuedTs }).ok) return;
-    const held = this.epoch;
-    this.epoch = await this.cassandra('fence', () => this.deps.fences.take(this.shard, this.writerToken, (current) => nextEpoch(current, state.writeTs, held)), { jobId });
-    this.deps.logger.info({ shard: this.shard, jobId, epoch: this.epoch.toString(), previous: held?.toString() }, 'fencing epoch taken');
-    // The plan was built on `state`, read before the epoch was taken. A settler that took an
-    // epoch in between (and wrote) has a lower one than ours now: our batches would win over
-    // its, so the plan must include what it wrote. Read again; if the shard moved, plan again.
-    const now = await this.cassandra('read', () => this.readState(), { jobId });
+    if (!(await this.fence.ensure(state.writeTs, (take) => this.cassandra('fence', take, { jobId }), jobId))) return;
+    const now = await this.cassandra('read', () => this.knowledge.read(), { jobId });
     if (now.lastSeq !== state.lastSeq || now.writeTs !== state.writeTs) {
       this.invalidateCache();
       throw new ShardMovedError(this.shard, jobId);
     }
-  }
-
-  /** The next batch's timestamp: fixed before the write, so the batch is one set of cells. */
-  private issueTimestamp(state: ShardState): bigint {
-    const next = nextWriteTimestamp({ epoch: this.epoch!, storedWriteTs: state.writeTs, lastIssuedTs: this.lastIssuedTs });
-    if (!next.ok) throw new Error(`shard ${this.shard}: cannot stamp a batch with epoch ${this.epoch}: ${next.reason}`);
-    this.lastIssuedTs = next.writeTs;
-    return next.writeTs;
   }
 
   /**
@@ -462,7 +325,7 @@ export class ShardSettler {
   private async checkStillOwner(): Promise<void> {
     const lock = this.lock;
     if (lock === undefined) return;
-    const holder = await this.retryRedis('lock_check', async () => (await this.redis()).get(`${this.deps.queue.toKey(lock.jobId)}:lock`), { jobId: lock.jobId });
+    const holder = await this.retryRedis('lock_check', async () => (await this.knowledge.redis()).get(`${this.deps.queue.toKey(lock.jobId)}:lock`), { jobId: lock.jobId });
     if (holder !== lock.token) throw new Error(`shard ${this.shard}: the lock of job ${lock.jobId} is held by another settler; stopping mid-job`);
   }
 
@@ -478,56 +341,6 @@ export class ShardSettler {
   }
 
   /**
-   * Storage is behind what must be there (`requiredSeq`): a job of the chain was failed by
-   * BullMQ, or storage lost acknowledged batches. The retained jobs that continue the chain
-   * are applied first, in order, through the row versions (planChainRecovery). When none
-   * holds the next range the shard halts: with `untilDone` it waits and looks again (a
-   * re-sent range arrives in the wait list), else it reports and returns.
-   */
-  private async recoverChain(jobId: string, requiredSeq: bigint, initial: ShardState, untilDone: boolean): Promise<ShardState> {
-    const { logger, metrics, settings, closing } = this.deps;
-    const shard = this.shard;
-    let state = initial;
-    if (state.lastSeq < this.acknowledgedSeq) {
-      metrics.storageRollbacks.inc({ shard });
-      logger.error({ shard, jobId, watermark: state.lastSeq, acknowledged: this.acknowledgedSeq }, 'storage lost acknowledged batches: applying them again from the retained jobs');
-    }
-    for (let attempt = 0; state.lastSeq < requiredSeq; ) {
-      const from = state.lastSeq;
-      const retained = await this.retryRedis('scan_retained', () => this.retained.around(from, requiredSeq), { jobId });
-      const decision = planChainRecovery({ watermark: from, requiredSeq, retained, jobsMax: settings.recoveryJobsMax });
-      if (decision.kind === 'in-order') break;
-      for (const id of decision.jobIds) {
-        const loaded = await this.retryRedis('load_retained', () => this.retained.load(id), { jobId });
-        if (loaded === undefined) break;
-        logger.warn({ shard, jobId, recoveredJobId: id, watermark: from, requiredSeq }, 'applying an earlier job of the chain first');
-        await this.settle(id, loaded.decoded, { recovering: true });
-        metrics.chainRecoveries.inc({ shard });
-        // A failed job applied now leaves the failed set, so it does not alert again.
-        if (await loaded.job.isFailed().catch(() => false)) await loaded.job.remove().catch((error: unknown) => logger.warn({ err: error, shard, recoveredJobId: id }, 'could not remove a recovered failed job'));
-      }
-      if (decision.kind === 'halt') {
-        this.haltedRange = { afterSeq: decision.afterSeq, throughSeq: decision.throughSeq };
-        metrics.chainHalted.set({ shard }, 1);
-        metrics.chainHalts.inc({ shard });
-        const delayMs = backoffDelayMs(attempt++, settings.retryInitialMs * 20, settings.retryMaxMs * 6);
-        logger.fatal(
-          { shard, jobId, afterSeq: decision.afterSeq, throughSeq: decision.throughSeq, delayMs },
-          'chain broken: no job in Redis holds the messages of this shard after afterSeq through throughSeq; shard halted until they are re-sent (the engine replays them to the ingestor from its replay endpoint, see README "When a shard halts")',
-        );
-        if (!untilDone) return this.cassandra('read', () => this.readState(), { jobId });
-        if (closing.isSet) throw new ShutdownRequestedError(shard);
-        await closing.sleep(delayMs);
-        if (closing.isSet) throw new ShutdownRequestedError(shard);
-      }
-      state = await this.cassandra('read', () => this.readState(), { jobId });
-    }
-    this.haltedRange = undefined;
-    metrics.chainHalted.set({ shard }, 0);
-    return state;
-  }
-
-  /**
    * A verify job: storage must hold everything acknowledged — what this process wrote and the
    * newest completed jobs of the queue. What it lost is applied again; it never halts the queue
    * (a hole it cannot fill is reported, and the next settlement job stops at it).
@@ -535,9 +348,25 @@ export class ShardSettler {
   private async verify(jobId: string): Promise<JobOutcome> {
     const { state } = await this.view(jobId);
     const completed = await this.retryRedis('scan_completed', () => this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS), { jobId });
-    const required = maxBig(completed ?? 0n, this.acknowledgedSeq);
-    const after = required > state.lastSeq ? await this.recoverChain(jobId, required, state, false) : state;
+    const required = maxBig(completed ?? 0n, this.knowledge.acknowledgedSeq);
+    const after = required > state.lastSeq ? await repairChain(this.chainRepairContext(), jobId, required, state, false) : state;
     return { applied: 0, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: after.lastSeq.toString() };
+  }
+
+  /** What a chain repair needs of this settler (see chain-repair.ts). */
+  private chainRepairContext(): ChainRepairContext {
+    return {
+      deps: this.deps,
+      retained: this.retained,
+      acknowledgedSeq: this.knowledge.acknowledgedSeq,
+      settleRecovered: (id, decoded) => this.settle(id, decoded, { recovering: true }),
+      readState: (jobId) => this.cassandra('read', () => this.knowledge.read(), { jobId }),
+      retryRedis: (op, fn, fields) => this.retryRedis(op, fn, fields),
+      setHalted: (range) => {
+        this.haltedRange = range;
+        this.deps.metrics.chainHalted.set({ shard: this.shard }, range === undefined ? 0 : 1);
+      },
+    };
   }
 
   /** What a correction needs of this settler (see correction.ts). */
@@ -545,18 +374,13 @@ export class ShardSettler {
     return {
       deps: this.deps,
       cache: this.cache,
-      readState: async (jobId) => {
-        const claiming = this.claim(jobId);
-        const state = await this.cassandra('read', () => this.readState(), { jobId });
-        if ((await claiming) !== this.writerToken) this.epoch = undefined;
-        return state;
-      },
+      readState: (jobId) => this.claimAndRead(jobId),
       cassandra: (op, fn, fields) => this.cassandra(op, fn, fields),
       stampBatch: async (state, jobId) => {
         await this.ensureEpoch(state, jobId);
-        return this.issueTimestamp(state);
+        return this.fence.issue(state.writeTs);
       },
-      noteWritten: (state, generation) => this.noteWritten(state, generation),
+      noteWritten: (state, generation) => this.knowledge.noteWritten(state, generation),
       deadLetter: (jobId, reason, field, raw) => this.deadLetterRaw(jobId, reason, field, raw, DeadLetterCode.AMOUNT_OVERFLOW),
     };
   }

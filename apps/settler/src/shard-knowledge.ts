@@ -1,0 +1,112 @@
+/**
+ * What one settler knows of its shard's stored state: the state as of its last read or
+ * acknowledged write (trusted only while nothing could have changed it behind this settler),
+ * the highest watermark it saw acknowledged (never forgotten: storage found below it lost
+ * batches), and its claim on the shard in Redis (how it learns another settler wrote between
+ * two of its jobs).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { WatermarkRepository } from '@settlement/scylla';
+import type { SettlerMetrics } from './metrics.js';
+import type { ShardState } from './shard-settler.js';
+import type { StorageWatch } from './storage-watch.js';
+
+export interface ShardKnowledgeDeps {
+  readonly shard: string;
+  readonly queue: Queue;
+  /** BullMQ prefix (a hash tag); the claim is kept under it. */
+  readonly redisPrefix: string;
+  readonly watermarks: WatermarkRepository;
+  /** Consistency of the watermark read: the writes' (read-your-writes, see consistency.ts). */
+  readonly consistency: number;
+  readonly storage: StorageWatch;
+  readonly metrics: SettlerMetrics;
+}
+
+const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+export class ShardKnowledge {
+  /** This settler's identity: its claim on the shard, and the owner of the fencing epochs it takes. */
+  readonly token = `${hostname()}:${process.pid}:${randomUUID()}`;
+  private readonly claimKey: string;
+  /** Watermark as this settler last read or wrote it (status and metrics only). */
+  private known: ShardState | undefined;
+  private stored: ShardState | undefined;
+  /** StorageWatch generation when `stored` was read or written: older means read it again. */
+  private storedGeneration = -1;
+  private acknowledged = 0n;
+
+  constructor(private readonly deps: ShardKnowledgeDeps) {
+    this.claimKey = `${deps.redisPrefix}:settle:writer:${deps.shard}`;
+  }
+
+  get lastSeq(): bigint | undefined {
+    return this.known?.lastSeq;
+  }
+
+  /** Highest watermark this settler saw acknowledged (0 before its first batch). */
+  get acknowledgedSeq(): bigint {
+    return this.acknowledged;
+  }
+
+  /** The remembered state, whether trusted or not (for the prefetch's bounds). */
+  get remembered(): ShardState | undefined {
+    return this.stored;
+  }
+
+  /** Forgets the remembered state: the next job reads storage. */
+  forget(): void {
+    this.stored = undefined;
+  }
+
+  /**
+   * The remembered state, when it still stands for the stored one: no Cassandra error or node
+   * event since it was read or written (storage can lose acknowledged batches), and no other
+   * settler claimed the shard since (each claims it before its first write, and a job runs
+   * only while BullMQ gives it the shard's one active slot). Any doubt (Redis error) means no.
+   */
+  async trusted(): Promise<ShardState | undefined> {
+    if (this.stored === undefined || this.storedGeneration !== this.deps.storage.generation) return undefined;
+    try {
+      return (await (await this.redis()).get(this.claimKey)) === this.token ? this.stored : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Claims the shard for this settler; resolves to the previous holder (null: none, or Redis lost it). */
+  async claim(): Promise<string | null> {
+    return (await this.redis()).set(this.claimKey, this.token, 'GET');
+  }
+
+  /** Reads the watermark and remembers it. */
+  async read(): Promise<ShardState> {
+    const generation = this.deps.storage.generation;
+    const wm = await this.deps.watermarks.get(this.deps.shard, { consistency: this.deps.consistency });
+    const state: ShardState = wm === undefined
+      ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false, maxTradeId: undefined }
+      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId, lastJobId: wm.lastJobId };
+    this.note(state, generation);
+    return state;
+  }
+
+  /** After an acknowledged batch, written while the StorageWatch was at `generation`. */
+  noteWritten(state: ShardState, generation: number): void {
+    this.note(state, generation);
+    this.acknowledged = maxBig(this.acknowledged, state.lastSeq);
+  }
+
+  private note(state: ShardState, generation: number): void {
+    this.stored = state;
+    this.storedGeneration = generation;
+    if (this.known === undefined || state.lastSeq >= this.known.lastSeq) this.known = state;
+    this.deps.metrics.lastSeq.set({ shard: this.deps.shard }, Number(state.lastSeq));
+  }
+
+  async redis(): Promise<Redis> {
+    return (await this.deps.queue.client) as unknown as Redis;
+  }
+}
