@@ -31,8 +31,9 @@ export class RetainedJobs {
     const n = this.scanJobsMax - 1;
     const lists = await Promise.all([
       redis.zrevrange(key('completed'), 0, n),
-      redis.lrange(key('wait'), 0, n),
-      redis.lrange(key('paused'), 0, n),
+      // Lists take new jobs at the head: the oldest, nearest the watermark, are at the tail.
+      redis.lrange(key('wait'), -this.scanJobsMax, -1),
+      redis.lrange(key('paused'), -this.scanJobsMax, -1),
       redis.zrange(key('failed'), 0, n),
       redis.zrange(key('delayed'), 0, n),
     ]);

@@ -1,6 +1,7 @@
 /**
  * The job chain: a job whose predecessor was not applied makes the settler apply the missing
- * job first (from the failed or delayed set), or halt the shard until it appears; a stop
+ * job first (from the failed, delayed or wait list, or the completed jobs Redis retains), or
+ * halt the shard, naming the range, until it appears; a stop
  * during the halt hands the job back to the queue instead of failing or skipping it.
  */
 import { Worker, type Queue } from 'bullmq';
@@ -96,5 +97,25 @@ describe('job chain of a shard', () => {
     await waitForWatermarks(watermarks, new Map([[FUNDING_SHARD, 40n]]), 30_000);
     expect(await usdt()).toBe(40n);
     await waitFor('j5 completed', async () => (await queue.getJobState(j5.jobId)) === 'completed', 10_000);
+  }, 60_000);
+
+  it('names the missing range while halted, and applies it from the wait list once it is re-sent behind the job in hand', async () => {
+    // As after Redis came back without its last writes: the engine re-sends the range, and its
+    // job queues up behind the one that found it missing.
+    const j6 = depositJob(40n, 5);
+    const j7 = depositJob(45n, 5);
+    await enqueue(new Map([[FUNDING_SHARD, queue]]), [j7]);
+    await waitFor('halted status', async () => settler!.status()[FUNDING_SHARD]?.halted !== undefined, 20_000, 50);
+    expect(settler!.status()[FUNDING_SHARD]?.halted).toEqual({ afterSeq: '40', throughSeq: '45' });
+    expect((await settler!.metrics.chainHalted.get()).values.find((v) => v.labels.shard === FUNDING_SHARD)?.value).toBe(1);
+
+    await enqueue(new Map([[FUNDING_SHARD, queue]]), [j6]);
+    await waitForWatermarks(watermarks, new Map([[FUNDING_SHARD, 50n]]), 30_000);
+    expect(await usdt()).toBe(50n);
+    expect(settler!.status()[FUNDING_SHARD]?.halted).toBeUndefined();
+    await waitFor('j7 completed', async () => (await queue.getJobState(j7.jobId)) === 'completed', 10_000);
+    // j6, applied first from the wait list, is delivered later and skipped on the watermark.
+    await waitFor('j6 completed', async () => (await queue.getJobState(j6.jobId)) === 'completed', 10_000);
+    expect(await usdt()).toBe(50n);
   }, 60_000);
 });
