@@ -5,7 +5,7 @@
  */
 import type cassandra from 'cassandra-driver';
 import type { SettlementConfig } from '@settlement/config';
-import { FUNDING_SHARD, type FundingMessage, type TradeMessage } from '@settlement/domain';
+import { FUNDING_SHARD, type BalanceRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
 import { SettlementWriter } from '@settlement/scylla';
 import { funding, trade } from './support.js';
 
@@ -49,7 +49,12 @@ export class HistoryFixture {
     return messages;
   }
 
-  private async write(shard: string, trades: TradeMessage[], fundingEvents: FundingMessage[]): Promise<void> {
+  /** Balance rows of one shard, as a settler batch writes them. */
+  async balances(shard: string, rows: readonly BalanceRow[]): Promise<void> {
+    await this.write(shard, [], [], rows);
+  }
+
+  private async write(shard: string, trades: TradeMessage[], fundingEvents: FundingMessage[], balanceRows: readonly BalanceRow[] = []): Promise<void> {
     this.timestampUs += 1n;
     const last = trades.at(-1)?.seq ?? fundingEvents.at(-1)?.seq ?? 0n;
     const statements = this.writer.buildStatements({
@@ -57,7 +62,7 @@ export class HistoryFixture {
       writeTimestampUs: this.timestampUs,
       trades,
       fundingEvents,
-      balanceRows: [],
+      balanceRows,
       deadLetters: [],
       watermark: { lastSeq: last, batchCount: this.timestampUs - FENCED_TS_BASE, jobId: `fixture-${last}`, updatedAt: new Date() },
     });

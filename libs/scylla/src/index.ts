@@ -30,3 +30,7 @@ export { replicationOf, checkConsistencyFits } from './replication.js';
 export type { Replication } from './replication.js';
 export { UserHistoryReader } from './history.js';
 export type { HistoryPosition, HistoryPageRequest, TradeHistoryRequest, HistoryPage, UserHistoryReaderOptions } from './history.js';
+export { scanTable, ringPercent } from './table-scan.js';
+export type { ScanPage, ScanOptions } from './table-scan.js';
+export { ExportReader } from './exports.js';
+export type { ExportPage } from './exports.js';

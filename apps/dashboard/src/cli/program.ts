@@ -20,6 +20,7 @@ import { balanceViews, tradeView } from '../ops/views.js';
 import { z } from 'zod';
 import { CliError } from './cli-error.js';
 import { ExitCode } from './exit-codes.js';
+import { registerExportCommands } from './export-command.js';
 import { registerHistoryCommand } from './history-command.js';
 import { renderFindings } from './findings-output.js';
 import { ProgressBar, progressPercent } from './progress-bar.js';
@@ -266,6 +267,7 @@ export function buildProgram(io: CliIo): SettleProgram {
   // Commands kept in their own files (issue 20: history, export, migrate-history).
   const context = { io, getConfig, getOps, json: () => globals().json === true, print, printJson };
   registerHistoryCommand(program, context);
+  registerExportCommands(program, context);
 
   const closeOps = async () => {
     await ops?.close();

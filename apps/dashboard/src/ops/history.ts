@@ -22,7 +22,7 @@ export const HISTORY_LIMIT_DEFAULT = 100;
 export const HISTORY_LIMIT_MAX = 1000;
 
 /** A time bound: milliseconds since the epoch (digits) or an ISO-8601 date/time. */
-const timeSchema = z.string().transform((value, ctx) => {
+export const timeSchema = z.string().transform((value, ctx) => {
   if (/^\d{1,16}$/.test(value)) return BigInt(value);
   if (/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value)) {
     const ms = Date.parse(value);
