@@ -41,7 +41,7 @@ COPY config/settlement.yaml ./config/settlement.yaml
 COPY docker/healthcheck.mjs ./healthcheck.mjs
 COPY schema/ ./schema/
 # `settle <command>` inside the container; without a command it prints the help, not a server.
-RUN printf '#!/bin/sh\n[ "$#" -eq 0 ] && set -- --help\nexec node --enable-source-maps /app/main.js "$@"\n' > /usr/local/bin/settle \
+RUN printf '#!/bin/sh\n[ "$#" -eq 0 ] && set -- help\nexec node --enable-source-maps /app/main.js "$@"\n' > /usr/local/bin/settle \
  && chmod 0755 /usr/local/bin/settle
 EXPOSE 3000
 USER node

@@ -43,27 +43,37 @@ const FLAG_NAMES: Record<string, string> = {
   feeShare: '--fee-share', replayBind: '--replay-bind', journalFile: '--journal-file', numberFunding: '--no-number-funding', lingerMs: '--linger-ms',
 };
 
-export function parseCliOptions(argv: readonly string[], config: Readonly<SettlementConfig>): CliOptions {
-  const program = new Command()
+/** The simulator's flags; defaults from config (`undefined`: help shown without a config, naming the keys). */
+function buildCommand(config: Readonly<SettlementConfig> | undefined): Command {
+  const fromConfig = (key: keyof SettlementConfig['simulator']): string => (config === undefined ? `config simulator.${key}` : String(config.simulator[key]));
+  return new Command()
     .name('simulator')
     .description('Matching-engine stand-in: sends a deterministic, self-consistent settlement stream over ZeroMQ')
     .option('--messages <n>', 'valid messages to send', '10000')
-    .option('--users <n>', 'users moving money', String(config.simulator.users))
-    .option('--rate <msgsPerSecond>', 'offered rate; 0 = as fast as possible', String(config.simulator.rate_per_second))
-    .option('--seed <n>', 'seed of the stream', String(config.simulator.seed))
+    .option('--users <n>', 'users moving money', fromConfig('users'))
+    .option('--rate <msgsPerSecond>', 'offered rate; 0 = as fast as possible', fromConfig('rate_per_second'))
+    .option('--seed <n>', 'seed of the stream', fromConfig('seed'))
     .option('--mode <push|pub>', 'push: connect to the ingestor PULL; pub: bind a PUB socket', 'push')
     .option('--endpoint <tcp://host:port>', 'push: ingestor endpoint; pub: endpoint to bind')
     .option('--expected-out <file>', 'write the expected settled result (JSON) here')
     .option('--dup-rate <p>', 'probability of resending a message', '0')
     .option('--reorder-rate <p>', 'probability of swapping a message with the next', '0')
     .option('--malformed-rate <p>', 'probability of a malformed message after a valid one', '0')
-    .option('--fee-share <p>', 'share of trades with fees', String(config.simulator.fee_share))
+    .option('--fee-share <p>', 'share of trades with fees', fromConfig('fee_share'))
     .option('--replay-bind <tcp://host:port>', 'serve the replay endpoint (REP) here')
     .option('--journal-file <file>', 'append every message sent to this file (JSON lines)')
     .option('--no-number-funding', 'send funding events with sequence_id 0, like the original engine')
     .option('--linger-ms <n>', 'with --replay-bind: keep serving this long after sending (default: until SIGTERM)')
-    .exitOverride()
-    .parse([...argv], { from: 'user' });
+    .exitOverride();
+}
+
+/** `simulator --help`: the flags (defaults from config when it loads). */
+export function simulatorFlagsHelp(config: Readonly<SettlementConfig> | undefined): string {
+  return buildCommand(config).helpInformation();
+}
+
+export function parseCliOptions(argv: readonly string[], config: Readonly<SettlementConfig>): CliOptions {
+  const program = buildCommand(config).parse([...argv], { from: 'user' });
   const raw = program.opts<Record<string, unknown>>();
   const mode = raw['mode'];
   const defaultEndpoint = mode === 'pub' ? config.simulator.pub_bind : `tcp://${config.zmq.bind_host}:${config.zmq.settlement_port}`;

@@ -4,12 +4,28 @@
  * replay endpoint until SIGTERM or --linger-ms.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConfigError, loadConfig } from '@settlement/config';
-import { createLogger } from '@settlement/runtime';
-import { CliOptionsError, parseCliOptions } from './cli-options.js';
+import { ConfigError, loadConfig, type SettlementConfig } from '@settlement/config';
+import { appHelpText, createLogger, wantsHelp } from '@settlement/runtime';
+import { CliOptionsError, parseCliOptions, simulatorFlagsHelp } from './cli-options.js';
 import { createSimulator, marketFromConfig } from './simulator.js';
 
+/** Flags, then the config keys the simulator reads; never starts anything. */
+function help(): string {
+  let config: Readonly<SettlementConfig> | undefined;
+  try {
+    config = loadConfig();
+  } catch {
+    // Help works without a readable config: defaults are then named by their config key.
+    config = undefined;
+  }
+  return `${simulatorFlagsHelp(config)}\n${appHelpText('simulator')}`;
+}
+
 async function main(): Promise<number> {
+  if (wantsHelp(process.argv.slice(2))) {
+    process.stdout.write(help());
+    return 0;
+  }
   const config = loadConfig();
   const options = parseCliOptions(process.argv.slice(2), config);
   const logger = createLogger({ app: 'simulator', level: config.log_level });
@@ -66,7 +82,12 @@ async function main(): Promise<number> {
   );
   if (replay && !stopRequested) {
     const lingerMs = options.lingerMs;
-    await (lingerMs === undefined ? new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve())) : sleep(lingerMs));
+    // Both waits end at SIGTERM/SIGINT (the abort signal): a stop is never held up by --linger-ms.
+    await (lingerMs === undefined
+      ? new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve()))
+      : sleep(lingerMs, undefined, { signal: abort.signal }).catch((error: unknown) => {
+          if (!abort.signal.aborted) throw error;
+        }));
   }
   await simulator.close();
   return report.aborted && !stopRequested ? 1 : 0;

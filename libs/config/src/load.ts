@@ -10,7 +10,7 @@ export const DEFAULT_CONFIG_FILE = 'config/settlement.yaml';
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Environment variables that override one config key each. */
-const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: readonly string[]; parse: (v: string) => unknown }> = [
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: readonly string[]; parse: (v: string) => unknown }> = [
   { env: 'SCYLLA_HOSTS', key: ['scylladb', 'hosts'], parse: (v) => v.split(',').map((h) => h.trim()).filter(Boolean) },
   { env: 'SCYLLA_KEYSPACE', key: ['scylladb', 'keyspace'], parse: (v) => v },
   { env: 'SCYLLA_LOCAL_DC', key: ['scylladb', 'local_data_center'], parse: (v) => v },

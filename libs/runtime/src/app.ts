@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type SettlementConfig } from '@settlement/config';
 import type { Registry } from 'prom-client';
+import { appHelpText, wantsHelp } from './app-help.js';
 import { createLogger, type Logger } from './logger.js';
 import { createProcessMetrics } from './process-metrics.js';
 import { Shutdown } from './shutdown.js';
@@ -16,9 +17,15 @@ export interface AppContext {
  * Process wiring shared by every app: config (YAML + env, validated once) → logger and process
  * metrics → the app's own start function, which registers its cleanup steps on `shutdown`. A
  * bad config stops the process with one line naming the key; an error during start is logged
- * and exits 1.
+ * and exits 1. `--help` (or `-h`) prints what the app is and the config keys it reads, and
+ * exits 0 without reading the config or starting anything.
  */
 export async function runApp(app: string, start: (ctx: AppContext) => Promise<void>): Promise<void> {
+  if (wantsHelp(process.argv.slice(2))) {
+    // Before the config is read or anything connects: help must work on any machine.
+    process.stdout.write(appHelpText(app), () => process.exit(0));
+    return;
+  }
   let config: Readonly<SettlementConfig>;
   try {
     config = loadConfig();

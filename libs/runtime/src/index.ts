@@ -5,6 +5,7 @@ export { Shutdown } from './shutdown.js';
 export { createSettlementQueue, completedJobsRetainedOf, COMPLETED_JOBS_RETAINED_DEFAULT } from './queues.js';
 export type { SettlementQueueOptions } from './queues.js';
 export { runApp } from './app.js';
+export { appHelpText, wantsHelp } from './app-help.js';
 export { createProcessMetrics } from './process-metrics.js';
 export type { AppContext } from './app.js';
 export { startHeartbeat, heartbeatKey, heartbeatPattern } from './heartbeat.js';
