@@ -25,7 +25,7 @@ export interface ChainRepairContext {
   /** Runs a Redis request, retried in place. */
   retryRedis<T>(op: string, fn: () => Promise<T>, fields?: Record<string, unknown>): Promise<T>;
   /** Publishes the range the shard waits for (undefined: none). */
-  setHalted(range: HaltedRange | undefined): void;
+  setHalted(range: HaltedRange | undefined): Promise<void>;
 }
 
 export async function repairChain(ctx: ChainRepairContext, jobId: string, requiredSeq: bigint, initial: ShardState, untilDone: boolean): Promise<ShardState> {
@@ -50,7 +50,7 @@ export async function repairChain(ctx: ChainRepairContext, jobId: string, requir
       if (await loaded.job.isFailed().catch(() => false)) await loaded.job.remove().catch((error: unknown) => logger.warn({ err: error, shard, recoveredJobId: id }, 'could not remove a recovered failed job'));
     }
     if (decision.kind === 'halt') {
-      ctx.setHalted({ afterSeq: decision.afterSeq, throughSeq: decision.throughSeq });
+      await ctx.setHalted({ afterSeq: decision.afterSeq, throughSeq: decision.throughSeq });
       metrics.chainHalts.inc({ shard });
       const delayMs = backoffDelayMs(attempt++, settings.retryInitialMs * 20, settings.retryMaxMs * 6);
       logger.fatal(
@@ -64,6 +64,6 @@ export async function repairChain(ctx: ChainRepairContext, jobId: string, requir
     }
     state = await ctx.readState(jobId);
   }
-  ctx.setHalted(undefined);
+  await ctx.setHalted(undefined);
   return state;
 }

@@ -16,6 +16,8 @@ import {
   VERIFY_JOB_NAME,
   balanceRowKey,
   decodeCorrectionJob,
+  encodeHaltedShardRange,
+  haltedShardsKey,
   decideSettleStep,
   decodeSettleJobLenient,
   planSettlement,
@@ -362,11 +364,28 @@ export class ShardSettler {
       settleRecovered: (id, decoded) => this.settle(id, decoded, { recovering: true }),
       readState: (jobId) => this.cassandra('read', () => this.knowledge.read(), { jobId }),
       retryRedis: (op, fn, fields) => this.retryRedis(op, fn, fields),
-      setHalted: (range) => {
-        this.haltedRange = range;
-        this.deps.metrics.chainHalted.set({ shard: this.shard }, range === undefined ? 0 : 1);
-      },
+      setHalted: (range) => this.setHalted(range),
     };
+  }
+
+  /**
+   * Publishes the range the shard waits for: status and metric, and the Redis hash the
+   * ingestor reads to have the engine re-send it (libs/domain halted-shards.ts). Best effort:
+   * the halt goes on, and is logged, whether Redis takes it or not.
+   */
+  private async setHalted(range: HaltedRange | undefined): Promise<void> {
+    const was = this.haltedRange;
+    this.haltedRange = range;
+    this.deps.metrics.chainHalted.set({ shard: this.shard }, range === undefined ? 0 : 1);
+    if (range === undefined && was === undefined) return;
+    try {
+      const redis = await this.knowledge.redis();
+      const key = haltedShardsKey(this.deps.redisPrefix);
+      if (range === undefined) await redis.hdel(key, this.shard);
+      else if (was?.afterSeq !== range.afterSeq || was.throughSeq !== range.throughSeq) await redis.hset(key, this.shard, encodeHaltedShardRange({ ...range, haltedAtMs: Date.now() }));
+    } catch (error) {
+      this.deps.logger.warn({ err: error, shard: this.shard }, 'could not record the halted range in Redis');
+    }
   }
 
   /** What a correction needs of this settler (see correction.ts). */

@@ -7,7 +7,7 @@
 import { Worker, type Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKeyspace, type TestKeyspace } from '@settlement/testing';
-import { FUNDING_SHARD, SETTLE_JOB_NAME, encodeSettlementJob, settlementQueueName, type FundingMessage } from '@settlement/domain';
+import { FUNDING_SHARD, SETTLE_JOB_NAME, decodeHaltedShardRange, encodeSettlementJob, haltedShardsKey, settlementQueueName, type FundingMessage } from '@settlement/domain';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
 import { startSettler, type RunningSettler } from '../src/index.js';
@@ -108,11 +108,15 @@ describe('job chain of a shard', () => {
     await waitFor('halted status', async () => settler!.status()[FUNDING_SHARD]?.halted !== undefined, 20_000, 50);
     expect(settler!.status()[FUNDING_SHARD]?.halted).toEqual({ afterSeq: '40', throughSeq: '45' });
     expect((await settler!.metrics.chainHalted.get()).values.find((v) => v.labels.shard === FUNDING_SHARD)?.value).toBe(1);
+    // Recorded for the ingestor, which has the engine re-send the range.
+    const recorded = await redis.hget(haltedShardsKey(ks.config.redis.prefix), FUNDING_SHARD);
+    expect(decodeHaltedShardRange(recorded!)).toMatchObject({ afterSeq: 40n, throughSeq: 45n });
 
     await enqueue(new Map([[FUNDING_SHARD, queue]]), [j6]);
     await waitForWatermarks(watermarks, new Map([[FUNDING_SHARD, 50n]]), 30_000);
     expect(await usdt()).toBe(50n);
     expect(settler!.status()[FUNDING_SHARD]?.halted).toBeUndefined();
+    expect(await redis.hget(haltedShardsKey(ks.config.redis.prefix), FUNDING_SHARD)).toBeNull();
     await waitFor('j7 completed', async () => (await queue.getJobState(j7.jobId)) === 'completed', 10_000);
     // j6, applied first from the wait list, is delivered later and skipped on the watermark.
     await waitFor('j6 completed', async () => (await queue.getJobState(j6.jobId)) === 'completed', 10_000);

@@ -18,3 +18,5 @@ export * from './fencing.js';
 export * from './chain-recovery.js';
 export * from './consistency.js';
 export * from './settle-step.js';
+export * from './history-buckets.js';
+export * from './halted-shards.js';
