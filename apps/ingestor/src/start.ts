@@ -20,6 +20,7 @@ import { JobWriter } from './job-writer.js';
 import { IngestorMetrics } from './metrics.js';
 import { IngestPipeline, type GapFill, type RejectedFrame } from './pipeline.js';
 import { Receiver } from './receiver.js';
+import { Redriver } from './redrive.js';
 import { ReplayClient } from './replay-client.js';
 import { Spool } from './spool.js';
 import { mergeState, rebuildState, stateFields, stateKey } from './state.js';
@@ -160,6 +161,21 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     await pollRedis.quit().catch(() => pollRedis.disconnect());
   });
   const receiver = new Receiver(ingestor.onFrame, ingestor, logger);
+  // Ranges halted settlers wait for (a hole no job in Redis holds), re-sent from the engine.
+  const redriver = new Redriver({
+    redis,
+    prefix: config.redis.prefix,
+    queues: new Map(catalog.shards.map((shard, i) => [shard, queues[i]!])),
+    replay,
+    catalog,
+    sequenceScope: config.sequence_scope,
+    jobMessagesMax: config.batch.max_messages,
+    pollIntervalMs: ing.redrive_poll_interval_ms,
+    retryAfterMs: ing.redrive_retry_after_ms,
+    logger,
+  });
+  redriver.start();
+  shutdown.add('redrive', () => redriver.stop());
 
   const heartbeat = startHeartbeat({
     redis,

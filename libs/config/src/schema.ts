@@ -163,6 +163,13 @@ export const settlementConfigSchema = z
         shutdown_drain_ms: nonNegativeInt.max(60_000).default(300),
         /** Heartbeat (metrics and status in Redis) interval, ms. Default 5 000. */
         heartbeat_interval_ms: positiveInt.default(5_000),
+        /**
+         * How often the ingestor looks for shards halted on a range no job in Redis holds, to
+         * have the engine's replay re-send it, ms. Default 1 000.
+         */
+        redrive_poll_interval_ms: positiveInt.max(600_000).default(1_000),
+        /** A range re-sent for a halted shard is asked for again after this long if it is still halted, ms. Default 30 000. */
+        redrive_retry_after_ms: positiveInt.max(3_600_000).default(30_000),
       })
       .prefault({}),
     simulator: z
@@ -268,6 +275,8 @@ export const settlementConfigSchema = z
         /** Bearer token or basic-auth password; required when host is not loopback. */
         token: z.string().min(12, 'must be at least 12 characters').optional(),
         user: z.string().default('admin'),
+        /** How often the dashboard samples each shard's progress for the overview's last-hour charts, ms. Default 10 000. */
+        overview_sample_interval_ms: z.number().int().min(100).max(600_000).default(10_000),
       })
       .prefault({}),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
