@@ -15,7 +15,7 @@ import { FINDINGS_LISTED_DEFAULT, listFindingViews } from '../ops/findings.js';
 import { NotFoundError } from '../ops/not-found-error.js';
 import { parseInput, shardSchema, symbolSchema, tradeIdSchema, userIdSchema } from '../ops/params.js';
 import { enqueueReconciliation, getReconciliation, isFinished, type ReconciliationStatus } from '../ops/reconciliations.js';
-import { shardStatuses } from '../ops/shards.js';
+import { haltedWarnings, shardStatuses } from '../ops/shards.js';
 import { balanceViews, tradeView } from '../ops/views.js';
 import { z } from 'zod';
 import { CliError } from './cli-error.js';
@@ -126,7 +126,7 @@ export function buildProgram(io: CliIo): SettleProgram {
       if (globals().json) return printJson({ shards });
       print(
         renderTable(
-          ['shard', 'applied seq', 'enqueued seq', 'lag', 'depth', 'active', 'failed', 'completed', 'workers', 'settled by', 'last batch'],
+          ['shard', 'applied seq', 'enqueued seq', 'lag', 'depth', 'active', 'failed', 'completed', 'workers', 'settled by', 'last batch', 'halted'],
           shards.map((s) => [
             s.shard,
             s.appliedSeq?.toString() ?? '-',
@@ -139,9 +139,11 @@ export function buildProgram(io: CliIo): SettleProgram {
             s.workers === null ? '-' : String(s.workers),
             s.settledBy.length === 0 ? '-' : s.settledBy.join(', '),
             s.updatedAt?.toISOString() ?? '-',
+            s.halted === null ? '-' : `HALTED ${s.halted.afterSeq}..${s.halted.throughSeq}`,
           ]),
         ),
       );
+      for (const line of haltedWarnings(shards)) print(line);
     });
 
   program

@@ -35,10 +35,22 @@ export interface ShardStatus {
    * settle it; empty while none does (no settler, or a hand-over between two heartbeats).
    */
   readonly settledBy: readonly string[];
+  /**
+   * Set while a settler reports the shard halted: it waits for the messages after `afterSeq`
+   * through `throughSeq`, which no retained job holds (the engine must re-send them); null otherwise.
+   */
+  readonly halted: HaltedShard | null;
   /** Settlement batches written so far, and when the last one was. */
   readonly batchCount: bigint;
   readonly lastJobId: string | null;
   readonly updatedAt: Date | null;
+}
+
+export interface HaltedShard {
+  readonly afterSeq: bigint;
+  readonly throughSeq: bigint;
+  /** The settler process (host:pid) whose heartbeat reports it. */
+  readonly reportedBy: string;
 }
 
 export interface ShardStatusDeps {
@@ -53,6 +65,7 @@ export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[
   const [marks, enqueued, heartbeats] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(lastEnqueuedKey(deps.prefix)), readHeartbeats(deps.redis, deps.prefix)]);
   const watermarks = new Map(marks.map((m) => [m.shard, m]));
   const settlers = settlersByShard(heartbeats.heartbeats);
+  const halts = haltedByShard(heartbeats.heartbeats);
   return Promise.all(
     deps.queues.map(async ({ shard, queue }) => {
       const [counts, workers] = await Promise.all([
@@ -69,6 +82,7 @@ export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[
       return {
         shard, appliedSeq, enqueuedSeq, lag, jobs, depth, workers,
         settledBy: settlers.get(shard) ?? [],
+        halted: halts.get(shard) ?? null,
         batchCount: mark?.batchCount ?? 0n,
         lastJobId: mark?.lastJobId ?? null,
         updatedAt: mark?.updatedAt ?? null,
@@ -93,8 +107,41 @@ export function settlersByShard(heartbeats: readonly Heartbeat[]): Map<string, s
   return out;
 }
 
+/**
+ * Per shard, the halt a settler's heartbeat reports (`status[shard].halted`, decimal strings);
+ * the lease holder's when several report one, else the widest range.
+ */
+export function haltedByShard(heartbeats: readonly Heartbeat[]): Map<string, HaltedShard> {
+  const out = new Map<string, HaltedShard & { leaseHeld: boolean }>();
+  for (const beat of heartbeats) {
+    if (beat.app !== 'settler') continue;
+    for (const [shard, status] of Object.entries(beat.status)) {
+      if (typeof status !== 'object' || status === null) continue;
+      const { halted, leaseHeld } = status as { halted?: { afterSeq?: unknown; throughSeq?: unknown }; leaseHeld?: unknown };
+      if (typeof halted?.afterSeq !== 'string' || typeof halted.throughSeq !== 'string') continue;
+      if (!/^\d{1,20}$/.test(halted.afterSeq) || !/^\d{1,20}$/.test(halted.throughSeq)) continue;
+      const found = { afterSeq: BigInt(halted.afterSeq), throughSeq: BigInt(halted.throughSeq), reportedBy: `${beat.hostname}:${beat.pid}`, leaseHeld: leaseHeld === true };
+      const known = out.get(shard);
+      const better = known === undefined || (found.leaseHeld && !known.leaseHeld) || (found.leaseHeld === known.leaseHeld && found.throughSeq > known.throughSeq);
+      if (better) out.set(shard, found);
+    }
+  }
+  return new Map([...out].map(([shard, { leaseHeld: _held, ...halt }]) => [shard, halt]));
+}
+
 /** Never negative: the watermark can be ahead when the ingestor's hash was reset. */
 export function computeLag(enqueuedSeq: bigint | null, appliedSeq: bigint | null): bigint {
   const lag = (enqueuedSeq ?? 0n) - (appliedSeq ?? 0n);
   return lag > 0n ? lag : 0n;
+}
+
+/** One sentence per halted shard, for the CLI and the overview page. */
+export function haltedWarnings(shards: readonly ShardStatus[]): string[] {
+  return shards
+    .filter((s) => s.halted !== null)
+    .map(
+      (s) =>
+        `HALTED: shard ${s.shard} waits for the messages after ${s.halted!.afterSeq} through ${s.halted!.throughSeq}, which no retained job holds ` +
+        `(reported by ${s.halted!.reportedBy}); the engine must re-send them (README "When a shard halts")`,
+    );
 }

@@ -12,6 +12,7 @@ import { NotFoundError } from '../ops/not-found-error.js';
 import { createApiRouter } from './api.js';
 import { authenticate } from './auth.js';
 import { createBoardRouter } from './board.js';
+import { createOverviewRouter } from './overview-page.js';
 import { createHistoryRouter } from './history-api.js';
 import { checkReadiness } from './health.js';
 import { aggregateMetrics, heartbeatMetrics, type DashboardMetrics } from './metrics.js';
@@ -53,6 +54,7 @@ export function createDashboardApp(options: DashboardAppOptions): Express {
     }),
   );
   app.use('/v1', createApiRouter(ops));
+  app.use(createOverviewRouter(ops, { board: BOARD_PATH }));
   app.use('/v1', createHistoryRouter(ops));
   app.get('/metrics', async (_req, res) => {
     const { heartbeats, invalid } = await readHeartbeats(ops.redis, ops.config.redis.prefix);

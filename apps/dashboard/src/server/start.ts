@@ -5,6 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import type { AppContext } from '@settlement/runtime';
 import { openOps } from '../ops/context.js';
+import { OverviewSampler, recordSamples } from '../ops/overview-samples.js';
+import { shardStatuses } from '../ops/shards.js';
 import { BOARD_PATH, createDashboardApp } from './app.js';
 import { createDashboardMetrics } from './metrics.js';
 
@@ -12,6 +14,14 @@ export async function startDashboard({ config, logger, shutdown, processMetrics 
   const ops = openOps(config);
   shutdown.add('connections', () => ops.close());
   ops.redis.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection error'));
+  // The overview's last-hour charts: a sample of every shard per interval, kept in Redis.
+  const sampler = new OverviewSampler(
+    async () => recordSamples(ops.redis, config.redis.prefix, await shardStatuses({ redis: ops.redis, prefix: config.redis.prefix, queues: ops.settlementQueues, readWatermarks: () => ops.watermarks.list() })),
+    config.dashboard.overview_sample_interval_ms,
+    logger,
+  );
+  sampler.start();
+  shutdown.add('overview sampler', () => sampler.close());
   const app = createDashboardApp({ ops, logger, metrics: createDashboardMetrics(processMetrics) });
   const { host, port } = config.dashboard;
   const server = await new Promise<import('node:http').Server>((resolve, reject) => {
