@@ -305,11 +305,12 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     const [enqueued, stored] = await Promise.all([redis.hmget(lastEnqueuedKey(config.redis.prefix), ...shards), watermarks.list()]);
     const storedBySeq = new Map(stored.map((w) => [w.shard, w.lastSeq]));
     shards.forEach((shard, i) => {
+      const settler = settlers.get(shard)!;
       // Storage below what this process saw acknowledged: a node came back without its last
-      // batches (a periodic commit log), perhaps while no request of ours failed.
-      const acknowledged = settlers.get(shard)!.acknowledged;
-      if ((storedBySeq.get(shard) ?? 0n) < acknowledged) requestVerify(shard, 'stored watermark below an acknowledged batch');
-      const settled = storedBySeq.get(shard) ?? settlers.get(shard)!.lastSeq ?? 0n;
+      // batches (a periodic commit log), perhaps while no request of ours failed. A halted
+      // shard is already in a chain repair, which reads the watermark itself.
+      if ((storedBySeq.get(shard) ?? 0n) < settler.acknowledged && settler.halted === undefined) requestVerify(shard, 'stored watermark below an acknowledged batch');
+      const settled = storedBySeq.get(shard) ?? settler.lastSeq ?? 0n;
       metrics.lastSeq.set({ shard }, Number(settled));
       const last = enqueued[i];
       if (last === null || last === undefined || !/^\d+$/.test(last)) {

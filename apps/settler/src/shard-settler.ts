@@ -419,11 +419,6 @@ export class ShardSettler {
   }
 }
 
-export function isStorageError(error: unknown): error is StorageError {
-  return error instanceof StorageError;
-}
-
-/** Whether an error is one the settler logs as expected (a transient Cassandra or Redis failure). */
 export function isExpectedFailure(error: unknown): boolean {
   return error instanceof StorageError ? isTransient(error.cause) : false;
 }
