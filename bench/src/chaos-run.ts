@@ -28,7 +28,8 @@ import { createRedisConnection, createSettlementQueue, heartbeatPattern } from '
 import { BalanceRepository, createScyllaClient, migrate, scyllaOptionsFromConfig, u64FromCql, UNROUTED_SHARD } from '@settlement/scylla';
 import { reconcileOnce } from '@settlement/reconciler';
 import { createSimulator, marketFromConfig, Rng, sendPaced, type Simulator, type SimulatorOptions } from '@settlement/simulator';
-import { ChildApp, ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
+import { ChildApp, ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions, type LocalRing } from '@settlement/tools';
+import { clockSkewEnv, ringScyllaSection, SettledRate, startRing, type NodeAbsence, type RingThroughput } from './chaos-ring.js';
 import { checkBalances } from './check-balances.js';
 import { writeConfigYaml } from './config-file.js';
 import { cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
@@ -37,7 +38,10 @@ import { PrivateRedis, type RedisPersistence } from './private-redis.js';
 export { COMMITLOG_MODES, cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
 
 export const FAULT_KINDS = ['kill-settler', 'kill-ingestor', 'kill-reconciler', 'restart-redis', 'restart-cassandra', 'kill-cassandra', 'pause-settler'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/** `pause-node`: SIGSTOP of one ring node past the request timeout (ring only, chaos-ring.ts). */
+export type FaultKind = (typeof FAULT_KINDS)[number] | 'pause-node';
+/** On a ring: kill-cassandra is a kill -9 of one node; no clean restart of the only node; a node paused. */
+export const RING_FAULT_KINDS: readonly FaultKind[] = [...FAULT_KINDS.filter((k) => k !== 'restart-cassandra'), 'pause-node'];
 
 /** kill -9 of Cassandra per run, at least (spread over the stream). */
 export const DEFAULT_CASSANDRA_KILLS = 3;
@@ -69,6 +73,13 @@ export interface ChaosOptions {
   readonly logger: Logger;
   /** Where logs and the private stack's files go; emptied at the start. */
   readonly workDir: string;
+  /**
+   * Run on a private local three-node ring on `port` (CQL; storage ports port − 2042/2041) at RF=3
+   * and local_quorum instead of the single node (chaos-ring.ts); its folder is workDir/ring.
+   */
+  readonly ring?: { readonly port: number };
+  /** Wall-clock offsets of settler 1, 2, … in seconds (libfaketime); the others keep the machine's clock. */
+  readonly settlerClockOffsetsS?: readonly number[];
   /** Longest wait for every shard to settle after the last fault, ms. Default 600 000. */
   readonly settleTimeoutMs?: number;
   /** The wait ends early when no shard's watermark moved for this long, ms. Default 120 000. */
@@ -123,6 +134,10 @@ export interface ChaosReport {
   /** The end checks (reads and the full reconciliation), ms. */
   readonly checkMs: number;
   readonly elapsedMs: number;
+  /** On a ring: its contact points and the settled rate while a node was away against the overall one. */
+  readonly ring?: { readonly hosts: readonly string[]; readonly replicationFactor: number; readonly consistency: string; readonly throughput: RingThroughput };
+  /** Settler name → wall-clock offset, s (only those shifted). */
+  readonly settlerClocks?: Record<string, number>;
 }
 
 /**
@@ -178,12 +193,12 @@ async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<
 /** How often BullMQ looks for jobs whose lock expired, in this run (see chaosConfig). */
 const STALLED_INTERVAL_MS = 1_000;
 
-function chaosConfig(options: ChaosOptions, redisUrl: string, cassandraPort: number): Readonly<SettlementConfig> {
+function chaosConfig(options: ChaosOptions, redisUrl: string, cassandraPort: number, scylla?: Record<string, unknown>): Readonly<SettlementConfig> {
   const base = loadConfig({ cwd: ROOT, env: {} });
   const raw = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as {
     [key: string]: Record<string, unknown>;
   };
-  raw['scylladb'] = { ...raw['scylladb'], hosts: [`127.0.0.1:${cassandraPort}`], keyspace: 'chaos', request_timeout_ms: 5000 };
+  raw['scylladb'] = { ...raw['scylladb'], hosts: [`127.0.0.1:${cassandraPort}`], keyspace: 'chaos', request_timeout_ms: 5000, ...scylla };
   raw['redis'] = { ...raw['redis'], url: redisUrl, prefix: '{chaos}' };
   raw['zmq'] = { ...raw['zmq'], settlement_port: options.portBase + 1, replay_endpoint: `tcp://127.0.0.1:${options.portBase + 2}` };
   // A killed settler's job is handed on once its lock expired and BullMQ's stalled check saw it
@@ -298,15 +313,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     readyTimeoutMs: 120_000,
     yamlOverrides: cassandraYamlOverrides(commitlog),
   };
-  log.info({ commitlog, redisPersistence, yamlOverrides: cassandraOptions.yamlOverrides ?? 'none (the local stack\'s cassandra.yaml)' }, 'chaos run: private stack');
+  log.info({ commitlog, redisPersistence, yamlOverrides: cassandraOptions.yamlOverrides ?? 'none (the local stack\'s cassandra.yaml)', ring: options.ring }, 'chaos run: private stack');
   const quiet = (message: string) => log.info(message);
   await redis.start();
-  await startLocalCassandra(cassandraOptions, quiet);
-  const config = chaosConfig(options, redis.url, cassandraOptions.port);
+  let ring: LocalRing | undefined;
+  if (options.ring) ring = await startRing(path.join(options.workDir, 'ring'), options.ring.port, quiet, cassandraOptions.yamlOverrides);
+  else await startLocalCassandra(cassandraOptions, quiet);
+  const config = chaosConfig(options, redis.url, cassandraOptions.port, ring === undefined ? undefined : ringScyllaSection(ring));
   const configFile = writeConfigYaml(config, path.join(options.workDir, 'config.yaml'));
   const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
   await admin.execute('DROP KEYSPACE IF EXISTS chaos');
-  await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: 'chaos', replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
+  await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace: 'chaos', replicationFactor: ring?.replicationFactor ?? 1, symbols: config.symbols.map((s) => s.name) });
   await admin.shutdown();
   const harnessRedis: Redis = createRedisConnection(redis.url);
   await harnessRedis.flushall();
@@ -330,9 +347,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const sinceStream = () => Date.now() - streamStarted;
   const env = { ...process.env, SETTLEMENT_CONFIG: configFile, LOG_LEVEL: 'info' };
   const logDir = path.join(options.workDir, 'logs');
-  const supervise = (app: string, name: string) => new Supervised(new ChildApp({ app, name, env, logDir }), sinceStream, log).start();
+  const supervise = (app: string, name: string, extraEnv?: NodeJS.ProcessEnv) => new Supervised(new ChildApp({ app, name, env: { ...env, ...extraEnv }, logDir }), sinceStream, log).start();
   const ingestor = supervise('ingestor', 'ingestor');
-  const settlers = Array.from({ length: options.settlers }, (_, i) => supervise('settler', `settler-${i + 1}`));
+  // Settlers on hosts whose clocks disagree: settler N's wall clock shifted by settlerClockOffsetsS[N-1].
+  const settlerClocks: Record<string, number> = {};
+  const settlers = Array.from({ length: options.settlers }, (_, i) => {
+    const offsetS = options.settlerClockOffsetsS?.[i];
+    if (offsetS !== undefined) settlerClocks[`settler-${i + 1}`] = offsetS;
+    return supervise('settler', `settler-${i + 1}`, offsetS === undefined ? undefined : clockSkewEnv(offsetS));
+  });
   const reconciler = supervise('reconciler', 'reconciler');
   const apps = [ingestor, ...settlers, reconciler];
 
@@ -397,7 +420,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // is then explained by what happened right after it was sent.
     const malformedSentAtMs = new Map<string, number>();
     const malformedFrames = new Set(simulator.schedule.malformed.map((m) => m.raw));
+    let framesSent = 0;
     const frameAt = (i: number, nowMs: number): string => {
+      framesSent = Math.max(framesSent, i + 1);
       const frame = simulator.frameAt(i, nowMs);
       if (malformedFrames.has(frame)) malformedSentAtMs.set(frame, sinceStream());
       return frame;
@@ -420,7 +445,37 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     // Fault plan (faultPlan): seeded. Faults run one after the other; one that is due while
     // another still runs starts right after it.
-    const plan = faultPlan(random, options.faults, options.kinds ?? FAULT_KINDS, options.cassandraKills ?? DEFAULT_CASSANDRA_KILLS);
+    const plan = faultPlan(random, options.faults, options.kinds ?? (ring ? RING_FAULT_KINDS : FAULT_KINDS), options.cassandraKills ?? DEFAULT_CASSANDRA_KILLS);
+    // On a ring: the settled rate every second (from the watermarks), and when a node was away.
+    const messagesPerFrame = simulator.messages.length / Math.max(1, simulator.schedule.entries.length);
+    const settledRate = ring === undefined ? undefined : new SettledRate(simulator.messages, () => watermarks(900), () => Math.round(framesSent * messagesPerFrame), sinceStream);
+    settledRate?.start();
+    const absences: NodeAbsence[] = [];
+    let nodeKills = 0;
+    /**
+     * A ring node away, one at a time: kill -9 (the nodes in turn, so three kills hit each once)
+     * until it is back in the ring, or SIGSTOP for longer than the client's request timeout.
+     */
+    const ringNodeFault = async (kind: FaultKind): Promise<{ target: string; detail: string }> => {
+      if (ring === undefined) throw new Error(`${kind} needs a ring`);
+      const kill = kind !== 'pause-node';
+      const node = kill ? (nodeKills++ % ring.replicationFactor) + 1 : 1 + Math.floor(random() * ring.replicationFactor);
+      const before = await watermarks(3000);
+      const fromMs = sinceStream();
+      if (kill) {
+        ring.killNode(node);
+        await sleep(500 + random() * 1500);
+        await ring.restartNode(node, quiet);
+      } else {
+        ring.pauseNode(node);
+        await sleep(config.scylladb.request_timeout_ms + 2000 + random() * 2000);
+        ring.resumeNode(node);
+      }
+      const toMs = sinceStream();
+      absences.push({ kind: kill ? 'kill -9' : 'SIGSTOP', node, fromMs, toMs });
+      const after = await watermarks(15_000);
+      return { target: `node ${node} ${ring.hosts[node - 1]} (${kill ? 'kill -9' : 'SIGSTOP'})`, detail: `away ${((toMs - fromMs) / 1000).toFixed(1)} s; ${describeWatermarks(before, after)}` };
+    };
     log.info({ plan: plan.map((p) => `${p.kind}@${((p.at * expectedSendMs) / 1000).toFixed(1)}s`) }, 'fault plan');
     for (const { kind, at } of plan) {
       const waitMs = at * expectedSendMs - sinceStream();
@@ -465,8 +520,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           detail = `keys ${keysBefore} before, ${keysAfter} after the restart`;
           break;
         }
+        case 'pause-node':
+          ({ target, detail } = await ringNodeFault(kind));
+          break;
         case 'restart-cassandra':
         case 'kill-cassandra': {
+          if (ring !== undefined) {
+            ({ target, detail } = await ringNodeFault(kind));
+            break;
+          }
           // A clean stop (SIGTERM) or a crash (kill -9). With the periodic commit log, a crash
           // loses what was acknowledged since the last sync: the service must re-apply it.
           const crash = kind === 'kill-cassandra';
@@ -535,6 +597,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       await sleep(250);
     }
+    settledRate?.stop();
     const checksStarted = Date.now();
     checks.push({
       name: 'every shard settled to its last sequence',
@@ -678,6 +741,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       settledMs,
       checkMs,
       elapsedMs: Date.now() - started,
+      ...(ring === undefined || settledRate === undefined
+        ? {}
+        : { ring: { hosts: ring.hosts, replicationFactor: ring.replicationFactor, consistency: config.scylladb.consistency, throughput: settledRate.report(absences, settledMs, options.ratePerSecond) } }),
+      ...(Object.keys(settlerClocks).length === 0 ? {} : { settlerClocks }),
     };
   } finally {
     await Promise.allSettled(apps.map((a) => a.stop(20_000)));
@@ -689,7 +756,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await replay.close().catch(() => undefined);
     await simulator.close();
     await redis.kill();
-    await stopLocalCassandra(cassandraOptions, quiet);
+    if (ring !== undefined) await ring.stop(quiet);
+    else await stopLocalCassandra(cassandraOptions, quiet);
   }
 }
 

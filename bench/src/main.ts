@@ -46,6 +46,8 @@ import { runRawLatency, type RawLatencyResult } from './raw-latency.js';
 import { sequencedMessages } from './stream.js';
 import { readSettlerTimings, timingsBetween, type ShardTimings } from './settler-timings.js';
 import { formatTable } from './table.js';
+import { BENCH_RING_PORT, benchRingDir, ringScyllaSection, startRing } from './chaos-ring.js';
+import type { LocalRing } from '@settlement/tools';
 
 const USAGE = `
 npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole service, in one run
@@ -71,6 +73,11 @@ npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole s
                                   (port ${DURABILITY_NODE_PORT}, started for it and stopped after) with the
                                   periodic commit log and with commitlog_sync: batch (2 ms):
                                   the cost of database-level durability; off skips it
+  --nodes 1                       3: against a private three-node ring (127.0.0.1-3, its own
+                                  ports, data/bench/ring-<port>) at RF=3 and local_quorum, raw
+                                  path and service alike; no durability ceiling; results in
+                                  bench/results/bench-ring-<time>.json (latest.* untouched)
+  --ring-port ${BENCH_RING_PORT}               the ring's CQL port (storage: port - 2042, port - 2041; never 9042)
   -h, --help                      this text
 
 Prints a table, writes bench/results/bench-<time>.json and bench/results/latest.svg; exits 1 if
@@ -95,6 +102,8 @@ const args = parseScriptArgs(USAGE, {
   'query-rate': { type: 'string', default: '100' },
   pin: { type: 'boolean', default: false },
   'durability-ceiling': { type: 'string', default: 'on' },
+  nodes: { type: 'string', default: '1' },
+  'ring-port': { type: 'string', default: String(BENCH_RING_PORT) },
 });
 
 const say = (message: string) => process.stderr.write(`[bench] ${message}\n`);
@@ -145,15 +154,26 @@ if (args['durability-ceiling'] !== 'on' && args['durability-ceiling'] !== 'off')
   say(`--durability-ceiling must be on or off, got ${args['durability-ceiling']}`);
   process.exit(2);
 }
-const durabilityCeilingOn = args['durability-ceiling'] === 'on';
+const nodeCount = intArg('nodes', args.nodes, 1, 3);
+if (nodeCount === 2) {
+  say('--nodes must be 1 or 3');
+  process.exit(2);
+}
+const ringPort = intArg('ring-port', args['ring-port'], 3066, 65_535);
+/** With --nodes 3: the ring (started in main) and the scylladb settings pointing at it. */
+let ring: LocalRing | undefined;
+// The durability ceiling is a single-node measurement.
+const durabilityCeilingOn = args['durability-ceiling'] === 'on' && nodeCount === 1;
 
 function benchConfig(keyspace: string, prefix: string): Readonly<SettlementConfig> {
   const base = loadConfig({ cwd: ROOT });
   const plain = JSON.parse(JSON.stringify(base, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, Record<string, unknown>>;
   return parseConfig({
     ...plain,
-    scylladb: { ...plain['scylladb'], keyspace },
-    redis: { ...plain['redis'], prefix },
+    scylladb: { ...plain['scylladb'], keyspace, ...(ring === undefined ? {} : ringScyllaSection(ring)) },
+    // On a ring: its own queue prefix and ingestor port, so it never meets a single-node bench.
+    redis: { ...plain['redis'], prefix: ring === undefined ? prefix : `${prefix.slice(0, -1)}ring}` },
+    ...(ring === undefined ? {} : { zmq: { ...plain['zmq'], settlement_port: ringPort - 2042 + 1557 } }),
     symbols: (plain['symbols'] as unknown as unknown[]).slice(0, shardCount),
     batch: { ...plain['batch'], max_messages: batchMessages, ...(maxWaitMs === undefined ? {} : { max_wait_ms: maxWaitMs }) },
     // A job of `batch` messages stays one LOGGED BATCH, like the raw path's batches.
@@ -224,9 +244,14 @@ function median(values: readonly number[]): number {
 
 async function main(): Promise<void> {
   const benchStarted = Date.now();
-  say('starting the local stack (idempotent)');
-  const stack = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/stack/main.ts'), 'up'], { cwd: ROOT, stdio: 'inherit' });
-  if (stack.status !== 0) throw new Error('the local stack did not start');
+  if (nodeCount === 3) {
+    say(`starting a private three-node ring on port ${ringPort} in ${path.relative(ROOT, benchRingDir(ringPort))} (idempotent)`);
+    ring = await startRing(benchRingDir(ringPort), ringPort, say);
+  } else {
+    say('starting the local stack (idempotent)');
+    const stack = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/stack/main.ts'), 'up'], { cwd: ROOT, stdio: 'inherit' });
+    if (stack.status !== 0) throw new Error('the local stack did not start');
+  }
 
   const rawConfig = benchConfig('bench_raw', '{benchraw}');
   const config = benchConfig('bench_svc', '{bench}');
@@ -234,7 +259,7 @@ async function main(): Promise<void> {
   const admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
   const createKeyspace = async (keyspace: string): Promise<void> => {
     await admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
-    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace, replicationFactor: 1, symbols: config.symbols.map((s) => s.name) });
+    await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace, replicationFactor: ring?.replicationFactor ?? 1, symbols: config.symbols.map((s) => s.name) });
   };
   await createKeyspace('bench_svc');
   /** A fresh raw keyspace and a writer on it; `drop` removes both. */
@@ -257,8 +282,10 @@ async function main(): Promise<void> {
 
   // 1. Raw ceiling.
   // The bench's data_dir is the stack's plus /bench.
-  const cassandraPid = findCassandraPid(path.join(config.data_dir, '..'));
-  const gcLog = localGcLog(path.join(config.data_dir, '..'));
+  // On a ring, "cassandra" is node 1 (it waits for quiet and is pinned); nodes 2 and 3 are metered as cassandra-2/3.
+  const cassandraPid = ring !== undefined ? ring.pidOf(1) : findCassandraPid(path.join(config.data_dir, '..'));
+  const otherNodes = (): Record<string, number | undefined> => (ring === undefined ? {} : { 'cassandra-2': ring.pidOf(2), 'cassandra-3': ring.pidOf(3) });
+  const gcLog = ring !== undefined ? undefined : localGcLog(path.join(config.data_dir, '..'));
   // --pin: Cassandra on CPU 0; this process (and so the apps it starts) and Redis on CPU 1.
   const pinned: number[] = [];
   const pinToOtherCores = (pid: number): void => {
@@ -287,7 +314,9 @@ async function main(): Promise<void> {
   // stream in order within the same bound.
   const unsettledMax = closedLoopWindowMessages(batchMessages, shardCount + 1);
   const settle = async (what: string): Promise<void> => {
-    const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 3, 90_000);
+    // A ring node gossips and sends hints all the time: on a loaded machine it may never fall
+    // under 0.15 cores, so a ring bench waits at most 20 s per phase.
+    const waitedMs = await waitUntilQuiet(cassandraPid, 0.15, 3, ring === undefined ? 90_000 : 20_000);
     say(`${what}: waited ${Math.round(waitedMs / 1000)} s for Cassandra to finish compacting`);
   };
   /**
@@ -300,7 +329,7 @@ async function main(): Promise<void> {
     const plans = planRawBatches(rawWriter, messages, batchMessages, rawConfig.fee_account_user_id, warmUpCount);
     // The statements hold what is needed; the messages can be collected meanwhile.
     messages.length = 0;
-    const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, bench: process.pid }));
+    const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, ...otherNodes(), bench: process.pid }));
     await settle(`before the ${what}`);
     say(`${what}: writing for up to ${rawSeconds} s`);
     const result = await runRawCeiling({ client: rawClient, writer: rawWriter, plans, durationMs: rawSeconds * 1000, unsettledMax, onTimedStart: () => rawCpu.start() });
@@ -361,6 +390,7 @@ async function main(): Promise<void> {
   if (args.pin && Number.isInteger(redisPid)) pinToOtherCores(redisPid);
   const cpu = new CpuMeter(() => ({
     cassandra: cassandraPid,
+    ...otherNodes(),
     redis: Number.isInteger(redisPid) ? redisPid : undefined,
     ingestor: ingestor.pid,
     ...Object.fromEntries(settlers.map((s, i) => [`settler-${i + 1}`, s.pid])),
@@ -590,7 +620,8 @@ async function main(): Promise<void> {
   const summary = {
     startedAt: new Date(benchStarted).toISOString(),
     machine: { cores: (await import('node:os')).cpus().length, node: process.version },
-    settings: { pinned: args.pin, stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
+    ...(ring === undefined ? {} : { ring: { hosts: ring.hosts, replicationFactor: ring.replicationFactor, consistency: config.scylladb.consistency, heapMb: ring.state.nodes[0]?.heapMb } }),
+    settings: { nodes: nodeCount, pinned: args.pin, stepSeconds, halfStepSeconds, rawSeconds, queryPairsPerS, shards: shardCount + 1, symbolShards: shardCount, settlers: settlerCount, batchMessages, maxWaitMs: config.batch.max_wait_ms, users: userCount, seed },
     raw: { ...raw, cpuCores: rawCpuCores },
     /**
      * The raw ceiling with the periodic commit log (Cassandra's default, as the stack runs) and
@@ -612,7 +643,8 @@ async function main(): Promise<void> {
   const stamp = new Date(benchStarted).toISOString().replace(/[:.]/g, '-');
   const resultsDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
-  const jsonFile = path.join(resultsDir, `bench-${stamp}.json`);
+  const kind = ring === undefined ? 'bench' : 'bench-ring';
+  const jsonFile = path.join(resultsDir, `${kind}-${stamp}.json`);
   writeFileSync(jsonFile, `${JSON.stringify(summary, null, 2)}\n`);
   const points: ChartPoint[] = results
     .filter((r) => r.label !== 'rest')
@@ -620,9 +652,9 @@ async function main(): Promise<void> {
     .map((r) => ({ offeredPerS: r.offeredPerS > 0 ? r.offeredPerS : r.achievedOfferPerS, settledPerS: r.settledPerS, p99Ms: r.p99Ms }))
     .sort((a, b) => a.offeredPerS - b.offeredPerS);
   const svg = renderChart(points, raw.messagesPerS, `settlement service vs raw LOGGED BATCH (${settlerCount} settlers, ${shardCount + 1} shards, batch ${batchMessages})`);
-  writeFileSync(path.join(resultsDir, `bench-${stamp}.svg`), svg);
-  writeFileSync(path.join(resultsDir, 'latest.svg'), svg);
-  writeFileSync(path.join(resultsDir, 'latest.json'), readFileSync(jsonFile));
+  writeFileSync(path.join(resultsDir, `${kind}-${stamp}.svg`), svg);
+  writeFileSync(path.join(resultsDir, ring === undefined ? 'latest.svg' : 'latest-ring.svg'), svg);
+  writeFileSync(path.join(resultsDir, ring === undefined ? 'latest.json' : 'latest-ring.json'), readFileSync(jsonFile));
 
   const rawLine = (what: string, r: RawCeilingResult, cores: Record<string, number>): string =>
     `${what}: ${Math.round(r.messagesPerS)} msgs/s (${Math.round(r.tradesPerS)} trades/s, ${round(100 * r.tradesShare, 0)} % trades), Cassandra ${cores['cassandra'] ?? '?'} cores, bench ${cores['bench'] ?? '?'}\n`;
