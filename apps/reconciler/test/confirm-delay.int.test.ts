@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { closeTestQueues, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { MarketCatalog } from '@settlement/domain';
 import { WatermarkRepository } from '@settlement/scylla';
@@ -42,11 +42,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
+  await closeTestQueues(queues.values(), redis);
   await ks?.drop();
 });
 

@@ -233,8 +233,18 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       .then(() => logger.info({ shard, why }, 'verify job added'))
       .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not add a verify job'));
   };
+  /** At start-up and at a take-over: a verify job only when storage is behind the completed jobs. */
+  const verifyIfBehind = (shard: string, why: string): void => {
+    void settlers
+      .get(shard)!
+      .storageBehindCompleted()
+      .then((behind) => {
+        if (behind) requestVerify(shard, `${why}: stored watermark below the completed jobs`);
+      })
+      .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not compare storage with the completed jobs'));
+  };
   storage.onReconnect(() => {
-    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) requestVerify(shard, 'a Cassandra node came back');
+    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) verifyIfBehind(shard, 'a Cassandra node came back');
   });
 
   for (const shard of shards) {
@@ -264,7 +274,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         // A process that takes a shard over cannot trust what it cached while another wrote,
         // and takes a new fencing epoch before its first write.
         settlers.get(shard)!.takeOver();
-        requestVerify(shard, 'shard lease taken');
+        verifyIfBehind(shard, 'shard lease taken');
         if (!running) {
           running = true;
           void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
@@ -282,7 +292,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       lease.start();
     } else {
       running = true;
-      requestVerify(shard, 'settler started');
+      verifyIfBehind(shard, 'settler started');
       void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
     }
   }

@@ -90,6 +90,19 @@ export class ShardSettler {
     return this.knowledge.acknowledgedSeq;
   }
 
+  /**
+   * Whether the stored watermark is below the newest completed jobs of the queue: storage lost
+   * acknowledged batches. A read-only check (no claim, no write), made outside any job: a verify
+   * job, in the shard's one active slot, then repairs it.
+   */
+  async storageBehindCompleted(): Promise<boolean> {
+    const [completed, stored] = await Promise.all([
+      this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS),
+      this.deps.watermarks.get(this.shard, { consistency: this.deps.writer.consistency }),
+    ]);
+    return completed !== undefined && (stored?.lastSeq ?? 0n) < completed;
+  }
+
   /** The range the shard waits for, while a chain recovery found no retained job for it. */
   get halted(): HaltedRange | undefined {
     return this.haltedRange;

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, CONSISTENCY, DeadLetterRepository, FenceRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { closeTestQueues, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
 import { createSettlerMetrics } from '../src/metrics.js';
 import { ShardSettler } from '../src/shard-settler.js';
@@ -38,11 +38,7 @@ export async function openTestBed(overrides: Parameters<typeof testConfig>[0] = 
     balances: new BalanceRepository(ks.client, keyspace),
     watermarks: new WatermarkRepository(ks.client, keyspace),
     async close() {
-      for (const queue of queues.values()) {
-        await queue.obliterate({ force: true }).catch(() => undefined);
-        await queue.close();
-      }
-      await redis.quit();
+      await closeTestQueues(queues.values(), redis);
       await ks.drop();
     },
   };

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, TradeRepository, WatermarkRepository, createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
-import { ROOT, freePort, testConfig, uniqueName } from '@settlement/testing';
+import { ROOT, closeTestQueues, freePort, testConfig, uniqueName } from '@settlement/testing';
 import type { SettlementConfig } from '@settlement/config';
 import { readPid, startLocalCassandra, stopLocalCassandra } from '@settlement/tools';
 import { startSettler, type RunningSettler } from '../src/settler.js';
@@ -66,11 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await settler?.close();
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
+  await closeTestQueues(queues.values(), redis);
   await admin?.shutdown();
   if (node !== undefined) {
     await stopLocalCassandra(node, log, 5_000);
