@@ -116,11 +116,14 @@ describe('reconciling a settled stream', () => {
       const picked = rows.filter((r, j) => rows.findIndex((x) => x['asset_id'] === r['asset_id']) === j).slice(0, 2);
       for (const row of picked) {
         const key = [userId, row['asset_id'] as number, row['shard'] as string] as const;
+        // Stamped just above the row's own write: the settler's fenced timestamps are above any
+        // wall clock, so a plain write would lose (libs/domain/src/fencing.ts).
+        const written = (await q('SELECT WRITETIME(available) AS wt FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [...key])).first()!['wt'] as bigint;
         if (i === victims.length - 1) {
-          await q('DELETE FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', [...key]);
+          await q('DELETE FROM user_balances USING TIMESTAMP ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1n, ...key]);
         } else {
-          await q('UPDATE user_balances SET available = ?, locked = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [
-            (row['available'] as bigint) + BigInt(1000 + i), (row['locked'] as bigint) - BigInt(i), ...key,
+          await q('UPDATE user_balances USING TIMESTAMP ? SET available = ?, locked = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [
+            written + 1n, (row['available'] as bigint) + BigInt(1000 + i), (row['locked'] as bigint) - BigInt(i), ...key,
           ]);
         }
         corrupted.push(`${key[0]}|${key[1]}|${key[2]}`);

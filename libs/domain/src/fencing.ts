@@ -10,7 +10,7 @@
  *
  * where `epoch` is the shard's fencing epoch, taken (strictly increasing, by a lightweight
  * transaction on the shard's fence row) by each settler when it takes the shard over, and n
- * counts that owner's batches. Every timestamp of a later owner is above every timestamp of an
+ * advances by FENCE_BATCH_STRIDE_US per batch of that owner. Every timestamp of a later owner is above every timestamp of an
  * earlier one, whatever the hosts' clocks say and however late the earlier one's batch lands.
  *
  * FENCE_BASE_US (2^52 µs, the year 2112 read as a wall clock) lies above every wall-clock
@@ -21,6 +21,12 @@ import { DomainError } from './domain-error.js';
 export const FENCE_BASE_US = 2n ** 52n;
 /** Timestamps one owner can issue before it must take a new epoch (~1.1 × 10^12 batches). */
 export const FENCE_EPOCH_SPAN_US = 2n ** 40n;
+/**
+ * Step between two batches of one owner. The room between them lets a write made out of band
+ * (an operator's repair, a test's corruption) be stamped just above a row's own write and still
+ * lose to the settler's next batch, rather than tie with it (ties are broken by value).
+ */
+export const FENCE_BATCH_STRIDE_US = 16n;
 /** Highest usable epoch: its span still ends below 2^63. */
 export const FENCE_EPOCH_MAX = (2n ** 63n - 1n - FENCE_BASE_US) / FENCE_EPOCH_SPAN_US - 1n;
 
@@ -66,8 +72,8 @@ export function nextWriteTimestamp(input: { readonly epoch: bigint; readonly sto
   if (storedEpoch > input.epoch) return { ok: false, reason: 'superseded', storedEpoch };
   const floor = epochFloorUs(input.epoch);
   let ts = floor;
-  if (input.storedWriteTs + 1n > ts) ts = input.storedWriteTs + 1n;
-  if (input.lastIssuedTs !== undefined && input.lastIssuedTs + 1n > ts) ts = input.lastIssuedTs + 1n;
+  if (input.storedWriteTs + FENCE_BATCH_STRIDE_US > ts) ts = input.storedWriteTs + FENCE_BATCH_STRIDE_US;
+  if (input.lastIssuedTs !== undefined && input.lastIssuedTs + FENCE_BATCH_STRIDE_US > ts) ts = input.lastIssuedTs + FENCE_BATCH_STRIDE_US;
   if (ts >= floor + FENCE_EPOCH_SPAN_US) return { ok: false, reason: 'exhausted' };
   return { ok: true, writeTs: ts };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FENCE_BASE_US, FENCE_EPOCH_MAX, FENCE_EPOCH_SPAN_US, epochFloorUs, epochOfTimestamp, nextEpoch, nextWriteTimestamp } from './fencing.js';
+import { FENCE_BASE_US, FENCE_BATCH_STRIDE_US as STRIDE, FENCE_EPOCH_MAX, FENCE_EPOCH_SPAN_US, epochFloorUs, epochOfTimestamp, nextEpoch, nextWriteTimestamp } from './fencing.js';
 
 const wallClockUs = BigInt(Date.now()) * 1000n;
 
@@ -18,10 +18,12 @@ describe('fencing timestamps', () => {
   it('issues strictly increasing timestamps within an epoch, above the stored one and above its own earlier ones', () => {
     const floor = epochFloorUs(3n);
     expect(nextWriteTimestamp({ epoch: 3n, storedWriteTs: wallClockUs, lastIssuedTs: undefined })).toEqual({ ok: true, writeTs: floor });
-    expect(nextWriteTimestamp({ epoch: 3n, storedWriteTs: floor + 10n, lastIssuedTs: floor + 4n })).toEqual({ ok: true, writeTs: floor + 11n });
+    expect(nextWriteTimestamp({ epoch: 3n, storedWriteTs: floor + 10n, lastIssuedTs: floor + 4n })).toEqual({ ok: true, writeTs: floor + 10n + STRIDE });
+    // Room between two batches: a write stamped just above a stored row loses to the next batch.
+    expect(STRIDE).toBeGreaterThan(1n);
     // Storage went back (the stored watermark lost our last batches): our own earlier
     // timestamps still count, so a batch that may yet land never ties with the next one.
-    expect(nextWriteTimestamp({ epoch: 3n, storedWriteTs: floor + 2n, lastIssuedTs: floor + 9n })).toEqual({ ok: true, writeTs: floor + 10n });
+    expect(nextWriteTimestamp({ epoch: 3n, storedWriteTs: floor + 2n, lastIssuedTs: floor + 9n })).toEqual({ ok: true, writeTs: floor + 9n + STRIDE });
     // A new epoch starts at its floor whatever was issued before.
     expect(nextWriteTimestamp({ epoch: 4n, storedWriteTs: floor + 2n, lastIssuedTs: floor + 9n })).toEqual({ ok: true, writeTs: epochFloorUs(4n) });
   });
