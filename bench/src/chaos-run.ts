@@ -463,7 +463,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const before = await watermarks(3000);
       const fromMs = sinceStream();
       if (kill) {
-        ring.killNode(node);
+        const pid = ring.killNode(node);
+        // Until the killed JVM is gone: on a loaded machine its teardown took over 2 s (seed 2,
+        // 3 Dec), and restartNode took the dying process, whose CQL port still answered, for a
+        // running node ("already running"), did not start it, and the ring never became whole.
+        const gone = Date.now() + 30_000;
+        while (ring.pidOf(node) === pid && Date.now() < gone) await sleep(100);
         await sleep(500 + random() * 1500);
         await ring.restartNode(node, quiet);
       } else {
