@@ -280,9 +280,10 @@ export class LocalRing {
    */
   async restartNode(node: number, log: StackLog = () => undefined): Promise<void> {
     const options = this.nodeOptions(node);
-    // Wait for a killed JVM to be gone, so its pid file is not taken for a live node.
-    const deadline = Date.now() + 10_000;
-    while (this.pidOf(node) !== undefined && !(await portAnswers(this.state.port, options.listenAddress)) && Date.now() < deadline) await sleep(100);
+    // Wait for a killed JVM to be gone, so its pid file (or a port it still answers on while it
+    // dies, on a loaded machine) is not taken for a live node.
+    const deadline = Date.now() + 30_000;
+    while (this.pidOf(node) !== undefined && Date.now() < deadline) await sleep(100);
     await startLocalCassandra(options, log);
     await waitForWholeRing(this.state, log, this.state.ringReadyTimeoutMs);
   }
