@@ -786,6 +786,8 @@ async function waitForHeartbeats(redis: Redis, prefix: string, want: Record<stri
 export function describeWatermarks(before: Map<string, bigint> | undefined, after: Map<string, bigint> | undefined): string {
   if (before === undefined || after === undefined) return `watermarks ${before === undefined ? 'not read before' : 'read before'}, ${after === undefined ? 'not read after' : 'read after'}`;
   const shards = [...new Set([...before.keys(), ...after.keys()])].sort();
+  // Nothing stored yet (or everything lost by an earlier fault and not written again since).
+  if (shards.length === 0) return 'no shard watermark stored before or after';
   const back = shards.filter((s) => (after.get(s) ?? 0n) < (before.get(s) ?? 0n));
   const parts = shards.map((s) => {
     const b = before.get(s) ?? 0n;

@@ -6,6 +6,13 @@
  * the chain from `afterSeq`. The settler, still holding the job that found the hole, finds them
  * in the wait list and applies them first; row versions make anything already applied a no-op.
  * Nothing is skipped: a range the engine cannot re-send stays halted, and is logged as such.
+ *
+ * An entry can outlive its halt: the settler that recorded it may have died or lost the shard
+ * while halted, and the settler that then repaired the chain never halted itself, so nobody
+ * removes it. Re-sending it every `retryAfterMs` forever is harmless (row versions) but not
+ * free (chaos seed 2: 3,850 funding messages every 30 s until the end). With `readWatermarks`,
+ * a range whose shard's stored watermark has reached its end is not re-sent: its entry is
+ * removed, only if it still holds the value read (a settler halting again records a new one).
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -62,8 +69,17 @@ export interface RedriverOptions {
   readonly pollIntervalMs: number;
   /** A range is asked for again only after this long, ms (the settler may still be applying it). */
   readonly retryAfterMs: number;
+  /**
+   * The shards' stored watermarks (Cassandra). When given, a range the shard's watermark has
+   * reached is not re-sent and its entry is removed; when absent, or when the read fails, every
+   * range is re-sent (re-sending is safe, skipping is not).
+   */
+  readonly readWatermarks?: () => Promise<ReadonlyMap<string, bigint>>;
   readonly logger: Logger;
 }
+
+/** HDEL of the field only while it still holds the value read (a new halt is never removed). */
+const DELETE_IF_UNCHANGED = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end return 0`;
 
 export class Redriver {
   private timer: NodeJS.Timeout | undefined;
@@ -91,6 +107,7 @@ export class Redriver {
   async poll(): Promise<void> {
     const { redis, prefix, logger, retryAfterMs } = this.options;
     const halted = await redis.hgetall(haltedShardsKey(prefix));
+    let watermarks: ReadonlyMap<string, bigint> | null | undefined;
     for (const [shard, value] of Object.entries(halted)) {
       let range: HaltedShardRange;
       try {
@@ -102,8 +119,28 @@ export class Redriver {
       const key = `${range.afterSeq}-${range.throughSeq}`;
       const last = this.sent.get(shard);
       if (last !== undefined && last.key === key && Date.now() - last.atMs < retryAfterMs) continue;
+      // Read once per poll, and only when a range is due.
+      if (watermarks === undefined) watermarks = await this.watermarks();
+      const stored = watermarks?.get(shard);
+      if (stored !== undefined && stored >= range.throughSeq) {
+        const removed = await redis.eval(DELETE_IF_UNCHANGED, 1, haltedShardsKey(prefix), shard, value);
+        this.sent.delete(shard);
+        logger.info({ shard, afterSeq: range.afterSeq, throughSeq: range.throughSeq, watermark: stored, removed: removed === 1 }, 'halted range already settled (its settler stopped or moved on without clearing it): not re-sent, entry removed');
+        continue;
+      }
       this.sent.set(shard, { key, atMs: Date.now() });
       await this.redrive(shard, range);
+    }
+  }
+
+  /** The stored watermarks; null when there is no reader or the read failed (then everything is re-sent). */
+  private async watermarks(): Promise<ReadonlyMap<string, bigint> | null> {
+    if (this.options.readWatermarks === undefined) return null;
+    try {
+      return await this.options.readWatermarks();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not read the shard watermarks; halted ranges re-sent without checking them');
+      return null;
     }
   }
 

@@ -42,8 +42,9 @@ afterAll(async () => {
   await redis.quit();
 });
 
-function redriver(withReplay: boolean): Redriver {
+function redriver(withReplay: boolean, readWatermarks?: () => Promise<ReadonlyMap<string, bigint>>): Redriver {
   return new Redriver({
+    ...(readWatermarks === undefined ? {} : { readWatermarks }),
     redis,
     prefix: config.redis.prefix,
     queues,
@@ -100,5 +101,47 @@ describe('Redriver', () => {
     await redis.hset(haltedShardsKey(config.redis.prefix), shard, encodeHaltedShardRange({ afterSeq: 1n, throughSeq: 50n, haltedAtMs: Date.now() }));
     await redriver(false).poll();
     expect(await jobsOf(shard)).toEqual([]);
+  });
+
+  it('does not re-send a range the stored watermark has reached (a stale entry), and removes the entry only while unchanged', async () => {
+    const shard = 'btc_eth';
+    const own = sim.messages.filter((m) => m.shard === shard).map((m) => m.seq);
+    const key = haltedShardsKey(config.redis.prefix);
+    const range = { afterSeq: own[2]!, throughSeq: own[12]!, haltedAtMs: Date.now() };
+    await redis.hset(key, shard, encodeHaltedShardRange(range));
+    // The settler that recorded it died; another one repaired the chain past throughSeq.
+    let watermark = own[15]!;
+    let failing = false;
+    const reads = async () => {
+      if (failing) throw new Error('Cassandra down');
+      return new Map([[shard, watermark]]);
+    };
+    await redriver(true, reads).poll();
+    expect(await jobsOf(shard)).toEqual([]);
+    expect(await redis.hexists(key, shard)).toBe(0);
+
+    // A settler halts again (a new range) between the read of the hash and the removal: kept.
+    const newer = encodeHaltedShardRange({ afterSeq: own[14]!, throughSeq: own[20]!, haltedAtMs: Date.now() + 1 });
+    await redis.hset(key, shard, encodeHaltedShardRange(range));
+    await redriver(true, async () => {
+      await redis.hset(key, shard, newer);
+      return reads();
+    }).poll();
+    expect(await redis.hget(key, shard)).toBe(newer);
+    expect(await jobsOf(shard)).toEqual([]);
+
+    // Still behind it: re-sent as before.
+    watermark = own[5]!;
+    await redis.hset(key, shard, encodeHaltedShardRange(range));
+    await redriver(true, reads).poll();
+    expect((await jobsOf(shard)).flatMap((j) => j.messages.map((m) => m.seq)).sort((a, b) => (a < b ? -1 : 1))).toEqual(own.slice(3, 13));
+    expect(await redis.hexists(key, shard)).toBe(1);
+
+    // The watermarks cannot be read: re-sent (re-sending is safe, skipping is not).
+    await queues.get(shard)!.obliterate({ force: true });
+    failing = true;
+    await redriver(true, reads).poll();
+    expect((await jobsOf(shard)).length).toBeGreaterThan(0);
+    await redis.hdel(key, shard);
   });
 });
