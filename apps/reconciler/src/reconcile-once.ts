@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, decodeReconcileJob, type ReconcileJobPayload } from '@settlement/domain';
 import { createScyllaClient, scyllaOptionsFromConfig } from '@settlement/scylla';
-import { createRedisConnection, type Logger } from '@settlement/runtime';
+import { ChangedUsers, createRedisConnection, type Logger } from '@settlement/runtime';
 import { CorrectionSender } from './corrections.js';
 import { reconcileDeps } from './reconciler.js';
 import { readEnqueuedHeads } from './settlement-cut.js';
@@ -37,6 +37,7 @@ export async function reconcileOnce(options: ReconcileOnceOptions): Promise<Reco
     const deps = reconcileDeps(options.config, options.logger, client, {
       corrections,
       enqueuedHeads: () => readEnqueuedHeads(redis, options.config.redis.prefix, shards),
+      changedUsers: new ChangedUsers({ redis, prefix: options.config.redis.prefix }),
     });
     return await runReconciliation(deps, request, {
       jobId: options.jobId ?? `direct-${randomUUID()}`,

@@ -4,7 +4,7 @@
  */
 import { Queue, type ConnectionOptions, type Job } from 'bullmq';
 import type { SettlementConfig } from '@settlement/config';
-import { RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE, type ReconcileJobPayload } from '@settlement/domain';
+import { RECONCILE_FULL_SCHEDULER_ID, RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE, type ReconcileJobPayload } from '@settlement/domain';
 import type { Logger } from '@settlement/runtime';
 
 export interface ReconcileQueueOptions {
@@ -32,17 +32,19 @@ export function createReconcileQueue(options: ReconcileQueueOptions): Queue {
 export async function ensureReconcileSchedule(queue: Queue, config: Pick<SettlementConfig, 'reconciliation'>, logger: Logger): Promise<void> {
   const r = config.reconciliation;
   if (!r.enabled) {
-    const removed = await queue.removeJobScheduler(RECONCILE_SCHEDULER_ID);
-    logger.info({ schedulerId: RECONCILE_SCHEDULER_ID, removed }, 'scheduled reconciliation disabled');
+    const removed = await Promise.all([queue.removeJobScheduler(RECONCILE_SCHEDULER_ID), queue.removeJobScheduler(RECONCILE_FULL_SCHEDULER_ID)]);
+    logger.info({ schedulerIds: [RECONCILE_SCHEDULER_ID, RECONCILE_FULL_SCHEDULER_ID], removed }, 'scheduled reconciliation disabled');
     return;
   }
-  const data: ReconcileJobPayload = { mode: 'sample', size: r.sample_size, fix: false, trigger: 'scheduler' };
-  await queue.upsertJobScheduler(
-    RECONCILE_SCHEDULER_ID,
-    { every: r.interval_seconds * 1000 },
-    { name: RECONCILE_JOB_NAME, data, opts: { attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED } },
-  );
-  logger.info({ schedulerId: RECONCILE_SCHEDULER_ID, intervalSeconds: r.interval_seconds, sampleSize: r.sample_size }, 'scheduled reconciliation');
+  const opts = { attempts: 1, removeOnComplete: KEEP_FINISHED, removeOnFail: KEEP_FINISHED };
+  // Every interval: each user whose balances changed since the run before (recorded by the
+  // settlers), so a wrong written balance of any user is found within the interval.
+  const changed: ReconcileJobPayload = { mode: 'changed', fix: false, trigger: 'scheduler' };
+  await queue.upsertJobScheduler(RECONCILE_SCHEDULER_ID, { every: r.interval_seconds * 1000 }, { name: RECONCILE_JOB_NAME, data: changed, opts });
+  // On a longer interval: everyone, with conservation, gaps and dead letters.
+  const full: ReconcileJobPayload = { mode: 'full', fix: false, trigger: 'scheduler' };
+  await queue.upsertJobScheduler(RECONCILE_FULL_SCHEDULER_ID, { pattern: r.full_sweep_cron, tz: 'UTC' }, { name: RECONCILE_JOB_NAME, data: full, opts });
+  logger.info({ schedulerIds: [RECONCILE_SCHEDULER_ID, RECONCILE_FULL_SCHEDULER_ID], intervalSeconds: r.interval_seconds, fullSweepCron: r.full_sweep_cron }, 'scheduled reconciliation');
 }
 
 /** Enqueues one run on demand. The payload is validated by the worker, which fails a bad one with a clear reason. */

@@ -18,7 +18,7 @@ import {
   createScyllaClient,
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
-import { createRedisConnection, startHeartbeat, type Logger } from '@settlement/runtime';
+import { ChangedUsers, createRedisConnection, startHeartbeat, type Logger } from '@settlement/runtime';
 import { CorrectionSender } from './corrections.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
 import { createReconcileProcessor } from './processor.js';
@@ -46,7 +46,7 @@ export function reconcileDeps(
   config: Readonly<SettlementConfig>,
   logger: Logger,
   client: cassandra.Client,
-  extra: Pick<ReconcileDeps, 'corrections' | 'metrics' | 'enqueuedHeads'> = {},
+  extra: Pick<ReconcileDeps, 'corrections' | 'metrics' | 'enqueuedHeads' | 'changedUsers'> = {},
 ): ReconcileDeps {
   const ks = config.scylladb.keyspace;
   return {
@@ -90,7 +90,12 @@ export async function startReconciler(options: StartReconcilerOptions): Promise<
     const corrections = new CorrectionSender({ connection, prefix: config.redis.prefix, logger });
     const shards = new MarketCatalog(config).shards;
     const redis = connection;
-    const deps = reconcileDeps(config, logger, client, { corrections, metrics, enqueuedHeads: () => readEnqueuedHeads(redis, config.redis.prefix, shards) });
+    const deps = reconcileDeps(config, logger, client, {
+      corrections,
+      metrics,
+      enqueuedHeads: () => readEnqueuedHeads(redis, config.redis.prefix, shards),
+      changedUsers: new ChangedUsers({ redis, prefix: config.redis.prefix }),
+    });
     const abort = new AbortController();
     let activeJobId: string | undefined;
     let last: Pick<ReconcileSummary, 'jobId' | 'status' | 'errors' | 'finishedAt'> | undefined;

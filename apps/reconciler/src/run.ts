@@ -38,6 +38,8 @@ import type { CorrectionRow, CorrectionSender, SentCorrection } from './correcti
 import type { ReconcilerMetrics } from './metrics.js';
 import { waitForCut } from './settlement-cut.js';
 import { verifyBalance, verifyPage, type VerifiedUser } from './verify-balance.js';
+import { resolveChanged, type ResolvedRequest } from './changed-run.js';
+import type { ChangedUsers } from '@settlement/runtime';
 
 export interface ReconcileDeps {
   readonly config: Readonly<SettlementConfig>;
@@ -54,6 +56,8 @@ export interface ReconcileDeps {
    * re-checked once the shards have applied this much; without it, it is checked at once.
    */
   readonly enqueuedHeads?: (() => Promise<Map<string, bigint>>) | undefined;
+  /** The users the settlers recorded as changed, per hour (for 'changed' runs); without it such a run is a full one. */
+  readonly changedUsers?: Pick<ChangedUsers, 'between'> | undefined;
 }
 
 export interface ReconcileRunOptions {
@@ -178,7 +182,7 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function* userPages(deps: ReconcileDeps, request: ReconcileJobRequest, randomToken: () => bigint): AsyncGenerator<UserPage> {
+async function* userPages(deps: ReconcileDeps, request: ResolvedRequest, randomToken: () => bigint): AsyncGenerator<UserPage> {
   const r = deps.config.reconciliation;
   if (request.mode === 'full') {
     // Token order over user_balances: each page continues after the last token of the one
@@ -353,8 +357,10 @@ async function systemFindings(deps: ReconcileDeps, conservation: ConservationTal
 }
 
 /** Runs one reconciliation to the end (or to the end of the current page when aborted). */
-export async function runReconciliation(deps: ReconcileDeps, request: ReconcileJobRequest, options: ReconcileRunOptions): Promise<ReconcileSummary> {
+export async function runReconciliation(deps: ReconcileDeps, asked: ReconcileJobRequest, options: ReconcileRunOptions): Promise<ReconcileSummary> {
   const { jobId, trigger, signal } = options;
+  const request = await resolveChanged(asked, deps.changedUsers, deps.config.reconciliation);
+  if (asked.mode === 'changed') deps.logger.info({ jobId, resolvedTo: request.mode, users: request.mode === 'users' ? request.userIds.length : undefined }, 'changed users to check');
   const log = deps.logger.child({ jobId, mode: request.mode, fix: request.fix, trigger });
   const started = new Date();
   const t0 = performance.now();

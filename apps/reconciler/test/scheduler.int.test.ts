@@ -10,7 +10,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ROOT, appEnv, createTestKeyspace, testConfig, waitFor, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
-import { RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE } from '@settlement/domain';
+import { RECONCILE_FULL_SCHEDULER_ID, RECONCILE_JOB_NAME, RECONCILE_SCHEDULER_ID, RECONCILIATION_QUEUE } from '@settlement/domain';
 import { parseConfig } from '@settlement/config';
 import { ReconciliationStore } from '@settlement/scylla';
 import { writeDataset } from './dataset.js';
@@ -56,26 +56,32 @@ async function schedulesOnceAndStops(a: ReturnType<typeof startReconcilerProcess
   await Promise.all([a.started, b.started]);
 
   const schedulers = await queue.getJobSchedulers();
-  expect(schedulers).toHaveLength(1);
-  expect(schedulers[0]).toMatchObject({ key: RECONCILE_SCHEDULER_ID, name: RECONCILE_JOB_NAME, every: 3_600_000 });
-  expect(schedulers[0]!.template?.data).toEqual({ mode: 'sample', size: 1000, fix: false, trigger: 'scheduler' });
-  expect(await queue.getJobSchedulersCount()).toBe(1);
+  expect(schedulers).toHaveLength(2);
+  const hourly = schedulers.find((sch) => sch.key === RECONCILE_SCHEDULER_ID)!;
+  expect(hourly).toMatchObject({ key: RECONCILE_SCHEDULER_ID, name: RECONCILE_JOB_NAME, every: 3_600_000 });
+  // Hourly: the users whose balances changed; daily (cron): everyone.
+  expect(hourly.template?.data).toEqual({ mode: 'changed', fix: false, trigger: 'scheduler' });
+  const full = schedulers.find((sch) => sch.key === RECONCILE_FULL_SCHEDULER_ID)!;
+  expect(full).toMatchObject({ name: RECONCILE_JOB_NAME, pattern: '0 3 * * *' });
+  expect(full.template?.data).toEqual({ mode: 'full', fix: false, trigger: 'scheduler' });
+  expect(await queue.getJobSchedulersCount()).toBe(2);
   // A new `every` scheduler runs once at creation; BullMQ adds the next run, an interval away,
   // when a worker takes that first one, which may come just after "started": wait for it.
-  // Then neither process has added a second run or a second pending one.
+  // Then neither process has added a second run or a second pending one. The daily sweep waits
+  // for its cron time: one more delayed job.
   const counts = await waitFor(
     'the first scheduled run taken and the next one pending',
     async () => {
       const c = await queue.getJobCounts('delayed', 'waiting', 'active', 'completed', 'failed');
-      return c.delayed! >= 1 && c.active! + c.completed! >= 1 ? c : undefined;
+      return c.delayed! >= 2 && c.active! + c.completed! >= 1 ? c : undefined;
     },
     15_000,
     50,
   );
-  expect(counts.delayed).toBe(1);
+  expect(counts.delayed).toBe(2);
   expect(counts.waiting! + counts.active! + counts.completed!).toBe(1);
   expect(counts.failed).toBe(0);
-  const [next] = await queue.getDelayed();
+  const next = (await queue.getDelayed()).find((job) => job.repeatJobKey === RECONCILE_SCHEDULER_ID);
   expect(next!.name).toBe(RECONCILE_JOB_NAME);
   expect(next!.timestamp + next!.delay - Date.now()).toBeGreaterThan(3_500_000);
 
@@ -89,7 +95,7 @@ async function schedulesOnceAndStops(a: ReturnType<typeof startReconcilerProcess
   expect(await a.exited).toBe(0);
   expect(await b.exited).toBe(0);
   expect(a.output()).toContain('"msg":"stopped"');
-  expect(await queue.getJobSchedulersCount()).toBe(1);
+  expect(await queue.getJobSchedulersCount()).toBe(2);
 }
 
 describe('reconciler processes', () => {

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, VERIFY_JOB_NAME, settlementQueueName, verifyJobId } from '@settlement/domain';
-import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
+import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
 import {
   BalanceRepository,
   DeadLetterRepository,
@@ -104,6 +104,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const metrics = createSettlerMetrics();
   const closing = new Closing();
   const redis: Redis = createRedisConnection(config.redis.url);
+  const changedUsers = new ChangedUsers({ redis, prefix: config.redis.prefix });
   const assetIds = new Set(catalog.assets.keys());
   await warnAboutDurability({ redis, replication, keyspace, logger });
 
@@ -156,6 +157,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         deadLetters,
         fences,
         storage,
+        changedUsers,
         queue,
         redisPrefix: config.redis.prefix,
         logger,

@@ -306,6 +306,7 @@ export class ShardSettler {
       state = { lastSeq, writeTs, batchCount, exists: true, maxTradeId };
       this.cache.commit(chunk.rows, keyOfRow, state);
       this.knowledge.noteWritten(state, generation);
+      this.recordChanged(chunk.rows, jobId);
       for (const letter of chunk.deadLetters) {
         metrics.deadLetters.inc({ shard, code: letter.code });
         logger.warn({ shard, jobId, seq: letter.seq, code: letter.code, field: letter.field, reason: letter.reason }, 'message dead-lettered');
@@ -316,6 +317,13 @@ export class ShardSettler {
     if (plan.alreadySettled > 0) metrics.messages.inc({ shard, outcome: 'already_settled' }, plan.alreadySettled);
     if (plan.deadLettered > 0) metrics.messages.inc({ shard, outcome: 'dead_lettered' }, plan.deadLettered);
     return { applied: plan.applied, skipped, alreadySettled: plan.alreadySettled, deadLettered: plan.deadLettered, batches: plan.chunks.length, lastSeq: state.lastSeq.toString() };
+  }
+
+  /** Records the users of an acknowledged batch for the reconciliation of changed users; never holds the job up. */
+  private recordChanged(rows: readonly BalanceRow[], jobId: string): void {
+    const changedUsers = this.deps.changedUsers;
+    if (changedUsers === undefined || rows.length === 0) return;
+    void changedUsers.record(rows.map((row) => row.userId)).catch((error: unknown) => this.deps.logger.warn({ err: error, shard: this.shard, jobId }, 'could not record the changed users (the full sweep covers them)'));
   }
 
   /**

@@ -34,6 +34,11 @@ export interface ShardSettlerDeps {
   readonly balances: BalanceRepository;
   readonly deadLetters: DeadLetterRepository;
   readonly fences: FenceRepository;
+  /**
+   * Where the users of each acknowledged batch are recorded for the hourly reconciliation of
+   * changed users (libs/runtime ChangedUsers). Best effort: the daily full sweep covers a miss.
+   */
+  readonly changedUsers?: { record(userIds: Iterable<bigint>): Promise<void> } | undefined;
   /** Bumped on every Cassandra error and node event of this process's client. */
   readonly storage: StorageWatch;
   /** The shard's queue: where retained jobs are looked for when the chain shows a hole. */

@@ -237,6 +237,18 @@ export const settlementConfigSchema = z
         enabled: z.boolean().default(true),
         /** Interval of the scheduled check, s. Default 3 600. */
         interval_seconds: positiveInt.default(3600),
+        /**
+         * When the scheduled full sweep (every user, conservation per asset) runs: a cron pattern
+         * (minute hour day month weekday, UTC). The hourly run checks the users whose balances
+         * changed; this one also finds a row that went wrong without being written. A cron, not an
+         * interval, so that restarts of the reconcilers do not move or repeat it. Default daily 03:00.
+         */
+        full_sweep_cron: z
+          .string()
+          .regex(/^\S+( \S+){4,5}$/, 'must be a cron pattern of 5 or 6 fields, e.g. "0 3 * * *"')
+          .default('0 3 * * *'),
+        /** Changed users a scheduled run checks one by one; above it, it runs a full sweep instead. Default 1 000 000. */
+        changed_users_max: positiveInt.default(1_000_000),
         /** Users checked by the scheduled (and an unsized sample) run. Default 1 000. */
         sample_size: positiveInt.default(1000),
         /** Random token ranges a sample is drawn from. Default 10. */

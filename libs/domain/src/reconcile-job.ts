@@ -6,8 +6,10 @@ import { z } from 'zod';
 import { DomainError } from './domain-error.js';
 
 export const RECONCILE_JOB_NAME = 'reconcile';
-/** Id of the job scheduler that runs the sampled reconciliation every interval. */
+/** Id of the job scheduler that checks, every interval, the users whose balances changed. */
 export const RECONCILE_SCHEDULER_ID = 'reconcile-hourly';
+/** Id of the job scheduler of the full sweep (every user, conservation), on a longer interval. */
+export const RECONCILE_FULL_SCHEDULER_ID = 'reconcile-full';
 
 const userId = z
   .union([z.string().regex(/^\d{1,19}$/, 'must be a decimal user id'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)])
@@ -19,8 +21,10 @@ export const reconcileJobSchema = z.discriminatedUnion(
     z.object({ mode: z.literal('sample'), size: z.number().int().positive().max(1_000_000).optional(), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
     z.object({ mode: z.literal('users'), userIds: z.array(userId).min(1).max(100_000), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
     z.object({ mode: z.literal('full'), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
+    /** The users whose balances changed in the last `hours` hours (default: the scheduled interval and one more). */
+    z.object({ mode: z.literal('changed'), hours: z.number().int().positive().max(48).optional(), fix: z.boolean().default(false), trigger: z.string().max(50).optional() }),
   ],
-  { error: 'mode must be one of sample, users, full' },
+  { error: 'mode must be one of sample, users, full, changed' },
 );
 
 export type ReconcileJobRequest = z.output<typeof reconcileJobSchema>;

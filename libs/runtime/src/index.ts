@@ -10,3 +10,4 @@ export { createProcessMetrics } from './process-metrics.js';
 export type { AppContext } from './app.js';
 export { startHeartbeat, heartbeatKey, heartbeatPattern } from './heartbeat.js';
 export type { Heartbeat } from './heartbeat.js';
+export { ChangedUsers, changedUsersKey, hourOf, HOUR_MS } from './changed-users.js';
