@@ -172,6 +172,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     jobMessagesMax: config.batch.max_messages,
     pollIntervalMs: ing.redrive_poll_interval_ms,
     retryAfterMs: ing.redrive_retry_after_ms,
+    readWatermarks,
     logger,
   });
   redriver.start();

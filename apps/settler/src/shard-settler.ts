@@ -148,6 +148,8 @@ export class ShardSettler {
   takeOver(): void {
     this.invalidateCache();
     this.fence.drop();
+    // Whatever this process recorded as halted before may have been repaired by another since.
+    this.haltedRange = undefined;
   }
 
   /** The shard's stored state: the remembered one while it is trusted (ShardKnowledge), else read, with the shard claimed. */
@@ -403,7 +405,9 @@ export class ShardSettler {
       const redis = await this.knowledge.redis();
       const key = haltedShardsKey(this.deps.redisPrefix);
       if (range === undefined) await redis.hdel(key, this.shard);
-      else if (was?.afterSeq !== range.afterSeq || was.throughSeq !== range.throughSeq) await redis.hset(key, this.shard, encodeHaltedShardRange({ ...range, haltedAtMs: Date.now() }));
+      // Written at every halt step, not only when the range changes: the ingestor may have
+      // removed an entry whose range it saw passed, and the shard halted on it again.
+      else await redis.hset(key, this.shard, encodeHaltedShardRange({ ...range, haltedAtMs: Date.now() }));
     } catch (error) {
       this.deps.logger.warn({ err: error, shard: this.shard }, 'could not record the halted range in Redis');
     }

@@ -36,7 +36,7 @@ function splitHosts(hosts: readonly string[]): { contactPoints: string[]; port: 
  */
 export function createScyllaClient(options: ScyllaClientOptions): cassandra.Client {
   const { contactPoints, port } = splitHosts(options.hosts);
-  return new cassandra.Client({
+  return guardControlConnection(new cassandra.Client({
     contactPoints,
     localDataCenter: options.localDataCenter,
     keyspace: options.keyspace,
@@ -51,7 +51,39 @@ export function createScyllaClient(options: ScyllaClientOptions): cassandra.Clie
     // The driver's default waits up to 10 minutes between attempts to reach a node that went
     // away: a restarted Cassandra would sit unused that long. Retry within seconds instead.
     policies: { reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(250, 5_000, false) },
-  });
+  }));
+}
+
+interface ControlConnectionInternals {
+  _refresh?: (...args: unknown[]) => Promise<void>;
+  _isShuttingDown?: boolean;
+  _reconnectionSchedule?: Iterator<number>;
+  log?: (level: string, message: string, error?: unknown) => void;
+}
+
+/**
+ * cassandra-driver 4.10 can throw inside its control connection's reconnection when a node
+ * restarts: two refreshes run at once and null each other's connection, and the timer that
+ * started the refresh has no catch (an unhandled rejection, which ends our processes; upstream
+ * NODEJS-681, not released). A failed refresh is caught here and scheduled again, as the driver
+ * does for the failures it expects. Only that method is wrapped; every other error stays fatal.
+ */
+function guardControlConnection(client: cassandra.Client): cassandra.Client {
+  const control = (client as unknown as { controlConnection?: ControlConnectionInternals }).controlConnection;
+  const refresh = control?._refresh;
+  if (control === undefined || refresh === undefined) return client;
+  const guarded = async (...args: unknown[]): Promise<void> => {
+    try {
+      await refresh.apply(control, args);
+    } catch (error) {
+      control.log?.('error', 'ControlConnection refresh failed; scheduling another', error);
+      if (control._isShuttingDown === true) return;
+      const delay = control._reconnectionSchedule?.next().value ?? 1_000;
+      setTimeout(() => void guarded(), delay).unref();
+    }
+  };
+  control._refresh = guarded;
+  return client;
 }
 
 /** Options shaped like the `scylladb` section of the config. */

@@ -1,7 +1,7 @@
 /**
  * Start-up waits for Cassandra instead of exiting: a worker (re)started while Cassandra
  * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only an
- * unreachable cluster (no host, client timeout) is waited out; anything else, such as a missing
+ * unreachable cluster (no host, client timeout, a socket closed by a node going down) is waited out; anything else, such as a missing
  * keyspace or a wrong data center, still fails the start at once. SIGTERM meanwhile ends the
  * process through runApp's shutdown.
  */
@@ -27,7 +27,15 @@ export async function connectWhenReachable(client: cassandra.Client, options: Co
       if (attempt > 0) options.logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
       return;
     } catch (error) {
-      const kind = error instanceof cassandra.errors.NoHostAvailableError ? 'no_host' : error instanceof cassandra.errors.OperationTimedOutError ? 'client_timeout' : undefined;
+      const kind =
+        error instanceof cassandra.errors.NoHostAvailableError
+          ? 'no_host'
+          : error instanceof cassandra.errors.OperationTimedOutError
+            ? 'client_timeout'
+            : // A node that closed the connection mid-handshake (killed again while starting).
+              error instanceof cassandra.errors.DriverError && (error as { isSocketError?: boolean }).isSocketError === true
+              ? 'socket_closed'
+              : undefined;
       if (kind === undefined) throw error;
       if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
         loggedAtMs = Date.now();
