@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestPositionKey } from '@settlement/domain';
 import { createTestKeyspace, ROOT, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
-import { lastEnqueuedKey } from '../src/ops/shards.js';
 import { checkReadiness } from '../src/server/health.js';
 import { basicAuth, Child, enqueueJob, funding, queueOf, startDashboardInProcess, TOKEN, trade, USER, waitFor, type InProcessDashboard } from './support.js';
 
@@ -65,7 +65,7 @@ beforeAll(async () => {
   await enqueueJob(queueOf(dashboard.ops, 'btc_usdt'), 'btc_usdt', 0n, [
     trade(1n, { tradeId: BIG_TRADE_ID, buyerUserId: BOB, sellerUserId: ALICE, price: 30_000_000_000n, quantity: 50_000_000n, quoteAmount: 15_000_000_000n }),
   ]);
-  await dashboard.ops.redis.hset(lastEnqueuedKey(config.redis.prefix), 'funding', '4', 'btc_usdt', '7');
+  await dashboard.ops.redis.hset(ingestPositionKey(config.redis.prefix), 'funding', '4', 'btc_usdt', '7');
   await waitFor(
     'both shards settled',
     async () => {

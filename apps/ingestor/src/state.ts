@@ -11,9 +11,8 @@ import type { EnqueueUnit } from './enqueue-unit.js';
 export const GLOBAL_STREAM = 'global';
 export const FUNDING_ASSIGNED_FIELD = 'funding:assigned';
 
-export function stateKey(prefix: string): string {
-  return `${prefix}:ingest:last-enqueued`;
-}
+/** The position hash's key (defined once for every process in libs/domain). */
+export { ingestPositionKey as stateKey } from '@settlement/domain';
 
 /** Field → sequence. Missing field = 0 (nothing enqueued yet). */
 export type IngestState = ReadonlyMap<string, bigint>;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
-import { decodeSettlementJob, parseWireMessage, settlementQueueName, type MarketCatalog, type SettlementJob, type SettlementMessage } from '@settlement/domain';
+import { decodeSettlementJob, ingestPositionKey, parseWireMessage, settlementQueueName, type MarketCatalog, type SettlementJob, type SettlementMessage } from '@settlement/domain';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { stringify as stringifyYaml } from 'yaml';
@@ -127,7 +127,7 @@ export function startIngestorProcess(config: Readonly<SettlementConfig>, name: s
 }
 
 export function stateKeyOf(config: Readonly<SettlementConfig>): string {
-  return `${config.redis.prefix}:ingest:last-enqueued`;
+  return ingestPositionKey(config.redis.prefix);
 }
 
 /** True once the ingestor's state hash shows the last sequence of every shard. */

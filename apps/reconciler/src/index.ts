@@ -13,4 +13,4 @@ export { CorrectionSender, correctionId } from './corrections.js';
 export type { CorrectionRow, CorrectionOutcome, SentCorrection } from './corrections.js';
 export { createReconcilerMetrics } from './metrics.js';
 export type { ReconcilerMetrics } from './metrics.js';
-export { ingestStateKey, readEnqueuedHeads, waitForCut } from './settlement-cut.js';
+export { readEnqueuedHeads, waitForCut } from './settlement-cut.js';

@@ -6,21 +6,14 @@
  * when it was seen (everything that could precede what the rows show).
  */
 import type { Redis } from 'ioredis';
+import { ingestPositionKey } from '@settlement/domain';
 import type { ReconciliationReader } from '@settlement/scylla';
 import { sleep } from './bounded.js';
 
-/**
- * The ingestor's hash of the last sequence enqueued per shard (field = shard, value = decimal
- * sequence), written in the same MULTI as the jobs. The same key is read by the settler and
- * the dashboard for lag.
- */
-export function ingestStateKey(prefix: string): string {
-  return `${prefix}:ingest:last-enqueued`;
-}
 
 /** Last enqueued sequence per shard; shards the ingestor never wrote are absent. */
 export async function readEnqueuedHeads(redis: Redis, prefix: string, shards: readonly string[]): Promise<Map<string, bigint>> {
-  const values = await redis.hmget(ingestStateKey(prefix), ...shards);
+  const values = await redis.hmget(ingestPositionKey(prefix), ...shards);
   const heads = new Map<string, bigint>();
   shards.forEach((shard, i) => {
     const value = values[i];

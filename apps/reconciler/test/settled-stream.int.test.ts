@@ -9,7 +9,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
+import { MarketCatalog, ingestPositionKey, type SettlementMessage } from '@settlement/domain';
 import { ReconciliationStore, WatermarkRepository, type StoredFinding } from '@settlement/scylla';
 // Test only: the real settler runs in-process and its deterministic stream generator feeds it.
 // Application code never imports another app.
@@ -19,7 +19,7 @@ import { startSettler, type RunningSettler } from '@settlement/settler';
 import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
 import { expectedBalances, generateStream, toJobs } from '../../settler/test/stream-generator.js';
-import { ingestStateKey, reconcileOnce, type ReconcileSummary } from '../src/index.js';
+import { reconcileOnce, type ReconcileSummary } from '../src/index.js';
 
 const USERS = 120;
 const MESSAGES = 3000;
@@ -80,7 +80,7 @@ describe('reconciling a settled stream', () => {
     const more = generateStream({ catalog, messages: 8000, users: USERS, seed: 43, firstSeq: first.nextSeq, firstTradeId: first.nextTradeId });
     await enqueue(queues, toJobs(more.messages, 50, { prevByShard: first.lastSeqByShard }));
     // As the ingestor does in the MULTI that adds the jobs: the last sequence enqueued per shard.
-    await redis.hset(ingestStateKey(ks.config.redis.prefix), Object.fromEntries([...more.lastSeqByShard].map(([shard, seq]) => [shard, seq.toString()])));
+    await redis.hset(ingestPositionKey(ks.config.redis.prefix), Object.fromEntries([...more.lastSeqByShard].map(([shard, seq]) => [shard, seq.toString()])));
     const watermarks = new WatermarkRepository(ks.client, ks.config.scylladb.keyspace);
     const settledAll = async () => {
       const stored = new Map((await watermarks.list()).map((w) => [w.shard, w.lastSeq]));

@@ -1,4 +1,4 @@
-export { startSettler, lastEnqueuedKey } from './settler.js';
+export { startSettler } from './settler.js';
 export type { StartSettlerOptions, RunningSettler, ShardStatus } from './settler.js';
 export { ShardSettler } from './shard-settler.js';
 export { StorageWatch } from './storage-watch.js';

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
-import { MarketCatalog, VERIFY_JOB_NAME, settlementQueueName, verifyJobId } from '@settlement/domain';
+import { MarketCatalog, VERIFY_JOB_NAME, ingestPositionKey, settlementQueueName, verifyJobId } from '@settlement/domain';
 import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
 import {
   BalanceRepository,
@@ -75,10 +75,6 @@ export interface RunningSettler {
   close(): Promise<void>;
 }
 
-/** Redis hash where the ingestor records, per shard, the last sequence it enqueued. */
-export function lastEnqueuedKey(prefix: string): string {
-  return `${prefix}:ingest:last-enqueued`;
-}
 
 export async function startSettler(options: StartSettlerOptions): Promise<RunningSettler> {
   const { config, logger } = options;
@@ -314,7 +310,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   };
 
   const pollLag = async (): Promise<void> => {
-    const [enqueued, stored] = await Promise.all([redis.hmget(lastEnqueuedKey(config.redis.prefix), ...shards), watermarks.list()]);
+    const [enqueued, stored] = await Promise.all([redis.hmget(ingestPositionKey(config.redis.prefix), ...shards), watermarks.list()]);
     const storedBySeq = new Map(stored.map((w) => [w.shard, w.lastSeq]));
     shards.forEach((shard, i) => {
       const settler = settlers.get(shard)!;

@@ -7,10 +7,10 @@
 import cassandra from 'cassandra-driver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
-import { CORRECT_JOB_NAME, FUNDING_SHARD, I64_MAX, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage, type TradeMessage } from '@settlement/domain';
+import { CORRECT_JOB_NAME, FUNDING_SHARD, I64_MAX, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, ingestPositionKey, type SettlementMessage, type TradeMessage } from '@settlement/domain';
 import { createLogger } from '@settlement/runtime';
 import { BalanceRepository, DeadLetterRepository, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { lastEnqueuedKey, startSettler, type RunningSettler } from '../src/index.js';
+import { startSettler, type RunningSettler } from '../src/index.js';
 import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type Expected, type GeneratedStream } from './stream-generator.js';
 
@@ -91,7 +91,7 @@ describe('settler on a 20,000-message stream', () => {
     await waitFor('status lastSeq', async () => settler!.status()[FUNDING_SHARD]!.lastSeq === lastSeq.get(FUNDING_SHARD)!.toString(), 5_000);
     expect(Object.keys(status).sort()).toEqual([...catalog.shards].sort());
     // Lag = what the ingestor says it enqueued minus the watermark, in status and metrics.
-    await redis.hset(lastEnqueuedKey(ks.config.redis.prefix), 'btc_usdt', (lastSeq.get('btc_usdt')! + 7n).toString());
+    await redis.hset(ingestPositionKey(ks.config.redis.prefix), 'btc_usdt', (lastSeq.get('btc_usdt')! + 7n).toString());
     await waitFor('lag of btc_usdt', async () => settler!.status()['btc_usdt']!.lagMessages === 7, 5_000);
     expect((await settler.metrics.lag.get()).values.find((v) => v.labels.shard === 'btc_usdt')?.value).toBe(7);
   }, 90_000);

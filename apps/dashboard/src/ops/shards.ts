@@ -5,14 +5,11 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { ingestPositionKey } from '@settlement/domain';
 import type { Heartbeat } from '@settlement/runtime';
 import type { ShardWatermark } from '@settlement/scylla';
 import { readHeartbeats } from './heartbeats.js';
 
-/** Redis hash written by the ingestor: field = shard, value = last enqueued sequence. */
-export function lastEnqueuedKey(prefix: string): string {
-  return `${prefix}:ingest:last-enqueued`;
-}
 
 const COUNTED_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children', 'failed', 'completed'] as const;
 type CountedState = (typeof COUNTED_STATES)[number];
@@ -62,7 +59,7 @@ export interface ShardStatusDeps {
 }
 
 export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[]> {
-  const [marks, enqueued, heartbeats] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(lastEnqueuedKey(deps.prefix)), readHeartbeats(deps.redis, deps.prefix)]);
+  const [marks, enqueued, heartbeats] = await Promise.all([deps.readWatermarks(), deps.redis.hgetall(ingestPositionKey(deps.prefix)), readHeartbeats(deps.redis, deps.prefix)]);
   const watermarks = new Map(marks.map((m) => [m.shard, m]));
   const settlers = settlersByShard(heartbeats.heartbeats);
   const halts = haltedByShard(heartbeats.heartbeats);
