@@ -262,19 +262,26 @@ async function main(): Promise<void> {
     await migrate(admin, { schemaDir: path.join(ROOT, 'schema'), keyspace, replicationFactor: ring?.replicationFactor ?? 1, symbols: config.symbols.map((s) => s.name) });
   };
   await createKeyspace('bench_svc');
-  /** A fresh raw keyspace and a writer on it; `drop` removes both. */
+  /**
+   * A fresh raw keyspace and a writer on it; `drop` removes both. Each gets a name of its own:
+   * Cassandra 2.1 keeps a statement prepared on a dropped table, so the admin client's migration
+   * insert into a re-created keyspace of the same name went to the dropped table (on a ring, a
+   * write timeout every time).
+   */
+  let rawKeyspaces = 0;
   const openRawKeyspace = async (): Promise<{ client: cassandra.Client; writer: SettlementWriter; drop: () => Promise<void> }> => {
-    await createKeyspace('bench_raw');
-    const client = createScyllaClient(scyllaOptionsFromConfig(rawConfig));
+    const keyspace = `bench_raw_${++rawKeyspaces}`;
+    await createKeyspace(keyspace);
+    const client = createScyllaClient({ ...scyllaOptionsFromConfig(rawConfig), keyspace });
     await client.connect();
-    const writer = new SettlementWriter({ client, keyspace: 'bench_raw', symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
+    const writer = new SettlementWriter({ client, keyspace, symbols: rawConfig.symbols.map((s) => s.name), consistency: rawConfig.scylladb.consistency, feeAccountUserId: rawConfig.fee_account_user_id });
     return {
       client,
       writer,
       // Dropped when done: Cassandra stops compacting rows nobody reads, and whatever is measured
       // next runs on a machine as quiet as the raw path did.
       drop: async () => {
-        await client.execute('DROP KEYSPACE IF EXISTS bench_raw');
+        await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
         await client.shutdown();
       },
     };
