@@ -67,7 +67,7 @@ describe('reconcile worker', () => {
   });
 
   it.each([
-    [{ mode: 'everything' }, 'Invalid reconcile job: mode: mode must be one of sample, users, full'],
+    [{ mode: 'everything' }, 'Invalid reconcile job: mode: mode must be one of sample, users, full, changed'],
     [{ mode: 'users', userIds: [] }, 'Invalid reconcile job: userIds: Too small: expected array to have >=1 items'],
     [{ mode: 'users', userIds: ['12', 'abc'] }, 'Invalid reconcile job: userIds.1: must be a decimal user id'],
     [{ mode: 'sample', size: -5 }, 'Invalid reconcile job: size: Too small: expected number to be >0'],
