@@ -20,6 +20,7 @@ import { JobWriter } from './job-writer.js';
 import { IngestorMetrics } from './metrics.js';
 import { IngestPipeline, type GapFill, type RejectedFrame } from './pipeline.js';
 import { Receiver } from './receiver.js';
+import { DeadLetterRestorer } from './dead-letter-restorer.js';
 import { Redriver } from './redrive.js';
 import { ReplayClient } from './replay-client.js';
 import { Spool } from './spool.js';
@@ -177,6 +178,16 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   });
   redriver.start();
   shutdown.add('redrive', () => redriver.stop());
+  // Dead letters written again from Redis: Cassandra may have lost its last acknowledged rows.
+  const restorer = new DeadLetterRestorer({
+    queue: deadLetterQueue,
+    repository: new DeadLetterRepository(scylla, config.scylladb.keyspace),
+    intervalMs: ing.dead_letter_restore_interval_ms,
+    newestMax: ing.dead_letter_restore_max,
+    logger,
+  });
+  restorer.start();
+  shutdown.add('dead-letter restore', () => restorer.stop());
 
   const heartbeat = startHeartbeat({
     redis,

@@ -93,8 +93,8 @@ export class DeadLetterRepository {
     };
   }
 
-  async add(letter: DeadLetter): Promise<void> {
-    const { query, params } = this.insertStatement(letter);
+  async add(letter: DeadLetter, createdAt: Date = new Date()): Promise<void> {
+    const { query, params } = this.insertStatement(letter, createdAt);
     // Same id, same values: a driver retry rewrites the row it may already have written.
     await this.client.execute(query, params, { prepare: true, isIdempotent: true });
   }
