@@ -27,6 +27,8 @@ export interface DeadLetterRestorerOptions {
   readonly intervalMs: number;
   /** Newest letters written again each time. */
   readonly newestMax: number;
+  /** Only letters received within this many ms are written again. */
+  readonly windowMs: number;
   readonly logger: Logger;
 }
 
@@ -52,7 +54,8 @@ export class DeadLetterRestorer {
 
   /** Writes the newest letters again; returns how many. */
   async restoreOnce(): Promise<number> {
-    const { queue, repository, newestMax, logger } = this.options;
+    const { queue, repository, newestMax, windowMs, logger } = this.options;
+    const oldestMs = Date.now() - windowMs;
     const redis = (await queue.client) as unknown as Redis;
     // New jobs are pushed at the head of the wait list.
     const ids = await redis.lrange(queue.toKey('wait'), 0, newestMax - 1);
@@ -68,6 +71,7 @@ export class DeadLetterRestorer {
           }
           const letter = parsed.data;
           const receivedAt = letter.receivedAt === undefined ? new Date() : new Date(letter.receivedAt);
+          if (receivedAt.getTime() < oldestMs) return;
           await repository.add({ shard: letter.shard, source: 'ingestor', reason: letter.reason, field: letter.field ?? undefined, raw: letter.raw }, receivedAt);
           written += 1;
         }),

@@ -184,6 +184,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
     repository: new DeadLetterRepository(scylla, config.scylladb.keyspace),
     intervalMs: ing.dead_letter_restore_interval_ms,
     newestMax: ing.dead_letter_restore_max,
+    windowMs: ing.dead_letter_restore_window_s * 1000,
     logger,
   });
   restorer.start();

@@ -44,7 +44,7 @@ describe('DeadLetterRestorer', () => {
     await ks.client.execute(`TRUNCATE ${ks.config.scylladb.keyspace}.dead_letters`);
     expect(await repository.list('btc_usdt')).toHaveLength(0);
 
-    const restorer = new DeadLetterRestorer({ queue, repository, intervalMs: 60_000, newestMax: 1_000, logger: pino({ level: 'silent' }) });
+    const restorer = new DeadLetterRestorer({ queue, repository, intervalMs: 60_000, newestMax: 1_000, windowMs: 600_000, logger: pino({ level: 'silent' }) });
     expect(await restorer.restoreOnce()).toBe(5);
     const restored = await repository.list('btc_usdt');
     expect(restored.map((l) => l.raw).sort()).toEqual(letters.map((l) => l.raw).sort());
@@ -52,5 +52,9 @@ describe('DeadLetterRestorer', () => {
     // Written again where they survived: still one row each.
     await restorer.restoreOnce();
     expect(await repository.list('btc_usdt')).toHaveLength(5);
+    // Letters older than the window are left alone (they had every chance to be synced).
+    const narrow = new DeadLetterRestorer({ queue, repository, intervalMs: 60_000, newestMax: 1_000, windowMs: 1, logger: pino({ level: 'silent' }) });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await narrow.restoreOnce()).toBe(0);
   });
 });

@@ -172,11 +172,14 @@ export const settlementConfigSchema = z
          * How often the ingestor writes its newest dead letters (kept in the Redis dead-letter
          * queue) to Cassandra again, ms: a Cassandra node with a periodic commit log can come back
          * without the last rows it acknowledged, and a dead letter has no job to re-apply it from.
-         * Idempotent (a letter's row id is its identity). Default 30 000.
+         * Idempotent (a letter's row id is its identity). Often, because the letters must be
+         * written back while Cassandra is up again and Redis still holds them. Default 5 000.
          */
-        dead_letter_restore_interval_ms: positiveInt.max(3_600_000).default(30_000),
-        /** Newest dead letters written again each time. Default 1 000. */
+        dead_letter_restore_interval_ms: positiveInt.max(3_600_000).default(5_000),
+        /** Newest dead letters written again each time, at most. Default 1 000. */
         dead_letter_restore_max: positiveInt.max(100_000).default(1_000),
+        /** Only letters received this recently are written again, s (older ones had every chance to be synced). Default 600. */
+        dead_letter_restore_window_s: positiveInt.max(86_400).default(600),
         /** A range re-sent for a halted shard is asked for again after this long if it is still halted, ms. Default 30 000. */
         redrive_retry_after_ms: positiveInt.max(3_600_000).default(30_000),
       })
