@@ -44,9 +44,19 @@ export interface ReplayOptions {
 export async function replayDeadLetters(letters: readonly StoredDeadLetter[], options: ReplayOptions): Promise<number> {
   const sendTimeoutMs = options.sendTimeoutMs ?? 5_000;
   const socket = new Push({ linger: sendTimeoutMs, sendTimeout: sendTimeoutMs });
+  // Sent only once connected: a message queued before the connection exists can still be in
+  // ZeroMQ's queue when the CLI exits right after (seen on a loaded machine: "sent", never received).
+  let timer: NodeJS.Timeout | undefined;
+  const connected = new Promise<boolean>((resolve) => {
+    socket.events.on('connect', () => resolve(true));
+    timer = setTimeout(() => resolve(false), sendTimeoutMs);
+  });
   socket.connect(options.endpoint);
   let sent = 0;
   try {
+    const reached = await connected;
+    clearTimeout(timer);
+    if (!reached) throw new Error(`the ingestor at ${options.endpoint} did not accept a connection within ${sendTimeoutMs} ms; nothing sent`);
     for (const letter of letters) {
       try {
         await socket.send(letter.raw);
