@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig, parseConfig } from '@settlement/config';
 import { createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
-import { createLogger } from '@settlement/runtime';
+import { ChangedUsers, changedUsersKey, createLogger, createRedisConnection, hourOf } from '@settlement/runtime';
 import { reconcileOnce } from '../src/index.js';
 import { writeDataset } from '../test/dataset.js';
 
@@ -88,6 +88,37 @@ try {
       return asset?.expected !== supply.toString() && `asset ${assetId}: expected supply ${supply}, run saw ${asset?.expected}`;
     }),
   ].filter((p): p is string => typeof p === 'string');
+
+  // The hourly run checks the users the settlers recorded as changed: here every user, so its
+  // users/s compares with the full run's on the same data (the full run also sums conservation).
+  const redis = createRedisConnection(config.redis.url);
+  const prefix = `{perf${randomBytes(3).toString('hex')}}`;
+  try {
+    const changed = new ChangedUsers({ redis, prefix, retainHours: 1 });
+    const lister = createScyllaClient(scyllaOptionsFromConfig(config));
+    const ids: bigint[] = [];
+    let pageState: string | undefined;
+    do {
+      const page = await lister.execute(`SELECT DISTINCT user_id FROM ${keyspace}.user_balances`, [], { prepare: true, fetchSize: 5_000, pageState });
+      for (const row of page.rows) ids.push(row['user_id'] as bigint);
+      pageState = page.pageState ?? undefined;
+    } while (pageState !== undefined);
+    await lister.shutdown();
+    for (let i = 0; i < ids.length; i += 5_000) await changed.record(ids.slice(i, i + 5_000));
+    const changedConfig = { ...config, redis: { ...config.redis, prefix }, reconciliation: { ...config.reconciliation, changed_users_max: ids.length + 1 } };
+    const hourly = await reconcileOnce({ config: changedConfig, logger, request: { mode: 'changed' }, trigger: 'perf' });
+    const hourlySeconds = hourly.durationMs / 1000;
+    const fullUsersPerS = summary.usersChecked / seconds;
+    const hourlyUsersPerS = hourly.usersChecked / hourlySeconds;
+    say(
+      `changed-users run: ${hourly.usersChecked} users in ${hourlySeconds.toFixed(1)} s = ${Math.round(hourlyUsersPerS)} users/s, errors ${hourly.errors}; ` +
+        `projected over 1,000,000 users: full ${Math.round(1_000_000 / fullUsersPerS)} s, changed-users ${Math.round(1_000_000 / hourlyUsersPerS)} s`,
+    );
+    if (hourly.errors !== 0 || hourly.usersChecked !== ids.length) problems.push(`changed-users run: ${hourly.errors} errors, ${hourly.usersChecked} of ${ids.length} users`);
+    await redis.del(changedUsersKey(prefix, hourOf(Date.now())));
+  } finally {
+    await redis.quit();
+  }
   if (problems.length > 0) {
     failed = true;
     say(`BENCHMARK FAILED: ${problems.join('; ')}`);
