@@ -45,6 +45,9 @@ export function startHeartbeat(options: {
   const key = heartbeatKey(options.prefix, options.app, instanceId);
   const startedAt = new Date().toISOString();
   const beat = async () => {
+    // Status first: an app may bring its metrics up to date there (the ingestor syncs its
+    // counters), so metrics read after it agree with the status of the same beat.
+    const status = options.status?.() ?? {};
     const heartbeat: Heartbeat = {
       app: options.app,
       instanceId,
@@ -53,7 +56,7 @@ export function startHeartbeat(options: {
       startedAt,
       updatedAt: new Date().toISOString(),
       metrics: [...(await options.registry.getMetricsAsJSON()), ...((await options.processMetrics?.getMetricsAsJSON()) ?? [])],
-      status: options.status?.() ?? {},
+      status,
     };
     const json = JSON.stringify(heartbeat, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     await options.redis.set(key, json, 'PX', intervalMs * 3);
