@@ -77,7 +77,7 @@ export class ShardSettler {
     this.batchBytesMax = deps.settings.batchBytesMax;
     this.knowledge = new ShardKnowledge({ ...deps, consistency: deps.writer.consistency });
     this.prefetcher = new NextJobPrefetcher(deps);
-    this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger);
+    this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: `${deps.redisPrefix}:settle:epoch:${deps.shard}` });
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
   }
 
