@@ -117,7 +117,8 @@ export async function enqueue(queues: ReadonlyMap<string, Queue>, jobs: readonly
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 200): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (await check()) return;
+    // A check that throws (a client still reconnecting after a Cassandra restart) is "not yet".
+    if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
