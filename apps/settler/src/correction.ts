@@ -20,7 +20,7 @@ export interface CorrectionContext {
   cassandra<T>(op: string, fn: () => Promise<T>, fields?: Record<string, unknown>): Promise<T>;
   /** The fenced timestamp of the next batch. */
   stampBatch(state: ShardState, jobId: string): Promise<bigint>;
-  noteWritten(state: ShardState, generation: number): void;
+  noteWritten(state: ShardState, generation: number, jobId: string): void;
   deadLetter(jobId: string, reason: string, field: string | undefined, raw: string): Promise<{ deadLettered: 'job'; reason: string }>;
 }
 
@@ -102,6 +102,6 @@ async function writeCorrection(ctx: CorrectionContext, jobId: string, state: Sha
   // hold exactly what was written, so the next job builds on them.
   if (!ctx.cache.isCurrent(undefined, state)) ctx.cache.reset(state);
   ctx.cache.commit(rows, keyOfRow, next);
-  ctx.noteWritten(next, generation);
+  ctx.noteWritten(next, generation, jobId);
   metrics.cacheRows.set({ shard }, ctx.cache.size);
 }

@@ -22,6 +22,8 @@ export interface SettlerMetrics {
   readonly prefetchHits: Counter<'shard'>;
   readonly chainHalts: Counter<'shard'>;
   readonly chainRecoveries: Counter<'shard'>;
+  /** Jobs that wrote the watermark, applied again after a doubt about storage (settle-step.ts). */
+  readonly watermarkJobReapplies: Counter<'shard'>;
   /** 1 while the shard waits for a range no retained job holds (see ShardSettler.halted). */
   readonly chainHalted: Gauge<'shard'>;
   /** Times storage was found below what this process saw acknowledged (a node lost its commit-log tail). */
@@ -74,6 +76,7 @@ export function createSettlerMetrics(): SettlerMetrics {
     prefetchHits: new Counter({ name: 'settler_prefetch_hits_total', help: 'Jobs whose reads were done while the previous batch was written', labelNames: ['shard'], registers }),
     chainHalts: new Counter({ name: 'settler_chain_halts_total', help: 'Checks that found an earlier job missing and not recoverable', labelNames: ['shard'], registers }),
     chainRecoveries: new Counter({ name: 'settler_chain_recoveries_total', help: 'Failed jobs applied before a later job', labelNames: ['shard'], registers }),
+    watermarkJobReapplies: new Counter({ name: 'settler_watermark_job_reapplies_total', help: 'Jobs that wrote the watermark applied again after a doubt about storage', labelNames: ['shard'], registers }),
     chainHalted: new Gauge({ name: 'settler_chain_halted', help: '1 while the shard waits for messages no retained job holds', labelNames: ['shard'], registers, aggregator: 'max' }),
     storageRollbacks: new Counter({ name: 'settler_storage_rollbacks_total', help: 'Storage found behind batches this settler saw acknowledged', labelNames: ['shard'], registers }),
     // Every replica reports the same shard: the dashboard aggregates across replicas, so the

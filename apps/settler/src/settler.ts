@@ -241,8 +241,10 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       })
       .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not compare storage with the completed jobs'));
   };
+  // A node that came back may have kept only part of the last batch: always verify (the verify
+  // job applies the watermark's job again), so an idle shard is repaired before its next job.
   storage.onReconnect(() => {
-    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) verifyIfBehind(shard, 'a Cassandra node came back');
+    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) requestVerify(shard, 'a Cassandra node came back');
   });
 
   for (const shard of shards) {

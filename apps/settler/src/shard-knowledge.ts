@@ -38,6 +38,12 @@ export class ShardKnowledge {
   /** StorageWatch generation when `stored` was read or written: older means read it again. */
   private storedGeneration = -1;
   private acknowledged = 0n;
+  /**
+   * The job whose batch this settler last wrote and saw acknowledged, or applied again (or found
+   * gone) after a doubt, at that StorageWatch generation: storage holds its batch whole unless a
+   * storage event or another writer came since.
+   */
+  private checkedWatermarkJob: { readonly jobId: string; readonly generation: number } | undefined;
 
   constructor(private readonly deps: ShardKnowledgeDeps) {
     this.claimKey = `${deps.redisPrefix}:settle:writer:${deps.shard}`;
@@ -77,6 +83,25 @@ export class ShardKnowledge {
     }
   }
 
+  /**
+   * Whether the job that wrote `state`'s watermark was applied again since the last storage
+   * event (settle-step.ts, "reapply-watermark-job").
+   */
+  watermarkJobChecked(state: ShardState): boolean {
+    const checked = this.checkedWatermarkJob;
+    return checked !== undefined && checked.jobId === state.lastJobId && checked.generation === this.deps.storage.generation;
+  }
+
+  /** The watermark's job was applied again (or is gone) while the StorageWatch was at `generation`. */
+  noteWatermarkJobChecked(jobId: string, generation: number): void {
+    this.checkedWatermarkJob = { jobId, generation };
+  }
+
+  /** Another settler claimed the shard since: what it wrote last is not known whole. */
+  forgetWatermarkJobCheck(): void {
+    this.checkedWatermarkJob = undefined;
+  }
+
   /** Claims the shard for this settler; resolves to the previous holder (null: none, or Redis lost it). */
   async claim(): Promise<string | null> {
     return (await this.redis()).set(this.claimKey, this.token, 'GET');
@@ -93,9 +118,10 @@ export class ShardKnowledge {
     return state;
   }
 
-  /** After an acknowledged batch, written while the StorageWatch was at `generation`. */
-  noteWritten(state: ShardState, generation: number): void {
+  /** After an acknowledged batch of job `jobId`, written while the StorageWatch was at `generation`. */
+  noteWritten(state: ShardState, generation: number, jobId: string): void {
     this.note(state, generation);
+    this.checkedWatermarkJob = { jobId, generation };
     this.acknowledged = maxBig(this.acknowledged, state.lastSeq);
   }
 

@@ -19,6 +19,7 @@ import {
   encodeHaltedShardRange,
   haltedShardsKey,
   decideSettleStep,
+  watermarkJobToReapply,
   decodeSettleJobLenient,
   planSettlement,
   shrinkBatchBytes,
@@ -163,7 +164,10 @@ export class ShardSettler {
     const claiming = this.retryRedis('claim', () => this.knowledge.claim(), { jobId });
     const state = await this.cassandra('read', () => this.knowledge.read(), { jobId });
     // Someone else wrote in between: they took an epoch above ours, so take a new one too.
-    if ((await claiming) !== this.knowledge.token) this.fence.drop();
+    if ((await claiming) !== this.knowledge.token) {
+      this.fence.drop();
+      this.knowledge.forgetWatermarkJobCheck();
+    }
     return state;
   }
 
@@ -215,7 +219,7 @@ export class ShardSettler {
     return candidates.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market.name, candidates);
   }
 
-  private async settle(jobId: string, job: DecodedJob, options: { prefetched?: Prefetch | undefined; recovering?: boolean } = {}): Promise<JobOutcome> {
+  private async settle(jobId: string, job: DecodedJob, options: { prefetched?: Prefetch | undefined; recovering?: boolean; resume?: boolean } = {}): Promise<JobOutcome> {
     const { logger, metrics, settings } = this.deps;
     const shard = this.shard;
     const readStarted = performance.now();
@@ -236,15 +240,29 @@ export class ShardSettler {
     // The settle decision is pure (libs/domain settle-step.ts): repair the chain first, or
     // apply from a floor (the watermark, or the job's own start when it is resumed).
     const decide = () =>
-      decideSettleStep({ stored: state, trusted, jobId, prevLastSeq: job.prevLastSeq, messages: job.messages, rejected: job.rejected, acknowledgedSeq: this.knowledge.acknowledgedSeq, recovering: options.recovering === true });
+      decideSettleStep({
+        stored: state,
+        trusted,
+        jobId,
+        prevLastSeq: job.prevLastSeq,
+        messages: job.messages,
+        rejected: job.rejected,
+        acknowledgedSeq: this.knowledge.acknowledgedSeq,
+        recovering: options.recovering === true,
+        watermarkJobChecked: this.knowledge.watermarkJobChecked(state),
+        resume: options.resume,
+      });
     let step = decide();
-    if (step.kind === 'recover') {
-      state = await repairChain(this.chainRepairContext(), jobId, step.requiredSeq, state, true);
+    // At most: the watermark's job applied again, then the chain repaired, then the job applies.
+    for (let round = 0; step.kind !== 'apply'; round += 1) {
+      if (round === 2) throw new Error(`shard ${shard}: job ${jobId} still cannot apply after the watermark's job and the chain were repaired (${step.kind}, watermark ${state.lastSeq})`);
+      state = step.kind === 'reapply-watermark-job'
+        ? await this.reapplyWatermarkJob(step.watermarkJobId, jobId)
+        : await repairChain(this.chainRepairContext(), jobId, step.requiredSeq, state, true);
       trusted = false;
       // The jobs applied first may have settled some of this job's trade ids.
       settledSeqs = await this.cassandra('read', () => this.readTrades(job, state), { jobId });
       step = decide();
-      if (step.kind === 'recover') throw new Error(`shard ${shard}: chain recovery ended at ${state.lastSeq}, below ${step.requiredSeq}`);
     }
     const { floor, resumed, pending, rejected, skipped } = step;
     if (resumed) logger.warn({ shard, jobId, watermark: state.lastSeq, from: job.prevLastSeq }, 'job wrote the watermark before its writer stopped: applying it again through row versions');
@@ -307,7 +325,7 @@ export class ShardSettler {
 
       state = { lastSeq, writeTs, batchCount, exists: true, maxTradeId };
       this.cache.commit(chunk.rows, keyOfRow, state);
-      this.knowledge.noteWritten(state, generation);
+      this.knowledge.noteWritten(state, generation, jobId);
       this.recordChanged(chunk.rows, jobId);
       for (const letter of chunk.deadLetters) {
         metrics.deadLetters.inc({ shard, code: letter.code });
@@ -366,16 +384,40 @@ export class ShardSettler {
   }
 
   /**
-   * A verify job: storage must hold everything acknowledged — what this process wrote and the
-   * newest completed jobs of the queue. What it lost is applied again; it never halts the queue
+   * A verify job: storage must hold everything acknowledged — the whole batch that wrote the
+   * watermark, what this process wrote and the newest completed jobs of the queue. What it lost is applied again; it never halts the queue
    * (a hole it cannot fill is reported, and the next settlement job stops at it).
    */
   private async verify(jobId: string): Promise<JobOutcome> {
-    const { state } = await this.view(jobId);
+    const view = await this.view(jobId);
+    let state = view.state;
+    const watermarkJobId = watermarkJobToReapply({ stored: state, trusted: view.trusted, watermarkJobChecked: this.knowledge.watermarkJobChecked(state), jobId });
+    if (watermarkJobId !== undefined) state = await this.reapplyWatermarkJob(watermarkJobId, jobId);
     const completed = await this.retryRedis('scan_completed', () => this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS), { jobId });
     const required = maxBig(completed ?? 0n, this.knowledge.acknowledgedSeq);
     const after = required > state.lastSeq ? await repairChain(this.chainRepairContext(), jobId, required, state, false) : state;
     return { applied: 0, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: after.lastSeq.toString() };
+  }
+
+  /**
+   * Applies again, from its own start and through the row versions, the job whose batch wrote
+   * the stored watermark (settle-step.ts, "reapply-watermark-job"): storage may hold that
+   * acknowledged batch only in part. A job Redis no longer holds cannot be; that is logged (the
+   * batch's batchlog replay and the reconciliation are what is left). Returns the state after.
+   */
+  private async reapplyWatermarkJob(watermarkJobId: string, jobId: string): Promise<ShardState> {
+    const { logger, metrics } = this.deps;
+    const generation = this.deps.storage.generation;
+    const loaded = await this.retryRedis('load_retained', () => this.retained.load(watermarkJobId), { jobId });
+    if (loaded === undefined) {
+      logger.warn({ shard: this.shard, jobId, watermarkJobId }, 'the job that wrote the watermark is not a settlement job Redis still holds (gone, or a correction): its batch cannot be applied again');
+    } else {
+      logger.info({ shard: this.shard, jobId, watermarkJobId }, 'storage was in doubt: applying the job that wrote the watermark again through row versions (its batch may have survived in part)');
+      await this.settle(watermarkJobId, loaded.decoded, { recovering: true, resume: true });
+      metrics.watermarkJobReapplies.inc({ shard: this.shard });
+    }
+    this.knowledge.noteWatermarkJobChecked(watermarkJobId, generation);
+    return this.cassandra('read', () => this.knowledge.read(), { jobId });
   }
 
   /** What a chain repair needs of this settler (see chain-repair.ts). */
@@ -424,7 +466,7 @@ export class ShardSettler {
         await this.ensureEpoch(state, jobId);
         return this.fence.issue(state.writeTs);
       },
-      noteWritten: (state, generation) => this.knowledge.noteWritten(state, generation),
+      noteWritten: (state, generation, jobId) => this.knowledge.noteWritten(state, generation, jobId),
       deadLetter: (jobId, reason, field, raw) => this.deadLetterRaw(jobId, reason, field, raw, DeadLetterCode.AMOUNT_OVERFLOW),
     };
   }

@@ -17,6 +17,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
 import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, balanceRowKey, encodeBigints, encodeSettlementJob, touchedRowKeys, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
+import { StorageWatch } from '../src/storage-watch.js';
 import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
@@ -71,6 +72,25 @@ function dyingWriter(visible: (statement: CqlStatement, index: number, all: read
   return { writer, arm: () => (armed = true), cut };
 }
 
+/**
+ * A writer that writes normally until armed; then its next batch is written and acknowledged
+ * without the statements `lost` picks, as if storage had lost them after the acknowledgement.
+ */
+function lossyWriter(lost: (statement: CqlStatement) => boolean): { writer: SettlementWriter; arm: () => void; dropped: CqlStatement[] } {
+  const keyspace = ks.config.scylladb.keyspace;
+  const real = new SettlementWriter({ client: ks.client, keyspace, symbols: ks.config.symbols.map((s) => s.name), consistency: ks.config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
+  const dropped: CqlStatement[] = [];
+  let armed = false;
+  const writer = Object.create(real) as SettlementWriter;
+  writer.execute = async (statements: readonly CqlStatement[]): Promise<void> => {
+    if (!armed) return real.execute(statements);
+    armed = false;
+    dropped.push(...statements.filter(lost));
+    return real.execute(statements.filter((s) => !lost(s)));
+  };
+  return { writer, arm: () => (armed = true), dropped };
+}
+
 const isWatermark = (s: CqlStatement): boolean => s.query.includes('shard_watermarks');
 const isBalance = (s: CqlStatement): boolean => s.query.includes('user_balances');
 
@@ -112,6 +132,51 @@ describe('a batch left partly visible by a crash', () => {
     expect(watermark?.lastSeq).toBe(jobs[3]!.messages.at(-1)!.seq);
     const settled = jobs.flatMap((j) => j.messages);
     await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+  }, 60_000);
+
+  // Found by the chaos run in CI (kill -9 of a Cassandra with the periodic commit log): a batch
+  // reaches the commit log as one entry per partition, so the last synced position can fall
+  // inside it. The watermark's partition survived, one user's (their balance rows and history
+  // rows) did not; the job had long been acknowledged. The settler, which learned of the loss,
+  // went on from that watermark and settled the next jobs on the user's old rows: effects gone
+  // for good, the user's rows agreeing with their history, conservation broken. Fixed by
+  // applying the job that wrote the watermark again whenever the stored state is read after a
+  // doubt (settle-step.ts, "reapply-watermark-job").
+  it.each([
+    ['the same settler, after a storage event', false],
+    ['a settler that takes the shard over', true],
+  ])('keeps every effect of an acknowledged job when storage lost one partition of its batch: %s goes on', async (_name, takeOver) => {
+    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 35 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const jobs = toJobs(messages, 25).slice(0, 3);
+    const [j1, j2, j3] = await Promise.all(jobs.map(add));
+    const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
+    expect(lastTrade?.kind).toBe('trade');
+    const lostUser = lastTrade!.kind === 'trade' ? lastTrade!.buyerUserId : 0n;
+    const ofLostUser = (s: CqlStatement): boolean => (isBalance(s) || s.query.includes('trades_by_user')) && s.params[0] === lostUser;
+
+    const storage = new StorageWatch();
+    const lossy = lossyWriter(ofLostUser);
+    // One batch per job, so the loss falls in the batch that wrote the watermark.
+    const settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: lossy.writer, storage, batchBytesMax: 1_000_000 });
+    await settler.process(j1!);
+    lossy.arm();
+    await settler.process(j2!);
+    expect(lossy.dropped.filter(isBalance).length).toBeGreaterThan(0);
+
+    // The settler learns that storage may have lost writes (a node went down and came back),
+    // or another one (with nothing cached) takes the shard over.
+    storage.bump();
+    await (takeOver ? inProcessShardSettler({ ks, catalog, queue, shard: SHARD }) : settler).process(j3!);
+
+    const watermark = await bed.watermarks.get(SHARD);
+    expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
+    const settled = jobs.flatMap((j) => j.messages);
+    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    const history = await ks.client.execute(`SELECT seq FROM ${ks.config.scylladb.keyspace}.trades_by_user WHERE user_id = ? AND symbol = ?`, [lostUser, SHARD], { prepare: true });
+    const historySeqs = new Set(history.rows.map((r) => BigInt(r.get('seq') as bigint)));
+    const expectedSeqs = settled.filter((m) => m.kind === 'trade' && (m.buyerUserId === lostUser || m.sellerUserId === lostUser)).map((m) => m.seq);
+    expect(expectedSeqs.filter((seq) => !historySeqs.has(seq))).toEqual([]);
   }, 60_000);
 
   // Fixed by writing the rows of a correction found applied again when its own batch wrote the

@@ -8,6 +8,12 @@
  *   acknowledged: a job BullMQ failed, or batches a crashed node lost (periodic commit log),
  *   would otherwise be skipped for good. Then: recover, i.e. apply the retained jobs first.
  *   A job applied during a recovery only needs its own predecessor: the recovery goes on.
+ * - When the view is read after a doubt, the job whose batch wrote the stored watermark is
+ *   applied again first, from its own start, through the row versions, even though it was
+ *   acknowledged: a batch reaches the commit log as one entry per partition, so a node that
+ *   lost its unsynced tail can keep the watermark's partition and lose another of the same
+ *   batch (a user's balance and history rows). Going on from that watermark would build on the
+ *   user's old rows for good. Once per doubt: the settler remembers it checked that job.
  * - A job whose own batch wrote the stored watermark, which this settler did not see
  *   acknowledged (it reads state it does not remember), is *resumed*: its writer died mid-write,
  *   and a LOGGED BATCH is atomic but not isolated, so part of it may still wait for the
@@ -43,9 +49,18 @@ export interface SettleStepInput {
   readonly acknowledgedSeq: bigint;
   /** The job is applied by a chain recovery. */
   readonly recovering: boolean;
+  /**
+   * The job that wrote the stored watermark (`stored.lastJobId`) was applied again, or found
+   * gone from Redis, since the view was last in doubt.
+   */
+  readonly watermarkJobChecked: boolean;
+  /** Apply the job from its own start: it is the watermark's job, applied again. */
+  readonly resume?: boolean | undefined;
 }
 
 export type SettleStep =
+  /** Apply the job that wrote the stored watermark again first (from its start), then decide again. */
+  | { readonly kind: 'reapply-watermark-job'; readonly watermarkJobId: string }
   /** Storage is behind `requiredSeq`: apply the retained jobs up to it first, then decide again. */
   | { readonly kind: 'recover'; readonly requiredSeq: bigint }
   | {
@@ -63,15 +78,27 @@ export type SettleStep =
 export function decideSettleStep(input: SettleStepInput): SettleStep {
   assertJobShape(input);
   const { stored } = input;
+  const watermarkJobId = input.recovering ? undefined : watermarkJobToReapply(input);
+  if (watermarkJobId !== undefined) return { kind: 'reapply-watermark-job', watermarkJobId };
   const required = input.recovering || input.acknowledgedSeq <= input.prevLastSeq ? input.prevLastSeq : input.acknowledgedSeq;
   if (required > stored.lastSeq) return { kind: 'recover', requiredSeq: required };
 
-  const resumed = !input.trusted && stored.lastJobId === input.jobId && input.prevLastSeq < stored.lastSeq;
+  const resumed = input.resume === true || (!input.trusted && stored.lastJobId === input.jobId && input.prevLastSeq < stored.lastSeq);
   const floor = resumed ? input.prevLastSeq : stored.lastSeq;
   const pending = floor === 0n ? input.messages : input.messages.filter((m) => m.seq > floor);
   const rejected = input.rejected.filter((r) => r.seq === undefined || r.seq > floor);
   const skipped = input.messages.length - pending.length + (input.rejected.length - rejected.length);
   return { kind: 'apply', floor, resumed, pending, rejected, skipped };
+}
+
+/**
+ * The job that wrote the stored watermark, when it must be applied again before anything else
+ * (the view was read after a doubt and that job was not checked since); undefined otherwise.
+ * Settle jobs and verify jobs both ask.
+ */
+export function watermarkJobToReapply(input: Pick<SettleStepInput, 'stored' | 'trusted' | 'watermarkJobChecked' | 'jobId'>): string | undefined {
+  const id = input.stored.lastJobId;
+  return input.trusted || input.watermarkJobChecked || id === undefined || id === input.jobId ? undefined : id;
 }
 
 /** The job as the settler must have decoded it: a chain link whose messages follow its predecessor in order. */

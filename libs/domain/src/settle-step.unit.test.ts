@@ -18,6 +18,7 @@ function input(overrides: Partial<SettleStepInput> = {}): SettleStepInput {
     rejected: [],
     acknowledgedSeq: 20n,
     recovering: false,
+    watermarkJobChecked: true,
     ...overrides,
   };
 }
@@ -48,6 +49,26 @@ describe('decideSettleStep', () => {
     expect(seqs(step)).toEqual([21n, 24n, 27n, 30n]);
     // Seen acknowledged by this very settler (trusted): nothing of it can still be in flight.
     expect(decideSettleStep(input({ stored, trusted: true, acknowledgedSeq: 27n }))).toMatchObject({ kind: 'apply', floor: 27n, resumed: false });
+  });
+
+  it('applies the job that wrote the watermark again first when the view was read after a doubt (storage may have kept its batch in part)', () => {
+    const doubt = { stored: { lastSeq: 20n, lastJobId: 'funding-11-20' }, trusted: false, watermarkJobChecked: false };
+    expect(decideSettleStep(input(doubt))).toEqual({ kind: 'reapply-watermark-job', watermarkJobId: 'funding-11-20' });
+    // Before a chain repair too: the repair goes on from that watermark.
+    expect(decideSettleStep(input({ ...doubt, stored: { lastSeq: 12n, lastJobId: 'funding-1-12' } }))).toEqual({ kind: 'reapply-watermark-job', watermarkJobId: 'funding-1-12' });
+    // Once per doubt; not when nothing is in doubt, not within a recovery, not for the job in hand itself (it is resumed).
+    expect(decideSettleStep(input({ ...doubt, watermarkJobChecked: true }))).toMatchObject({ kind: 'apply', floor: 20n });
+    expect(decideSettleStep(input({ ...doubt, trusted: true }))).toMatchObject({ kind: 'apply', floor: 20n });
+    expect(decideSettleStep(input({ ...doubt, recovering: true }))).toMatchObject({ kind: 'apply', floor: 20n });
+    expect(decideSettleStep(input({ ...doubt, stored: { lastSeq: 27n, lastJobId: 'funding-21-30' } }))).toMatchObject({ kind: 'apply', resumed: true });
+    // Unknown watermark job (a watermark written before it was kept): nothing to apply again.
+    expect(decideSettleStep(input({ ...doubt, stored: { lastSeq: 20n } }))).toMatchObject({ kind: 'apply', floor: 20n });
+  });
+
+  it('applies the watermark\'s job again from its own start when asked to (resume)', () => {
+    const step = decideSettleStep(input({ stored: { lastSeq: 30n, lastJobId: 'funding-21-30' }, trusted: true, recovering: true, resume: true }));
+    expect(step).toMatchObject({ kind: 'apply', floor: 20n, resumed: true, skipped: 0 });
+    expect(seqs(step)).toEqual([21n, 24n, 27n, 30n]);
   });
 
   it('repairs the chain first when storage is behind the job\'s predecessor (a failed or lost earlier job)', () => {
