@@ -6,7 +6,7 @@
  * halts: with `untilDone` it waits and looks again (a range re-sent by the engine arrives in the
  * wait list), else it reports and returns.
  */
-import { planChainRecovery, type SettleJobDecode } from '@settlement/domain';
+import { planChainRecovery, watermarkJobToReapply, type SettleJobDecode } from '@settlement/domain';
 import { backoffDelayMs } from './retry.js';
 import type { RetainedJobs } from './retained-jobs.js';
 import type { HaltedRange, ShardSettlerDeps, ShardState } from './shard-settler.js';
@@ -18,8 +18,14 @@ export interface ChainRepairContext {
   readonly retained: RetainedJobs;
   /** Highest watermark the settler saw acknowledged. */
   readonly acknowledgedSeq: bigint;
-  /** Applies a retained job, as a job of the recovery (it only needs its own predecessor stored). */
-  settleRecovered(jobId: string, job: Extract<SettleJobDecode, { ok: true }>): Promise<unknown>;
+  /**
+   * Applies a retained job, as a job of the recovery (it only needs its own predecessor
+   * stored); with `resume`, from its own start (the watermark's job, applied again).
+   */
+  settleRecovered(jobId: string, job: Extract<SettleJobDecode, { ok: true }>, options?: { resume: boolean }): Promise<unknown>;
+  /** Whether the job that wrote `state`'s watermark was applied again since the last doubt. */
+  watermarkJobChecked(state: ShardState): boolean;
+  noteWatermarkJobChecked(jobId: string, generation: number): void;
   /** Reads the shard's watermark (the settler's way: an error starts the job again). */
   readState(jobId: string): Promise<ShardState>;
   /** Runs a Redis request, retried in place. */
@@ -66,4 +72,40 @@ export async function repairChain(ctx: ChainRepairContext, jobId: string, requir
   }
   await ctx.setHalted(undefined);
   return state;
+}
+
+/**
+ * Applies again, from its own start and through the row versions, the job whose batch wrote
+ * the stored watermark (settle-step.ts, "reapply-watermark-job"): storage may hold that
+ * acknowledged batch only in part. A job Redis no longer holds cannot be; that is logged (the
+ * batch's batchlog replay and the reconciliation are what is left). Returns the state after.
+ */
+export async function reapplyWatermarkJob(ctx: ChainRepairContext, watermarkJobId: string, jobId: string): Promise<ShardState> {
+  const { logger, metrics, shard, storage } = ctx.deps;
+  const generation = storage.generation;
+  const loaded = await ctx.retryRedis('load_retained', () => ctx.retained.load(watermarkJobId), { jobId });
+  if (loaded === undefined) {
+    logger.warn({ shard, jobId, watermarkJobId }, 'the job that wrote the watermark is not a settlement job Redis still holds (gone, or a correction): its batch cannot be applied again');
+  } else {
+    logger.info({ shard, jobId, watermarkJobId }, 'storage was in doubt: applying the job that wrote the watermark again through row versions (its batch may have survived in part)');
+    await ctx.settleRecovered(watermarkJobId, loaded.decoded, { resume: true });
+    metrics.watermarkJobReapplies.inc({ shard });
+  }
+  ctx.noteWatermarkJobChecked(watermarkJobId, generation);
+  return ctx.readState(jobId);
+}
+
+/**
+ * A verify job: storage must hold everything acknowledged — the whole batch that wrote the
+ * watermark, what this process wrote and the newest completed jobs of the queue. What it lost
+ * is applied again; it never halts the queue (a hole it cannot fill is reported, and the next
+ * settlement job stops at it). Returns the state after.
+ */
+export async function verifyStorage(ctx: ChainRepairContext, jobId: string, view: { state: ShardState; trusted: boolean }, newestCompletedJobs: number): Promise<ShardState> {
+  let state = view.state;
+  const watermarkJobId = watermarkJobToReapply({ stored: state, trusted: view.trusted, watermarkJobChecked: ctx.watermarkJobChecked(state), jobId });
+  if (watermarkJobId !== undefined) state = await reapplyWatermarkJob(ctx, watermarkJobId, jobId);
+  const completed = await ctx.retryRedis('scan_completed', () => ctx.retained.highestCompletedSeq(newestCompletedJobs), { jobId });
+  const required = completed !== undefined && completed > ctx.acknowledgedSeq ? completed : ctx.acknowledgedSeq;
+  return required > state.lastSeq ? repairChain(ctx, jobId, required, state, false) : state;
 }

@@ -16,10 +16,7 @@ import {
   VERIFY_JOB_NAME,
   balanceRowKey,
   decodeCorrectionJob,
-  encodeHaltedShardRange,
-  haltedShardsKey,
   decideSettleStep,
-  watermarkJobToReapply,
   decodeSettleJobLenient,
   planSettlement,
   shrinkBatchBytes,
@@ -30,8 +27,10 @@ import {
   type SettleJobDecode,
 } from '@settlement/domain';
 import { BalanceCache } from './balance-cache.js';
-import { repairChain, type ChainRepairContext } from './chain-repair.js';
+import { reapplyWatermarkJob, repairChain, verifyStorage, type ChainRepairContext } from './chain-repair.js';
 import { applyCorrection } from './correction.js';
+import { HaltedRangePublisher } from './halted-range.js';
+import { deadLetterWholeJob, jobDataJson, type WholeJobDeadLettered } from './job-dead-letter.js';
 import { EMPTY_SEQS, NextJobPrefetcher, type Prefetch } from './prefetch.js';
 import { RetainedJobs } from './retained-jobs.js';
 import { classifyError, isBatchTooLarge, isTransient, retryInPlace } from './retry.js';
@@ -66,7 +65,7 @@ export class ShardSettler {
   private readonly fence: ShardFence;
   /** Byte bound the planner uses; halved when Cassandra rejects a batch as too large. */
   private batchBytesMax: number;
-  private haltedRange: HaltedRange | undefined;
+  private readonly halt: HaltedRangePublisher;
   /** The job in hand and its BullMQ lock token, to check ownership before each further chunk. */
   private lock: { readonly jobId: string; readonly token: string } | undefined;
   private readonly prefetcher: NextJobPrefetcher;
@@ -80,6 +79,7 @@ export class ShardSettler {
     this.prefetcher = new NextJobPrefetcher(deps);
     this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: `${deps.redisPrefix}:settle:epoch:${deps.shard}` });
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
+    this.halt = new HaltedRangePublisher(deps.shard, { ...deps, redis: () => this.knowledge.redis() });
   }
 
   get lastSeq(): bigint | undefined {
@@ -106,11 +106,11 @@ export class ShardSettler {
 
   /** The range the shard waits for, while a chain recovery found no retained job for it. */
   get halted(): HaltedRange | undefined {
-    return this.haltedRange;
+    return this.halt.current;
   }
 
   /** Handles one job of the shard's queue. Never throws for bad data; throws ShutdownRequestedError when stopping mid-job. */
-  async process(job: Job, lockToken?: string): Promise<JobOutcome | { deadLettered: 'job'; reason: string }> {
+  async process(job: Job, lockToken?: string): Promise<JobOutcome | WholeJobDeadLettered> {
     const jobId = job.id ?? 'unknown';
     this.lock = lockToken === undefined ? undefined : { jobId, token: lockToken };
     this.deps.metrics.jobs.inc({ shard: this.shard, name: job.name });
@@ -150,7 +150,7 @@ export class ShardSettler {
     this.invalidateCache();
     this.fence.drop();
     // Whatever this process recorded as halted before may have been repaired by another since.
-    this.haltedRange = undefined;
+    this.halt.forget();
   }
 
   /** The shard's stored state: the remembered one while it is trusted (ShardKnowledge), else read, with the shard claimed. */
@@ -219,7 +219,7 @@ export class ShardSettler {
     return candidates.length === 0 ? Promise.resolve(EMPTY_SEQS) : this.deps.trades.findSettledSeqs(market.name, candidates);
   }
 
-  private async settle(jobId: string, job: DecodedJob, options: { prefetched?: Prefetch | undefined; recovering?: boolean; resume?: boolean } = {}): Promise<JobOutcome> {
+  private async settle(jobId: string, job: DecodedJob, options: { prefetched?: Prefetch | undefined; recovering?: boolean; resume?: boolean | undefined } = {}): Promise<JobOutcome> {
     const { logger, metrics, settings } = this.deps;
     const shard = this.shard;
     const readStarted = performance.now();
@@ -257,7 +257,7 @@ export class ShardSettler {
     for (let round = 0; step.kind !== 'apply'; round += 1) {
       if (round === 2) throw new Error(`shard ${shard}: job ${jobId} still cannot apply after the watermark's job and the chain were repaired (${step.kind}, watermark ${state.lastSeq})`);
       state = step.kind === 'reapply-watermark-job'
-        ? await this.reapplyWatermarkJob(step.watermarkJobId, jobId)
+        ? await reapplyWatermarkJob(this.chainRepairContext(), step.watermarkJobId, jobId)
         : await repairChain(this.chainRepairContext(), jobId, step.requiredSeq, state, true);
       trusted = false;
       // The jobs applied first may have settled some of this job's trade ids.
@@ -383,41 +383,11 @@ export class ShardSettler {
     return loaded;
   }
 
-  /**
-   * A verify job: storage must hold everything acknowledged — the whole batch that wrote the
-   * watermark, what this process wrote and the newest completed jobs of the queue. What it lost is applied again; it never halts the queue
-   * (a hole it cannot fill is reported, and the next settlement job stops at it).
-   */
+  /** A verify job (see chain-repair.ts, verifyStorage). */
   private async verify(jobId: string): Promise<JobOutcome> {
     const view = await this.view(jobId);
-    let state = view.state;
-    const watermarkJobId = watermarkJobToReapply({ stored: state, trusted: view.trusted, watermarkJobChecked: this.knowledge.watermarkJobChecked(state), jobId });
-    if (watermarkJobId !== undefined) state = await this.reapplyWatermarkJob(watermarkJobId, jobId);
-    const completed = await this.retryRedis('scan_completed', () => this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS), { jobId });
-    const required = maxBig(completed ?? 0n, this.knowledge.acknowledgedSeq);
-    const after = required > state.lastSeq ? await repairChain(this.chainRepairContext(), jobId, required, state, false) : state;
+    const after = await verifyStorage(this.chainRepairContext(), jobId, view, VERIFY_COMPLETED_JOBS);
     return { applied: 0, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: after.lastSeq.toString() };
-  }
-
-  /**
-   * Applies again, from its own start and through the row versions, the job whose batch wrote
-   * the stored watermark (settle-step.ts, "reapply-watermark-job"): storage may hold that
-   * acknowledged batch only in part. A job Redis no longer holds cannot be; that is logged (the
-   * batch's batchlog replay and the reconciliation are what is left). Returns the state after.
-   */
-  private async reapplyWatermarkJob(watermarkJobId: string, jobId: string): Promise<ShardState> {
-    const { logger, metrics } = this.deps;
-    const generation = this.deps.storage.generation;
-    const loaded = await this.retryRedis('load_retained', () => this.retained.load(watermarkJobId), { jobId });
-    if (loaded === undefined) {
-      logger.warn({ shard: this.shard, jobId, watermarkJobId }, 'the job that wrote the watermark is not a settlement job Redis still holds (gone, or a correction): its batch cannot be applied again');
-    } else {
-      logger.info({ shard: this.shard, jobId, watermarkJobId }, 'storage was in doubt: applying the job that wrote the watermark again through row versions (its batch may have survived in part)');
-      await this.settle(watermarkJobId, loaded.decoded, { recovering: true, resume: true });
-      metrics.watermarkJobReapplies.inc({ shard: this.shard });
-    }
-    this.knowledge.noteWatermarkJobChecked(watermarkJobId, generation);
-    return this.cassandra('read', () => this.knowledge.read(), { jobId });
   }
 
   /** What a chain repair needs of this settler (see chain-repair.ts). */
@@ -426,33 +396,13 @@ export class ShardSettler {
       deps: this.deps,
       retained: this.retained,
       acknowledgedSeq: this.knowledge.acknowledgedSeq,
-      settleRecovered: (id, decoded) => this.settle(id, decoded, { recovering: true }),
+      settleRecovered: (id, decoded, options) => this.settle(id, decoded, { recovering: true, resume: options?.resume }),
+      watermarkJobChecked: (state) => this.knowledge.watermarkJobChecked(state),
+      noteWatermarkJobChecked: (id, generation) => this.knowledge.noteWatermarkJobChecked(id, generation),
       readState: (jobId) => this.cassandra('read', () => this.knowledge.read(), { jobId }),
       retryRedis: (op, fn, fields) => this.retryRedis(op, fn, fields),
-      setHalted: (range) => this.setHalted(range),
+      setHalted: (range) => this.halt.set(range),
     };
-  }
-
-  /**
-   * Publishes the range the shard waits for: status and metric, and the Redis hash the
-   * ingestor reads to have the engine re-send it (libs/domain halted-shards.ts). Best effort:
-   * the halt goes on, and is logged, whether Redis takes it or not.
-   */
-  private async setHalted(range: HaltedRange | undefined): Promise<void> {
-    const was = this.haltedRange;
-    this.haltedRange = range;
-    this.deps.metrics.chainHalted.set({ shard: this.shard }, range === undefined ? 0 : 1);
-    if (range === undefined && was === undefined) return;
-    try {
-      const redis = await this.knowledge.redis();
-      const key = haltedShardsKey(this.deps.redisPrefix);
-      if (range === undefined) await redis.hdel(key, this.shard);
-      // Written at every halt step, not only when the range changes: the ingestor may have
-      // removed an entry whose range it saw passed, and the shard halted on it again.
-      else await redis.hset(key, this.shard, encodeHaltedShardRange({ ...range, haltedAtMs: Date.now() }));
-    } catch (error) {
-      this.deps.logger.warn({ err: error, shard: this.shard }, 'could not record the halted range in Redis');
-    }
   }
 
   /** What a correction needs of this settler (see correction.ts). */
@@ -472,28 +422,15 @@ export class ShardSettler {
   }
 
   /** A job that cannot be read at all: kept whole, as its raw JSON, with the reason. */
-  private async deadLetterJob(job: Job, reason: string, field: string | undefined): Promise<{ deadLettered: 'job'; reason: string }> {
-    return this.deadLetterRaw(job.id ?? 'unknown', reason, field, safeJson(job.data), DeadLetterCode.INVALID_JOB);
+  private deadLetterJob(job: Job, reason: string, field: string | undefined): Promise<WholeJobDeadLettered> {
+    return this.deadLetterRaw(job.id ?? 'unknown', reason, field, jobDataJson(job.data), DeadLetterCode.INVALID_JOB);
   }
 
-  private async deadLetterRaw(jobId: string, reason: string, field: string | undefined, raw: string, code: string): Promise<{ deadLettered: 'job'; reason: string }> {
-    // Built once, so a retry after an ambiguous timeout rewrites the same row.
-    const statement = this.deps.deadLetters.insertStatement({ shard: this.shard, source: 'settler', reason, field, seq: undefined, jobId, raw });
-    await this.cassandra('dead_letter', () => this.deps.client.execute(statement.query, statement.params, { prepare: true, isIdempotent: true, consistency: this.deps.writer.consistency }), { jobId });
-    this.deps.metrics.deadLetters.inc({ shard: this.shard, code });
-    this.deps.logger.error({ shard: this.shard, jobId, field, reason, code }, 'job dead-lettered whole');
-    return { deadLettered: 'job', reason };
+  private deadLetterRaw(jobId: string, reason: string, field: string | undefined, raw: string, code: string): Promise<WholeJobDeadLettered> {
+    return deadLetterWholeJob(this.deps, (op, fn, fields) => this.cassandra(op, fn, fields), { jobId, reason, field, raw, code });
   }
 }
 
 export function isExpectedFailure(error: unknown): boolean {
   return error instanceof StorageError ? isTransient(error.cause) : false;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }
