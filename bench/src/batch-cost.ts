@@ -93,7 +93,7 @@ async function measureSize(size: number, config: ReturnType<typeof loadConfig>, 
     const writer = new SettlementWriter({ client, keyspace: KEYSPACE, symbols: config.symbols.map((s) => s.name), consistency: config.scylladb.consistency, feeAccountUserId: config.fee_account_user_id });
     const count = warmUp + 14_000 * durationS!;
     const simulator = createSimulator({ market: marketFromConfig(config), messages: count, users: users!, seed: seed! });
-    const plans = planRawBatches(writer, sequencedMessages(simulator, new MarketCatalog(config), count), size, config.fee_account_user_id, warmUp);
+    const plans = planRawBatches(writer, sequencedMessages(simulator, new MarketCatalog(config), count), size, { catalog: new MarketCatalog(config) }, warmUp);
     say(`${size} messages per batch: warm-up (${warmUp} messages, untimed)`);
     await Promise.all([...plans.values()].map(async (list) => {
       for (const batch of list) if (batch.warmUp) await writer.execute(batch.statements);

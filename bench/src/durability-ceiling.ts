@@ -19,7 +19,7 @@ import { SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig 
 import { ROOT, readPid, startLocalCassandra, stopLocalCassandra, type LocalCassandraOptions } from '@settlement/tools';
 import { cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
 import { CpuMeter, waitUntilQuiet } from './cpu.js';
-import { planRawBatches, runRawCeiling, runRawWarmUp, type RawCeilingResult } from './raw-ceiling.js';
+import { planRawBatches, rawChunking, runRawCeiling, runRawWarmUp, type RawCeilingResult } from './raw-ceiling.js';
 
 /** CQL port of the private node (its storage ports are 2 042 lower: 14 561-14 562). */
 export const DURABILITY_NODE_PORT = 16_603;
@@ -74,7 +74,7 @@ export async function measureDurabilityCeilings(options: {
       let client = createScyllaClient(scyllaOptionsFromConfig(config));
       await client.connect();
       const messages = options.messages();
-      const plans = planRawBatches(writerOn(client), messages, options.batchMessages, config.fee_account_user_id, options.warmUpCount);
+      const plans = planRawBatches(writerOn(client), messages, options.batchMessages, rawChunking(config), options.warmUpCount);
       messages.length = 0;
       say(`durability ceiling (${mode}): warm-up of ${options.warmUpCount} messages with the periodic commit log`);
       await runRawWarmUp(writerOn(client), plans);

@@ -41,7 +41,7 @@ import { gcPausesBetween, localGcLog, type GcPauses } from './gc-pauses.js';
 import { allCpus, pinProcess } from './pin.js';
 import { round } from './latency.js';
 import { DURABILITY_NODE_PORT, measureDurabilityCeilings, type DurabilityCeilingResult } from './durability-ceiling.js';
-import { closedLoopWindowMessages, planRawBatches, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
+import { closedLoopWindowMessages, planRawBatches, rawChunking, runRawCeiling, type RawCeilingResult } from './raw-ceiling.js';
 import { runRawLatency, type RawLatencyResult } from './raw-latency.js';
 import { sequencedMessages } from './stream.js';
 import { readSettlerTimings, timingsBetween, type ShardTimings } from './settler-timings.js';
@@ -333,7 +333,7 @@ async function main(): Promise<void> {
    */
   const measureRawCeiling = async (messages: SettlementMessage[], warmUpCount: number, what: string): Promise<{ raw: RawCeilingResult; rawCpuCores: Record<string, number> }> => {
     const { client: rawClient, writer: rawWriter, drop } = await openRawKeyspace();
-    const plans = planRawBatches(rawWriter, messages, batchMessages, rawConfig.fee_account_user_id, warmUpCount);
+    const plans = planRawBatches(rawWriter, messages, batchMessages, rawChunking(rawConfig), warmUpCount);
     // The statements hold what is needed; the messages can be collected meanwhile.
     messages.length = 0;
     const rawCpu = new CpuMeter(() => ({ cassandra: cassandraPid, ...otherNodes(), bench: process.pid }));
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
   const { raw, rawCpuCores } = await measureRaw();
   const measureRawLatency = async (messages: SettlementMessage[], ratePerS: number): Promise<RawLatencyResult & { cpuCores: Record<string, number> }> => {
     const { writer: rawWriter, drop } = await openRawKeyspace();
-    const options = { writer: rawWriter, ratePerS, batchMessagesMax: batchMessages, feeAccountUserId: rawConfig.fee_account_user_id };
+    const options = { writer: rawWriter, ratePerS, batchMessagesMax: batchMessages, chunking: rawChunking(rawConfig) };
     try {
       // Untimed: prepares the statements (a first batch would otherwise carry that round trip).
       await runRawLatency({ ...options, messages: messages.slice(0, 200) });

@@ -1,11 +1,12 @@
 /**
  * The raw ceiling: the same LOGGED BATCHes the settler writes (same rows, same statements from
- * SettlementWriter, same batch size, one batch in flight per shard), computed before the clock
+ * SettlementWriter, jobs cut into batches by the settler's planner, one batch in flight per shard), computed before the clock
  * starts and executed straight from cassandra-driver. What the service reaches is compared to
  * this, measured in the same run.
  */
 import type cassandra from 'cassandra-driver';
-import { applyMessages, settlementJobId, type BalanceRow, type SettlementMessage } from '@settlement/domain';
+import type { SettlementConfig } from '@settlement/config';
+import { MarketCatalog, balanceRowKey, planSettlement, settlementJobId, type BalanceRow, type BalanceRowKey, type SettlementMessage } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { round } from './latency.js';
 
@@ -42,35 +43,84 @@ export function closedLoopWindowMessages(batchMessages: number, shards: number):
 }
 
 /**
- * The statements of one shard's next raw batch, as its settler would write them: the rows the
- * shard's earlier batches left (kept here), the highest trade id so far and the batch count in
- * the watermark. Timestamps come from `nextWriteTimestampUs`, shared by the shards of a run.
+ * How the settler cuts a job into LOGGED BATCHes (settler.batch_statements_max and
+ * settler.batch_bytes_max: Cassandra ≥ 2.2 rejects a batch above 50 KB). The raw path cuts the
+ * same way, so a ratio compares the same batches; without it a 50-message job is one ~125 KB
+ * batch in the raw path and about four in the service.
  */
-export function rawBatchStatements(writer: SettlementWriter, shard: string, feeAccountUserId: bigint, nextWriteTimestampUs: () => bigint): (chunk: readonly SettlementMessage[]) => CqlStatement[] {
-  const cache = new Map<string, BalanceRow>();
+export interface RawChunking {
+  readonly catalog: MarketCatalog;
+  /** Undefined: no bound (a job is one batch, as batch-cost.ts measures it). */
+  readonly batchStatementsMax?: number | undefined;
+  readonly batchBytesMax?: number | undefined;
+}
+
+/** One LOGGED BATCH of the raw path and the messages it settles. */
+export interface RawBatch {
+  readonly statements: CqlStatement[];
+  readonly messages: readonly SettlementMessage[];
+}
+
+/**
+ * The batches of one shard's next job, as its settler would write them: planned by the
+ * settler's own planSettlement (libs/domain) on the rows the shard's earlier jobs left (kept
+ * here), with the highest trade id so far and the batch count in each watermark. Timestamps
+ * come from `nextWriteTimestampUs`, shared by the shards of a run.
+ */
+export function rawJobBatches(writer: SettlementWriter, shard: string, nextWriteTimestampUs: () => bigint, chunking: RawChunking): (job: readonly SettlementMessage[]) => RawBatch[] {
+  const cache = new Map<BalanceRowKey, BalanceRow>();
   let maxTradeId: bigint | undefined;
   let batchCount = 0n;
-  return (chunk) => {
-    const rows = applyMessages(chunk, (key) => cache.get(key), feeAccountUserId);
-    for (const [key, row] of rows) cache.set(key, row);
-    const trades = chunk.filter((m) => m.kind === 'trade');
-    for (const t of trades) if (maxTradeId === undefined || t.tradeId > maxTradeId) maxTradeId = t.tradeId;
-    const lastSeq = chunk[chunk.length - 1]!.seq;
-    batchCount += 1n;
-    return writer.buildStatements({
+  let afterSeq = 0n;
+  const { catalog } = chunking;
+  const assetIds = new Set(catalog.assets.keys());
+  return (job) => {
+    const plan = planSettlement({
       shard,
-      writeTimestampUs: nextWriteTimestampUs(),
-      trades,
-      fundingEvents: chunk.filter((m) => m.kind === 'funding'),
-      balanceRows: [...rows.values()],
-      deadLetters: [],
-      watermark: { lastSeq, maxTradeId, batchCount, jobId: settlementJobId(shard, chunk[0]!.seq, lastSeq), updatedAt: new Date() },
+      market: catalog.markets.get(shard),
+      assetIds,
+      feeAccountUserId: catalog.feeAccountUserId,
+      afterSeq,
+      messages: job,
+      settledTradeSeqs: NO_SETTLED_TRADES,
+      current: (key) => cache.get(key),
+      batchStatementsMax: chunking.batchStatementsMax ?? Number.MAX_SAFE_INTEGER,
+      batchBytesMax: chunking.batchBytesMax,
+    });
+    if (plan.deadLettered > 0) throw new Error(`raw path: ${plan.deadLettered} messages of ${shard} would be dead-lettered; the bench streams only valid messages`);
+    return plan.chunks.map((chunk) => {
+      for (const row of chunk.rows) cache.set(balanceRowKey(row.userId, row.assetId), row);
+      for (const t of chunk.trades) if (maxTradeId === undefined || t.tradeId > maxTradeId) maxTradeId = t.tradeId;
+      batchCount += 1n;
+      afterSeq = chunk.lastSeq;
+      const messages = [...chunk.trades, ...chunk.funding].sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+      const statements = writer.buildStatements({
+        shard,
+        writeTimestampUs: nextWriteTimestampUs(),
+        trades: chunk.trades,
+        fundingEvents: chunk.funding,
+        balanceRows: chunk.rows,
+        deadLetters: [],
+        watermark: { lastSeq: chunk.lastSeq, maxTradeId, batchCount, jobId: settlementJobId(shard, job[0]!.seq, job[job.length - 1]!.seq), updatedAt: new Date() },
+      });
+      return { statements, messages };
     });
   };
 }
 
-/** Batches of each shard; the first `warmUpCount` messages of the stream go into warm-up batches. */
-export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, feeAccountUserId: bigint, warmUpCount = 0): Map<string, PlannedBatch[]> {
+const NO_SETTLED_TRADES: ReadonlyMap<bigint, bigint> = new Map();
+
+/** The settler's own bounds, from its configuration. */
+export function rawChunking(config: SettlementConfig): RawChunking {
+  return { catalog: new MarketCatalog(config), batchStatementsMax: config.settler.batch_statements_max, batchBytesMax: config.settler.batch_bytes_max };
+}
+
+/**
+ * Batches of each shard: its messages cut into jobs of `batchMessagesMax` (as the ingestor
+ * does), each job into batches as the settler does (`chunking`); the first `warmUpCount`
+ * messages of the stream go into warm-up batches.
+ */
+export function planRawBatches(writer: SettlementWriter, messages: readonly SettlementMessage[], batchMessagesMax: number, chunking: RawChunking, warmUpCount = 0): Map<string, PlannedBatch[]> {
   // Each shard's messages in stream order, with their positions in the stream.
   const shards = new Map<string, { messages: SettlementMessage[]; positions: number[] }>();
   messages.forEach((m, i) => {
@@ -83,14 +133,18 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
   let writeTimestampUs = BigInt(Date.now()) * 1000n;
   const nextWriteTimestampUs = (): bigint => (writeTimestampUs += 1n);
   for (const [shard, { messages: list, positions }] of shards) {
-    const statementsOf = rawBatchStatements(writer, shard, feeAccountUserId, nextWriteTimestampUs);
+    const batchesOf = rawJobBatches(writer, shard, nextWriteTimestampUs, chunking);
+    const positionOf = new Map(list.map((m, i) => [m.seq, positions[i]!]));
     const batches: PlannedBatch[] = [];
     const warm = positions.filter((p) => p < 0).length;
-    // Batches never straddle the end of the warm-up.
+    // Jobs never straddle the end of the warm-up.
     for (let i = 0; i < list.length; ) {
       const end = Math.min(list.length, i < warm ? Math.min(warm, i + batchMessagesMax) : i + batchMessagesMax);
-      const chunk = list.slice(i, end);
-      batches.push({ warmUp: i < warm, lastPosition: positions[end - 1]!, statements: statementsOf(chunk), messages: chunk.length, trades: chunk.filter((m) => m.kind === 'trade').length });
+      for (const batch of batchesOf(list.slice(i, end))) {
+        const last = batch.messages[batch.messages.length - 1];
+        if (last === undefined) continue;
+        batches.push({ warmUp: i < warm, lastPosition: positionOf.get(last.seq)!, statements: batch.statements, messages: batch.messages.length, trades: batch.messages.filter((m) => m.kind === 'trade').length });
+      }
       i = end;
     }
     plans.set(shard, batches);

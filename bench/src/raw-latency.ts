@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { SettlementMessage } from '@settlement/domain';
 import type { SettlementWriter } from '@settlement/scylla';
 import { LatencyRecorder } from './latency.js';
-import { executeWithRetry, rawBatchStatements } from './raw-ceiling.js';
+import { executeWithRetry, rawJobBatches, type RawChunking } from './raw-ceiling.js';
 
 export interface RawLatencyResult {
   readonly ratePerS: number;
@@ -35,9 +35,10 @@ export async function runRawLatency(options: {
   messages: readonly SettlementMessage[];
   ratePerS: number;
   batchMessagesMax: number;
-  feeAccountUserId: bigint;
+  /** The settler's batch bounds: what has arrived is written as the settler would write it. */
+  chunking: RawChunking;
 }): Promise<RawLatencyResult> {
-  const { writer, messages, ratePerS, batchMessagesMax, feeAccountUserId } = options;
+  const { writer, messages, ratePerS, batchMessagesMax, chunking } = options;
   const shards = new Map<string, { message: SettlementMessage; index: number }[]>();
   messages.forEach((message, index) => {
     let list = shards.get(message.shard);
@@ -54,7 +55,7 @@ export async function runRawLatency(options: {
 
   await Promise.all(
     [...shards.entries()].map(async ([shard, list]) => {
-      const statementsOf = rawBatchStatements(writer, shard, feeAccountUserId, nextWriteTimestampUs);
+      const batchesOf = rawJobBatches(writer, shard, nextWriteTimestampUs, chunking);
       for (let next = 0; next < list.length; ) {
         const now = performance.now();
         const firstArrival = arrivalMs(list[next]!.index);
@@ -64,14 +65,17 @@ export async function runRawLatency(options: {
         }
         let end = next + 1;
         while (end < list.length && end - next < batchMessagesMax && arrivalMs(list[end]!.index) <= now) end += 1;
-        const statements = statementsOf(list.slice(next, end).map((e) => e.message));
-        const writeStarted = performance.now();
-        // Retried on a timeout, as the settler retries: the time it takes is latency like any other.
-        await executeWithRetry(writer, statements);
-        const done = performance.now();
-        batchWrite.recordMs(done - writeStarted);
-        for (let i = next; i < end; i++) latency.recordMs(done - arrivalMs(list[i]!.index));
-        batches += 1;
+        const arrivedMs = new Map(list.slice(next, end).map((e) => [e.message.seq, arrivalMs(e.index)]));
+        // What arrived is one job; the settler writes its batches one after the other.
+        for (const batch of batchesOf(list.slice(next, end).map((e) => e.message))) {
+          const writeStarted = performance.now();
+          // Retried on a timeout, as the settler retries: the time it takes is latency like any other.
+          await executeWithRetry(writer, batch.statements);
+          const done = performance.now();
+          batchWrite.recordMs(done - writeStarted);
+          for (const m of batch.messages) latency.recordMs(done - arrivedMs.get(m.seq)!);
+          batches += 1;
+        }
         next = end;
       }
     }),
