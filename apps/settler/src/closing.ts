@@ -1,29 +1,27 @@
-/** A latch set once when the settler stops; sleeps end early when it is set. */
+/**
+ * A latch set once when the settler stops: an AbortSignal, so sleeps (node:timers/promises)
+ * and anything else that takes a signal end early when it is set.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+
 export class Closing {
-  private set = false;
-  private readonly waiters = new Set<() => void>();
+  private readonly controller = new AbortController();
 
   get isSet(): boolean {
-    return this.set;
+    return this.controller.signal.aborted;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
   }
 
   trigger(): void {
-    this.set = true;
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
+    this.controller.abort();
   }
 
   /** Resolves after `ms`, or at once when closing is (or becomes) set. */
-  sleep(ms: number): Promise<void> {
-    if (this.set) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.waiters.add(wake);
-    });
+  async sleep(ms: number): Promise<void> {
+    // The only rejection of an aborted delay is the abort itself: stopping is not an error here.
+    await delay(ms, undefined, { signal: this.controller.signal }).catch(() => undefined);
   }
 }
