@@ -5,6 +5,7 @@
  * this, measured in the same run.
  */
 import type cassandra from 'cassandra-driver';
+import pRetry from 'p-retry';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, balanceRowKey, planSettlement, settlementJobId, type BalanceRow, type BalanceRowKey, type SettlementMessage } from '@settlement/domain';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
@@ -157,15 +158,7 @@ export function planRawBatches(writer: SettlementWriter, messages: readonly Sett
  * values, fixed timestamp), and an overloaded single node does time out now and then.
  */
 export async function executeWithRetry(writer: SettlementWriter, statements: CqlStatement[]): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await writer.execute(statements);
-      return;
-    } catch (error) {
-      if (attempt >= 5) throw error;
-      await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-    }
-  }
+  await pRetry(() => writer.execute(statements), { retries: 4, minTimeout: 100, factor: 2 });
 }
 
 /** The untimed warm-up batches of `plans`, one in flight per shard. */

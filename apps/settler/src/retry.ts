@@ -1,10 +1,11 @@
 /**
- * In-place retries. A settlement job never fails: Cassandra timeouts, unavailability and lost
+ * In-place retries (p-retry). A settlement job never fails: Cassandra timeouts, unavailability and lost
  * connections are retried with exponential backoff for as long as they last, and the batch
  * retried is the same one (same statements, same timestamp), so a write that did apply is
  * rewritten with identical cells.
  */
 import cassandra from 'cassandra-driver';
+import pRetry from 'p-retry';
 import type { Closing } from './closing.js';
 import { ShutdownRequestedError } from './shutdown-requested-error.js';
 
@@ -64,22 +65,30 @@ export interface RetryOptions {
   readonly initialMs: number;
   readonly maxMs: number;
   readonly closing: Closing;
-  readonly onRetry: (error: unknown, attempt: number, delayMs: number, kind: string) => void;
+  /** Each failed attempt (0-based), with the failure's kind; the delay before the next is p-retry's. */
+  readonly onRetry: (error: unknown, attempt: number, kind: string) => void;
 }
 
 /**
- * Runs `op` until it succeeds. When the settler is stopping and an attempt fails, gives up with
- * ShutdownRequestedError instead of sleeping, so the job can go back to the queue unfinished.
+ * Runs `op` until it succeeds (p-retry: exponential backoff from `initialMs`, doubling up to
+ * `maxMs`, randomized so replicas do not retry in step). When the settler is stopping, gives up
+ * with ShutdownRequestedError instead of waiting, so the job can go back to the queue unfinished.
  */
 export async function retryInPlace<T>(op: () => Promise<T>, options: RetryOptions): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await op();
-    } catch (error) {
-      if (options.closing.isSet) throw new ShutdownRequestedError(options.shard);
-      const delayMs = backoffDelayMs(attempt, options.initialMs, options.maxMs);
-      options.onRetry(error, attempt, delayMs, classifyError(error));
-      await options.closing.sleep(delayMs);
-    }
+  const { closing } = options;
+  try {
+    return await pRetry(op, {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: options.initialMs,
+      maxTimeout: options.maxMs,
+      factor: 2,
+      randomize: true,
+      signal: closing.signal,
+      onFailedAttempt: ({ error, attemptNumber }) => options.onRetry(error, attemptNumber - 1, classifyError(error)),
+      shouldRetry: () => !closing.isSet,
+    });
+  } catch (error) {
+    if (closing.isSet) throw new ShutdownRequestedError(options.shard);
+    throw error;
   }
 }

@@ -178,9 +178,9 @@ export class ShardSettler {
       initialMs: settings.retryInitialMs,
       maxMs: settings.retryMaxMs,
       closing,
-      onRetry: (error, attempt, delayMs, kind) => {
+      onRetry: (error, attempt, kind) => {
         metrics.retries.inc({ shard: this.shard, op, kind });
-        logger.warn({ err: error, shard: this.shard, op, kind, attempt, delayMs, ...fields }, 'retrying in place');
+        logger.warn({ err: error, shard: this.shard, op, kind, attempt, ...fields }, 'retrying in place');
       },
     });
   }

@@ -1,12 +1,12 @@
 /**
- * Start-up waits for Cassandra instead of exiting: a worker (re)started while Cassandra
+ * Start-up waits for Cassandra instead of exiting (p-retry, doubling delays): a worker (re)started while Cassandra
  * restarts would otherwise exit 1 and, under a supervisor, crash-loop until it is back. Only an
  * unreachable cluster (no host, client timeout, a socket closed by a node going down) is waited out; anything else, such as a missing
  * keyspace or a wrong data center, still fails the start at once. SIGTERM meanwhile ends the
  * process through runApp's shutdown.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
+import pRetry from 'p-retry';
 
 /** How often the wait says so, ms. */
 const WAITING_LOG_INTERVAL_MS = 5_000;
@@ -18,30 +18,36 @@ export interface ConnectWhenReachableOptions {
   readonly logger: { info(fields: object, message: string): void; warn(fields: object, message: string): void };
 }
 
+/** Why Cassandra is unreachable, or undefined for a failure that waiting does not fix. */
+function unreachableKind(error: unknown): string | undefined {
+  if (error instanceof cassandra.errors.NoHostAvailableError) return 'no_host';
+  if (error instanceof cassandra.errors.OperationTimedOutError) return 'client_timeout';
+  // A node that closed the connection mid-handshake (killed again while starting).
+  if (error instanceof cassandra.errors.DriverError && (error as { isSocketError?: boolean }).isSocketError === true) return 'socket_closed';
+  return undefined;
+}
+
 export async function connectWhenReachable(client: cassandra.Client, options: ConnectWhenReachableOptions): Promise<void> {
-  const initialMs = options.retryInitialMs ?? 100;
   let loggedAtMs = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
+  let attempts = 0;
+  await pRetry(
+    async () => {
+      attempts += 1;
       await client.connect();
-      if (attempt > 0) options.logger.info({ attempts: attempt + 1 }, 'Cassandra reachable');
-      return;
-    } catch (error) {
-      const kind =
-        error instanceof cassandra.errors.NoHostAvailableError
-          ? 'no_host'
-          : error instanceof cassandra.errors.OperationTimedOutError
-            ? 'client_timeout'
-            : // A node that closed the connection mid-handshake (killed again while starting).
-              error instanceof cassandra.errors.DriverError && (error as { isSocketError?: boolean }).isSocketError === true
-              ? 'socket_closed'
-              : undefined;
-      if (kind === undefined) throw error;
-      if (Date.now() - loggedAtMs >= WAITING_LOG_INTERVAL_MS) {
+    },
+    {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: options.retryInitialMs ?? 100,
+      maxTimeout: options.retryMaxMs,
+      factor: 2,
+      shouldRetry: ({ error }) => unreachableKind(error) !== undefined,
+      onFailedAttempt: ({ error, attemptNumber }) => {
+        const kind = unreachableKind(error);
+        if (kind === undefined || Date.now() - loggedAtMs < WAITING_LOG_INTERVAL_MS) return;
         loggedAtMs = Date.now();
-        options.logger.warn({ err: error, kind, attempt }, 'waiting for Cassandra');
-      }
-      await sleep(Math.min(options.retryMaxMs, initialMs * 2 ** Math.min(attempt, 16)));
-    }
-  }
+        options.logger.warn({ err: error, kind, attempt: attemptNumber - 1 }, 'waiting for Cassandra');
+      },
+    },
+  );
+  if (attempts > 1) options.logger.info({ attempts }, 'Cassandra reachable');
 }
