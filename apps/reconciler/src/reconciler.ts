@@ -18,7 +18,7 @@ import {
   createScyllaClient,
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
-import { ChangedUsers, createRedisConnection, startHeartbeat, type Logger } from '@settlement/runtime';
+import { ChangedUsers, createRedisConnection, runCloseSteps, startHeartbeat, type CloseStep, type Logger } from '@settlement/runtime';
 import { CorrectionSender } from './corrections.js';
 import { createReconcilerMetrics, type ReconcilerMetrics } from './metrics.js';
 import { createReconcileProcessor } from './processor.js';
@@ -61,17 +61,9 @@ export function reconcileDeps(
 }
 
 /** Runs `steps` in order, each even if one before failed; rethrows the first failure. */
-async function runAll(steps: ReadonlyArray<[string, () => Promise<unknown>]>, logger: Logger): Promise<void> {
-  let first: unknown;
-  for (const [step, run] of steps) {
-    try {
-      await run();
-    } catch (err) {
-      logger.error({ err, step }, 'close step failed');
-      first ??= err;
-    }
-  }
-  if (first !== undefined) throw first;
+async function runAll(steps: readonly CloseStep[], logger: Logger): Promise<void> {
+  const failed = await runCloseSteps(steps, logger);
+  if (failed !== undefined) throw failed;
 }
 
 export async function startReconciler(options: StartReconcilerOptions): Promise<RunningReconciler> {

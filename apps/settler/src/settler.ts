@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, VERIFY_JOB_NAME, ingestPositionKey, settlementQueueName, verifyJobId } from '@settlement/domain';
-import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
+import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, runCloseSteps, startHeartbeat, type CloseStep } from '@settlement/runtime';
 import {
   BalanceRepository,
   DeadLetterRepository,
@@ -342,7 +342,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     closed ??= (async () => {
       closing.trigger();
       clearInterval(lagTimer);
-      const steps: Array<[string, () => Promise<unknown>]> = [
+      const steps: CloseStep[] = [
         // Worker.close waits for the active job: its current batch is finished or handed back.
         ['workers', () => Promise.all(workers.map((w) => w.close()))],
         // Released after the workers stopped, so the next settler starts on a finished batch.
@@ -354,13 +354,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
         ['redis', () => redis.quit()],
         ['cassandra', () => (ownsClient ? client.shutdown() : Promise.resolve())],
       ];
-      for (const [name, step] of steps) {
-        try {
-          await step();
-        } catch (error) {
-          logger.error({ err: error, step: name }, 'settler close step failed');
-        }
-      }
+      await runCloseSteps(steps, logger);
       logger.info({ shards }, 'settler stopped');
     })();
     return closed;

@@ -1,7 +1,7 @@
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { createRedisConnection, createFailFastRedisConnection } from './redis.js';
-export { Shutdown } from './shutdown.js';
+export { Shutdown, runCloseSteps, type CloseStep } from './shutdown.js';
 export { createSettlementQueue, completedJobsRetainedOf, COMPLETED_JOBS_RETAINED_DEFAULT } from './queues.js';
 export type { SettlementQueueOptions } from './queues.js';
 export { runApp } from './app.js';

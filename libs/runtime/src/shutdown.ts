@@ -2,6 +2,28 @@ import type { Logger } from 'pino';
 
 type Step = { readonly name: string; readonly run: () => Promise<unknown> };
 
+/** A named cleanup step. */
+export type CloseStep = readonly [name: string, run: () => Promise<unknown>];
+
+/**
+ * Runs `steps` in order, each even if one before failed (every failure is logged with the
+ * step's name); resolves to the first failure, undefined when every step succeeded. The one
+ * close loop of every app: a failing step must never leave the later ones (connections, the
+ * Cassandra client) open.
+ */
+export async function runCloseSteps(steps: readonly CloseStep[], logger: Pick<Logger, 'error'>): Promise<unknown> {
+  let first: unknown;
+  for (const [name, run] of steps) {
+    try {
+      await run();
+    } catch (error) {
+      logger.error({ err: error, step: name }, 'close step failed');
+      first ??= error;
+    }
+  }
+  return first;
+}
+
 /**
  * Runs registered cleanup steps in reverse order of registration on SIGTERM/SIGINT, each even
  * if an earlier one fails, then exits 0 (or 1 if a step failed). Calling it twice returns the
@@ -37,15 +59,8 @@ export class Shutdown {
       process.exit(1);
     }, this.timeoutMs);
     timer.unref();
-    let code = 0;
-    for (const step of [...this.steps].reverse()) {
-      try {
-        await step.run();
-      } catch (error) {
-        code = 1;
-        this.logger.error({ err: error, step: step.name }, 'shutdown step failed');
-      }
-    }
+    const failed = await runCloseSteps([...this.steps].reverse().map((step) => [step.name, step.run] as const), this.logger);
+    const code = failed === undefined ? 0 : 1;
     clearTimeout(timer);
     this.logger.info({ code }, 'stopped');
     return code;
