@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import type { Queue, Worker } from 'bullmq';
 import type cassandra from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
-import { MarketCatalog, VERIFY_JOB_NAME, ingestPositionKey, settlementQueueName, verifyJobId } from '@settlement/domain';
+import { MarketCatalog } from '@settlement/domain';
 import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, runCloseSteps, startHeartbeat, type CloseStep } from '@settlement/runtime';
 import {
   BalanceRepository,
@@ -26,16 +26,16 @@ import {
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
+import { createJobProcessor } from './job-processor.js';
+import { LagPoll } from './lag-poll.js';
+import { startShardWorker } from './shard-worker.js';
 import { LeaseBalancer } from './lease-balancer.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
-import { backoffDelayMs } from './retry.js';
 import { ShardLease } from './shard-lease.js';
-import { ShardSettler, isExpectedFailure } from './shard-settler.js';
-import { ShutdownRequestedError } from './shutdown-requested-error.js';
-import { ShardMovedError } from './shard-moved-error.js';
-import { StorageError } from './storage-error.js';
+import { ShardSettler } from './shard-settler.js';
 import { StorageWatch } from './storage-watch.js';
 import { warnAboutDurability } from './durability-warnings.js';
+import { VerifyRequests } from './verify-requests.js';
 
 export interface StartSettlerOptions {
   readonly config: Readonly<SettlementConfig>;
@@ -108,7 +108,6 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const settlers = new Map<string, ShardSettler>();
   const workers: Worker[] = [];
   const leases = new Map<string, ShardLease>();
-  const lag = new Map<string, number | null>();
   const leasesOn = s.shard_lease_ms > 0;
   // The live settler processes share the shards out (see LeaseBalancer).
   const balancer = leasesOn
@@ -125,175 +124,45 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     : undefined;
   await balancer?.start();
 
+  // What every shard's settler shares.
+  const shardDeps = {
+    assetIds,
+    feeAccountUserId: catalog.feeAccountUserId,
+    settings: {
+      batchStatementsMax: s.batch_statements_max,
+      batchBytesMax: s.batch_bytes_max,
+      retryInitialMs: s.retry_initial_ms,
+      retryMaxMs: s.retry_max_ms,
+      cacheRowsMax: s.cache_rows_max,
+      recoveryJobsMax: s.completed_jobs_retained_max,
+    },
+    ...{ client, writer, watermarks, trades, balances, deadLetters, fences, storage, changedUsers, logger, metrics, closing },
+    redisPrefix: config.redis.prefix,
+  };
   for (const shard of shards) {
     const queue = createSettlementQueue(shard, { connection: redis, prefix: config.redis.prefix, completedJobsRetained: completedJobsRetainedOf(config) });
     // One active job per shard across all settler processes: the single-writer rule.
     await queue.setGlobalConcurrency(1);
     queues.set(shard, queue);
-    settlers.set(
-      shard,
-      new ShardSettler({
-        shard,
-        market: catalog.markets.get(shard),
-        assetIds,
-        feeAccountUserId: catalog.feeAccountUserId,
-        settings: {
-          batchStatementsMax: s.batch_statements_max,
-          batchBytesMax: s.batch_bytes_max,
-          retryInitialMs: s.retry_initial_ms,
-          retryMaxMs: s.retry_max_ms,
-          cacheRowsMax: s.cache_rows_max,
-          recoveryJobsMax: s.completed_jobs_retained_max,
-        },
-        client,
-        writer,
-        watermarks,
-        trades,
-        balances,
-        deadLetters,
-        fences,
-        storage,
-        changedUsers,
-        queue,
-        redisPrefix: config.redis.prefix,
-        logger,
-        metrics,
-        closing,
-      }),
-    );
+    settlers.set(shard, new ShardSettler({ ...shardDeps, shard, market: catalog.markets.get(shard), queue }));
   }
 
   const intervalMs = options.heartbeatIntervalMs ?? 5_000;
-  const processor = (settler: ShardSettler) => async (job: Job, token?: string) => {
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now();
-      try {
-        const outcome = await settler.process(job, token);
-        metrics.jobDuration.observe({ shard: settler.shard }, (performance.now() - started) / 1000);
-        return outcome;
-      } catch (error) {
-        if (error instanceof ShutdownRequestedError || closing.isSet) {
-          // Back to the head of the wait list, unfinished: the next settler takes it first.
-          logger.warn({ shard: settler.shard, jobId: job.id }, 'stopping: job returned to the queue');
-          await job.moveToWait(token);
-          throw new WaitingError();
-        }
-        // The job must not fail (that would break the chain): it starts again from scratch,
-        // with a fresh cache and the shard state read again, and the shard waits meanwhile.
-        settler.invalidateCache();
-        if (token !== undefined && !(await holdsLock(settler.shard, job, token))) {
-          // Another settler has the job (this one was paused past its lock): stop here; this
-          // process's late batches lose to that settler's (fencing epochs).
-          logger.warn({ shard: settler.shard, jobId: job.id }, 'job lock lost to another settler; leaving the job to it');
-          throw error;
-        }
-        const delayMs = backoffDelayMs(attempt, s.retry_initial_ms, s.retry_max_ms);
-        if (error instanceof StorageError) {
-          metrics.retries.inc({ shard: settler.shard, op: error.op, kind: error.kind });
-          const level = isExpectedFailure(error) ? 'warn' : 'error';
-          // The message says what failed; a stack per attempt of an outage would bury the log.
-          logger[level]({ reason: error.message, shard: settler.shard, jobId: job.id, op: error.op, kind: error.kind, attempt, delayMs }, 'storage error: the job starts again from the shard watermark');
-        } else if (error instanceof ShardMovedError) {
-          metrics.retries.inc({ shard: settler.shard, op: 'job', kind: 'shard_moved' });
-          logger.warn({ shard: settler.shard, jobId: job.id, attempt }, error.message);
-        } else {
-          metrics.retries.inc({ shard: settler.shard, op: 'job', kind: 'unexpected' });
-          logger.error({ err: error, shard: settler.shard, jobId: job.id, attempt, delayMs }, 'job failed unexpectedly; retrying');
-        }
-        await closing.sleep(delayMs);
-      }
-    }
-  };
-
-  const holdsLock = async (shard: string, job: Job, token: string): Promise<boolean> => {
-    try {
-      return (await redis.get(`${queues.get(shard)!.toKey(job.id ?? '')}:lock`)) === token;
-    } catch {
-      // Redis unreachable: keep trying; BullMQ itself decides when the lock is gone.
-      return true;
-    }
-  };
-
-  /**
-   * Asks the shard's settler to check storage against the acknowledged chain with a verify job:
-   * at a take-over, and whenever a Cassandra node comes back (it may have come back without its
-   * last acknowledged batches) — so an idle shard is repaired without waiting for its next job.
-   */
-  const verifyRequestedAtMs = new Map<string, number>();
-  const requestVerify = (shard: string, why: string): void => {
-    // One outstanding request per shard and lag poll is enough: a verify job checks everything.
-    const now = Date.now();
-    if (now - (verifyRequestedAtMs.get(shard) ?? 0) < intervalMs) return;
-    verifyRequestedAtMs.set(shard, now);
-    void queues
-      .get(shard)!
-      .add(VERIFY_JOB_NAME, { v: 1, shard }, { jobId: verifyJobId(shard, Date.now()) })
-      .then(() => logger.info({ shard, why }, 'verify job added'))
-      .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not add a verify job'));
-  };
-  /** At start-up and at a take-over: a verify job only when storage is behind the completed jobs. */
-  const verifyIfBehind = (shard: string, why: string): void => {
-    void settlers
-      .get(shard)!
-      .storageBehindCompleted()
-      .then((behind) => {
-        if (behind) requestVerify(shard, `${why}: stored watermark below the completed jobs`);
-      })
-      .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not compare storage with the completed jobs'));
-  };
+  const verify = new VerifyRequests({ queues, settlers, logger, intervalMs });
   // A node that came back may have kept only part of the last batch: always verify (the verify
   // job applies the watermark's job again), so an idle shard is repaired before its next job.
   storage.onReconnect(() => {
-    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) requestVerify(shard, 'a Cassandra node came back');
+    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) verify.request(shard, 'a Cassandra node came back');
   });
 
   for (const shard of shards) {
-    const worker = new Worker(settlementQueueName(shard), processor(settlers.get(shard)!), {
-      connection: redis,
-      prefix: config.redis.prefix,
-      concurrency: 1,
-      lockDuration: s.lock_duration_ms,
-      maxStalledCount: s.max_stalled_count,
-      stalledInterval: s.stalled_interval_ms,
-      // Runs only while this process holds the shard's lease (see ShardLease).
-      autorun: false,
-      // Stored on each job (processedBy): which process settled it.
-      name: `settler:${hostname()}:${process.pid}`,
-    });
-    worker.on('failed', (job, error) => logger.error({ err: error, shard, jobId: job?.id }, 'settlement job failed'));
-    worker.on('error', (error) => logger.error({ err: error, shard }, 'worker error'));
+    const settler = settlers.get(shard)!;
+    const processor = createJobProcessor({ settler, queue: queues.get(shard)!, redis, closing, metrics, logger, retryInitialMs: s.retry_initial_ms, retryMaxMs: s.retry_max_ms });
+    const { worker, lease } = startShardWorker({ shard, settler, processor, redis, config, logger, balancer, onTaken: (why) => verify.ifBehind(shard, why) });
     workers.push(worker);
-    let running = false;
-    const lease = new ShardLease({
-      redis,
-      key: `${config.redis.prefix}:settle:lease:${shard}`,
-      leaseMs: s.shard_lease_ms,
-      logger,
-      shard,
-      onAcquired: () => {
-        // A process that takes a shard over cannot trust what it cached while another wrote,
-        // and takes a new fencing epoch before its first write.
-        settlers.get(shard)!.takeOver();
-        verifyIfBehind(shard, 'shard lease taken');
-        if (!running) {
-          running = true;
-          void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
-        } else {
-          worker.resume();
-        }
-      },
-      onLost: () => {
-        if (running) void worker.pause().catch(() => undefined);
-      },
-      policy: balancer,
-    });
-    if (leasesOn) {
+    if (lease !== undefined) {
       leases.set(shard, lease);
       lease.start();
-    } else {
-      running = true;
-      verifyIfBehind(shard, 'settler started');
-      void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
     }
   }
 
@@ -303,7 +172,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       const halted = settler.halted;
       out[shard] = {
         lastSeq: (settler.lastSeq ?? 0n).toString(),
-        lagMessages: lag.get(shard) ?? null,
+        lagMessages: lagPoll.lagOf(shard),
         leaseHeld: leases.get(shard)?.isHeld ?? !leasesOn,
         ...(halted === undefined ? {} : { halted: { afterSeq: halted.afterSeq.toString(), throughSeq: halted.throughSeq.toString() } }),
       };
@@ -311,28 +180,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     return out;
   };
 
-  const pollLag = async (): Promise<void> => {
-    const [enqueued, stored] = await Promise.all([redis.hmget(ingestPositionKey(config.redis.prefix), ...shards), watermarks.list()]);
-    const storedBySeq = new Map(stored.map((w) => [w.shard, w.lastSeq]));
-    shards.forEach((shard, i) => {
-      const settler = settlers.get(shard)!;
-      // Storage below what this process saw acknowledged: a node came back without its last
-      // batches (a periodic commit log), perhaps while no request of ours failed. A halted
-      // shard is already in a chain repair, which reads the watermark itself.
-      if ((storedBySeq.get(shard) ?? 0n) < settler.acknowledged && settler.halted === undefined) requestVerify(shard, 'stored watermark below an acknowledged batch');
-      const settled = storedBySeq.get(shard) ?? settler.lastSeq ?? 0n;
-      metrics.lastSeq.set({ shard }, Number(settled));
-      const last = enqueued[i];
-      if (last === null || last === undefined || !/^\d+$/.test(last)) {
-        lag.set(shard, null);
-        return;
-      }
-      const behind = BigInt(last) - settled;
-      lag.set(shard, Number(behind > 0n ? behind : 0n));
-      metrics.lag.set({ shard }, Number(behind > 0n ? behind : 0n));
-    });
-  };
-  const lagTimer = setInterval(() => void pollLag().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
+  const lagPoll = new LagPoll({ redis, redisPrefix: config.redis.prefix, shards, settlers, watermarks, metrics, verify });
+  const lagTimer = setInterval(() => void lagPoll.poll().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
   lagTimer.unref();
   const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: 'settler', registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });
   logger.info({ shards, instanceId: heartbeat.instanceId }, 'settler started');

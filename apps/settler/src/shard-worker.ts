@@ -1,0 +1,77 @@
+/**
+ * One shard's BullMQ Worker, run only while this process holds the shard's lease (ShardLease):
+ * a process that takes a shard over forgets what it cached and takes a new fencing epoch before
+ * its first write; one that loses the lease pauses its worker. Without leases
+ * (settler.shard_lease_ms 0) the worker runs at once.
+ */
+import { hostname } from 'node:os';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { SettlementConfig } from '@settlement/config';
+import { settlementQueueName } from '@settlement/domain';
+import { ShardLease } from './shard-lease.js';
+import type { ShardSettler } from './shard-settler.js';
+
+export interface ShardWorkerOptions {
+  readonly shard: string;
+  readonly settler: ShardSettler;
+  readonly processor: (job: Job, token?: string) => Promise<unknown>;
+  readonly redis: Redis;
+  readonly config: Readonly<SettlementConfig>;
+  readonly logger: Logger;
+  readonly balancer: ConstructorParameters<typeof ShardLease>[0]['policy'];
+  /** The shard was taken (lease acquired, or start-up without leases): check storage. */
+  readonly onTaken: (why: string) => void;
+}
+
+/** The worker, and the shard's lease (to be started by the caller) when leases are on. */
+export function startShardWorker(options: ShardWorkerOptions): { worker: Worker; lease: ShardLease | undefined } {
+  const { shard, config, logger } = options;
+  const s = config.settler;
+  const worker = new Worker(settlementQueueName(shard), options.processor, {
+    connection: options.redis,
+    prefix: config.redis.prefix,
+    concurrency: 1,
+    lockDuration: s.lock_duration_ms,
+    maxStalledCount: s.max_stalled_count,
+    stalledInterval: s.stalled_interval_ms,
+    // Runs only while this process holds the shard's lease (see ShardLease).
+    autorun: false,
+    // Stored on each job (processedBy): which process settled it.
+    name: `settler:${hostname()}:${process.pid}`,
+  });
+  worker.on('failed', (job, error) => logger.error({ err: error, shard, jobId: job?.id }, 'settlement job failed'));
+  worker.on('error', (error) => logger.error({ err: error, shard }, 'worker error'));
+  let running = false;
+  const run = (): void => {
+    running = true;
+    void worker.run().catch((error: unknown) => logger.error({ err: error, shard }, 'worker stopped'));
+  };
+  if (s.shard_lease_ms <= 0) {
+    options.onTaken('settler started');
+    run();
+    return { worker, lease: undefined };
+  }
+  const lease = new ShardLease({
+    redis: options.redis,
+    key: `${config.redis.prefix}:settle:lease:${shard}`,
+    leaseMs: s.shard_lease_ms,
+    logger,
+    shard,
+    onAcquired: () => {
+      // A process that takes a shard over cannot trust what it cached while another wrote,
+      // and takes a new fencing epoch before its first write.
+      options.settler.takeOver();
+      options.onTaken('shard lease taken');
+      if (running) worker.resume();
+      else run();
+    },
+    onLost: () => {
+      if (running) void worker.pause().catch(() => undefined);
+    },
+    policy: options.balancer,
+  });
+  // Not started here: the caller records it first (the balancer counts the leases it holds).
+  return { worker, lease };
+}
