@@ -3,7 +3,7 @@
  * private second Cassandra, once with the periodic commit log users run (Cassandra's default,
  * synced every 10 s: a kill -9 loses the last acknowledged writes) and once with the commit log
  * synced before each acknowledgement (`commitlog_sync: batch`, window 2 ms, as the chaos run's
- * hardened mode uses: chaos-run.ts cassandraYamlOverrides('batch')).
+ * hardened mode uses: commitlog.ts cassandraYamlOverrides('batch')).
  *
  * The node has its own port and data folder, is started only for this phase and stopped after.
  * Both modes write the same messages on the same node: each on a fresh keyspace, the untimed

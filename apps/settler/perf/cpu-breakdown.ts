@@ -7,23 +7,23 @@ import type cassandra from 'cassandra-driver';
 import { MarketCatalog, balanceRowKey, decodeSettleJobLenient, encodeSettlementJob, planSettlement, type BalanceRow, type TradeMessage } from '@settlement/domain';
 import { loadConfig } from '@settlement/config';
 import { SettlementWriter } from '@settlement/scylla';
-import { rng } from '../test/stream-generator.js';
+// The one seeded generator of the repository (the simulator's), so a seed means the same stream everywhere.
+import { Rng } from '@settlement/simulator';
 
 const config = loadConfig();
 const catalog = new MarketCatalog(config);
 const market = catalog.market('btc_usdt');
-const random = rng(1);
-const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+const rng = new Rng(1);
 const TRADES = 30_000;
 const trades: TradeMessage[] = Array.from({ length: TRADES }, (_, i) => {
   const seq = BigInt(i + 1);
-  const quantity = BigInt(int(1, 2_000)) * 10_000n;
-  const price = BigInt(int(1, 5_000)) * 10_000n;
+  const quantity = BigInt(rng.int(1, 2_000)) * 10_000n;
+  const price = BigInt(rng.int(1, 5_000)) * 10_000n;
   const quoteAmount = (price * quantity) / market.quoteDivisor;
   return {
     kind: 'trade', shard: 'btc_usdt', seq, tradeId: 1_000_000n + seq, buyOrderId: seq * 2n, sellOrderId: seq * 2n + 1n,
-    buyerUserId: BigInt(int(1, 10_000)), sellerUserId: BigInt(int(1, 10_000)), price, quantity, quoteAmount,
-    baseAsset: 1, quoteAsset: 2, buyerRefund: BigInt(int(0, 100)), sellerRefund: 0n, buyerFee: quantity / 1000n, sellerFee: 0n,
+    buyerUserId: BigInt(rng.int(1, 10_000)), sellerUserId: BigInt(rng.int(1, 10_000)), price, quantity, quoteAmount,
+    baseAsset: 1, quoteAsset: 2, buyerRefund: BigInt(rng.int(0, 100)), sellerRefund: 0n, buyerFee: quantity / 1000n, sellerFee: 0n,
     matchSeq: seq, outputSequence: seq, settledAt: 1_700_000_000_000n + seq, buyerQuoteVersion: seq, buyerBaseVersion: seq, sellerBaseVersion: seq, sellerQuoteVersion: seq,
   };
 });

@@ -40,7 +40,9 @@ import {
 } from '@settlement/scylla';
 import { parseScriptArgs } from '@settlement/tools';
 import { startSettler } from '../src/index.js';
-import { expectedBalances, rng } from '../test/stream-generator.js';
+// The one seeded generator of the repository (the simulator's), so a seed means the same stream everywhere.
+import { Rng } from '@settlement/simulator';
+import { expectedBalances } from '../test/stream-generator.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const USAGE = `
@@ -76,21 +78,20 @@ function log(message: string): void {
 }
 
 function generateTrades(catalog: MarketCatalog): TradeMessage[] {
-  const random = rng(2024);
-  const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
+  const rng = new Rng(2024);
   const markets = [...catalog.markets.values()];
   const trades: TradeMessage[] = [];
   for (let i = 0; i < TRADES; i++) {
     const market = markets[i % markets.length]!;
     const seq = BigInt(i + 1);
-    const quantity = BigInt(int(1, 2_000)) * 10_000n;
-    const price = BigInt(int(1, 5_000)) * 10_000n;
+    const quantity = BigInt(rng.int(1, 2_000)) * 10_000n;
+    const price = BigInt(rng.int(1, 5_000)) * 10_000n;
     const quoteAmount = (price * quantity) / market.quoteDivisor;
-    const withFee = random() < 0.3;
+    const withFee = rng.next() < 0.3;
     trades.push({
       kind: 'trade', shard: market.name, seq, tradeId: 1_000_000n + seq, buyOrderId: seq * 2n, sellOrderId: seq * 2n + 1n,
-      buyerUserId: BigInt(int(1, USERS)), sellerUserId: BigInt(int(1, USERS)), price, quantity, quoteAmount,
-      baseAsset: market.baseAsset, quoteAsset: market.quoteAsset, buyerRefund: BigInt(int(0, 100)), sellerRefund: 0n,
+      buyerUserId: BigInt(rng.int(1, USERS)), sellerUserId: BigInt(rng.int(1, USERS)), price, quantity, quoteAmount,
+      baseAsset: market.baseAsset, quoteAsset: market.quoteAsset, buyerRefund: BigInt(rng.int(0, 100)), sellerRefund: 0n,
       buyerFee: withFee ? quantity / 1000n : 0n, sellerFee: withFee ? quoteAmount / 1000n : 0n,
       matchSeq: seq, outputSequence: seq, settledAt: 1_700_000_000_000n + seq,
       buyerQuoteVersion: seq, buyerBaseVersion: seq, sellerBaseVersion: seq, sellerQuoteVersion: seq,

@@ -17,6 +17,9 @@ import {
   type SettlementMessage,
   type TradeMessage,
 } from '@settlement/domain';
+// The simulator's seeded generator: one implementation for every deterministic stream (an app
+// used as a test fixture).
+import { Rng } from '@settlement/simulator';
 
 export interface StreamJob {
   readonly shard: string;
@@ -57,22 +60,8 @@ export interface GenerateOptions {
   readonly feeShare?: number;
 }
 
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function generateStream(options: GenerateOptions): GeneratedStream {
-  const random = rng(options.seed);
-  const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const rng = new Rng(options.seed);
   const catalog = options.catalog;
   const markets = [...catalog.markets.values()];
   const assets = [...catalog.assets.keys()];
@@ -87,29 +76,29 @@ export function generateStream(options: GenerateOptions): GeneratedStream {
 
   const funding = (userId: bigint, eventType: FundingEventType, amount: bigint, currency: number): void => {
     const s = seq++;
-    const m: FundingMessage = { kind: 'funding', shard: FUNDING_SHARD, seq: s, userId, sequenceId: s, eventType, amount, currency, relatedId: BigInt(int(0, 1_000_000)), createdAt: 1_700_000_000_000n + s };
+    const m: FundingMessage = { kind: 'funding', shard: FUNDING_SHARD, seq: s, userId, sequenceId: s, eventType, amount, currency, relatedId: BigInt(rng.int(0, 1_000_000)), createdAt: 1_700_000_000_000n + s };
     messages.push(m);
     lastSeqByShard.set(FUNDING_SHARD, s);
   };
 
   // Everyone starts with money in every asset; one whale holds amounts beyond 2^53.
   for (const userId of users) {
-    for (const asset of assets) funding(userId, 'DEPOSIT', BigInt(int(1_000, 9_000)) * 10n ** 10n, asset);
+    for (const asset of assets) funding(userId, 'DEPOSIT', BigInt(rng.int(1_000, 9_000)) * 10n ** 10n, asset);
   }
   funding(users[0]!, 'DEPOSIT', 2n ** 55n + 12_345n, 1);
 
   while (messages.length < options.messages) {
-    const roll = random();
+    const roll = rng.next();
     if (roll < 0.55) {
-      const market = pick(markets);
-      const buyer = pick(users);
-      const seller = random() < 0.03 ? buyer : pick(users);
-      const quantity = BigInt(int(1, 2_000)) * 10_000n;
-      const price = BigInt(int(1, 5_000)) * 10_000n;
+      const market = rng.pick(markets);
+      const buyer = rng.pick(users);
+      const seller = rng.next() < 0.03 ? buyer : rng.pick(users);
+      const quantity = BigInt(rng.int(1, 2_000)) * 10_000n;
+      const price = BigInt(rng.int(1, 5_000)) * 10_000n;
       const quoteAmount = (price * quantity) / market.quoteDivisor;
-      const buyerRefund = random() < 0.5 ? 0n : BigInt(int(0, 1000));
-      const sellerRefund = random() < 0.5 ? 0n : BigInt(int(0, 1000));
-      const withFee = random() < feeShare;
+      const buyerRefund = rng.next() < 0.5 ? 0n : BigInt(rng.int(0, 1000));
+      const sellerRefund = rng.next() < 0.5 ? 0n : BigInt(rng.int(0, 1000));
+      const withFee = rng.next() < feeShare;
       const buyerFee = withFee ? quantity / 1000n : 0n;
       const sellerFee = withFee ? quoteAmount / 1000n : 0n;
       // The engine locked what the orders reserve before they matched.
@@ -121,8 +110,8 @@ export function generateStream(options: GenerateOptions): GeneratedStream {
         shard: market.name,
         seq: s,
         tradeId: tradeId++,
-        buyOrderId: BigInt(int(1, 2 ** 30)) * 4_000_000_000n,
-        sellOrderId: BigInt(int(1, 2 ** 30)) * 4_000_000_000n + 1n,
+        buyOrderId: BigInt(rng.int(1, 2 ** 30)) * 4_000_000_000n,
+        sellOrderId: BigInt(rng.int(1, 2 ** 30)) * 4_000_000_000n + 1n,
         buyerUserId: buyer,
         sellerUserId: seller,
         price,
@@ -145,16 +134,16 @@ export function generateStream(options: GenerateOptions): GeneratedStream {
       messages.push(trade);
       lastSeqByShard.set(market.name, s);
     } else if (roll < 0.7) {
-      const lock = { userId: pick(users), currency: pick(assets), amount: BigInt(int(1, 100_000)) };
+      const lock = { userId: rng.pick(users), currency: rng.pick(assets), amount: BigInt(rng.int(1, 100_000)) };
       funding(lock.userId, 'LOCK', lock.amount, lock.currency);
       openLocks.push(lock);
     } else if (roll < 0.82 && openLocks.length > 0) {
-      const lock = openLocks.splice(int(0, openLocks.length - 1), 1)[0]!;
+      const lock = openLocks.splice(rng.int(0, openLocks.length - 1), 1)[0]!;
       funding(lock.userId, 'UNLOCK', lock.amount, lock.currency);
     } else if (roll < 0.92) {
-      funding(pick(users), 'WITHDRAWAL', BigInt(int(1, 1_000_000)), pick(assets));
+      funding(rng.pick(users), 'WITHDRAWAL', BigInt(rng.int(1, 1_000_000)), rng.pick(assets));
     } else {
-      funding(pick(users), 'DEPOSIT', BigInt(int(1, 10_000_000)), pick(assets));
+      funding(rng.pick(users), 'DEPOSIT', BigInt(rng.int(1, 10_000_000)), rng.pick(assets));
     }
   }
   return { messages, users, lastSeqByShard, nextSeq: seq, nextTradeId: tradeId };
