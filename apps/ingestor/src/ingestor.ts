@@ -1,38 +1,26 @@
 /**
  * The ingestor: ZMQ frames → pipeline (validate, sequence, batch) → flusher (Redis or spool).
  * This class owns the timing: when to flush, when a reorder window has run out, when to ask the
- * engine's replay endpoint, and the order of shutdown.
+ * engine's replay endpoint, and the order of shutdown. What happens then is in modules of its
+ * own: dead-letter-intake (rejected frames), replayer (the replay endpoint), position-recovery
+ * (a Redis that lost the position), flusher (the writes).
  */
-import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { DEAD_LETTER_QUEUE, type SequenceHole, type SequenceRange } from '@settlement/domain';
+import type { SequenceRange } from '@settlement/domain';
 import type { Logger } from '@settlement/runtime';
 import type { CassandraWriter } from './cassandra-writer.js';
 import type { IngestCounts } from './counters.js';
-import type { UnitJob } from './enqueue-unit.js';
+import { DeadLetterIntake, type DeadLetterLookup } from './dead-letter-intake.js';
 import type { Flusher } from './flusher.js';
-import type { GapFillWriter } from './gap-fill-writer.js';
-import type { JobWriter } from './job-writer.js';
 import type { IngestorMetrics } from './metrics.js';
-import { NOT_SEQUENCED, type GapFill, type IngestPipeline, type RejectedFrame } from './pipeline.js';
+import type { GapFill, IngestPipeline, RejectedFrame } from './pipeline.js';
 import { PositionLostError } from './position-lost-error.js';
+import { PositionRecoverer, type LostRange, type PositionRecovery } from './position-recovery.js';
 import type { ReceiverGate } from './receiver.js';
 import type { ReplayClient } from './replay-client.js';
-import { rebuildState, stateFields } from './state.js';
+import { Replayer } from './replayer.js';
 
-export const DEAD_LETTER_JOB_NAME = 'dead-letter';
-
-/**
- * A rejected frame's dead-letter job id, from its bytes: writing it twice (spool drain after an
- * ambiguous failure, the engine replaying it) keeps one job. Identical bad frames share a job;
- * the dead_letters table still gets a row for each one received.
- */
-export function deadLetterJobId(raw: string): string {
-  return `ingestor-${createHash('sha256').update(raw).digest('hex').slice(0, 32)}`;
-}
-
-/** Whether a dead-letter job is already stored (Redis), to keep a replayed bad frame once. */
-export type DeadLetterLookup = (jobId: string) => Promise<boolean>;
+export { DEAD_LETTER_JOB_NAME, deadLetterJobId, type DeadLetterLookup } from './dead-letter-intake.js';
+export type { LostRange, PositionRecovery } from './position-recovery.js';
 
 /** See capacity(). */
 const CAPACITY_CHECK_FRAMES = 64;
@@ -48,37 +36,12 @@ export interface IngestorLimits {
   readonly shutdownFlushMs: number;
 }
 
-/** What a recovery from a Redis that lost the position needs (see recover()). */
-export interface PositionRecovery {
-  readonly writer: JobWriter;
-  /** Shard → last settled sequence (Cassandra shard_watermarks). */
-  readonly watermarks: () => Promise<ReadonlyMap<string, bigint>>;
-  readonly tradeShards: readonly string[];
-  readonly sequenceScope: 'global' | 'per_symbol';
-  /** Wait between attempts while Redis or Cassandra do not answer, ms. */
-  readonly retryIntervalMs: number;
-  readonly gapFills: GapFillWriter;
-}
-
-/** A range Redis lost that nothing can re-send (no replay endpoint): the ingestor halts. */
-export interface LostRange {
-  readonly field: string;
-  readonly fromSeq: bigint;
-  readonly toSeq: bigint;
-}
-
-interface ReplayOutcome {
-  /** Every sequence of the stream up to here that the engine has was received. */
-  readonly coveredThroughSeq: bigint;
-  readonly messages: number;
-}
-
 export class Ingestor implements ReceiverGate {
-  private readonly deadLetterJobs: UnitJob[] = [];
-  private readonly replaying = new Set<string>();
-  private readonly replays = new Set<Promise<void>>();
-  /** Look-ups of replayed bad frames still running (see onRejected). */
-  private readonly lookups = new Set<Promise<void>>();
+  private readonly deadLetters: DeadLetterIntake;
+  /** Only with a replay endpoint (zmq.replay_endpoint). */
+  private readonly replayer: Replayer | undefined;
+  /** Only with what a recovery needs; without, a lost position fails the flush. */
+  private readonly recoverer: PositionRecoverer | undefined;
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
@@ -96,14 +59,46 @@ export class Ingestor implements ReceiverGate {
     private readonly pipeline: IngestPipeline,
     private readonly flusher: Flusher,
     private readonly cassandra: CassandraWriter,
-    private readonly replay: ReplayClient | undefined,
+    replay: ReplayClient | undefined,
     private readonly counts: IngestCounts,
     private readonly metrics: IngestorMetrics,
     private readonly limits: IngestorLimits,
     private readonly logger: Logger,
-    private readonly deadLetterKnown?: DeadLetterLookup,
+    deadLetterKnown?: DeadLetterLookup,
     private readonly recovery?: PositionRecovery,
   ) {
+    const kick = () => this.kick();
+    this.deadLetters = new DeadLetterIntake({ cassandra, counts, logger, known: deadLetterKnown, kick });
+    this.replayer =
+      replay &&
+      new Replayer(replay, {
+        pipeline,
+        flusher,
+        counts,
+        logger,
+        bufferMessagesMax: limits.bufferMessagesMax,
+        kick,
+        skipAndRecord: (stream, why) => this.skipAndRecord(stream, why),
+      });
+    this.recoverer =
+      recovery &&
+      new PositionRecoverer(recovery, {
+        pipeline,
+        flusher,
+        counts,
+        metrics,
+        logger,
+        canReplay: replay !== undefined,
+        closing: () => this.closing,
+        resumed: () => {
+          this.lost = undefined;
+        },
+        halted: (ranges) => {
+          this.haltedRanges = ranges;
+          this.lost = undefined;
+        },
+        catchUp: () => this.catchUp(),
+      });
     flusher.onPositionLost = (error) => this.positionLost(error);
   }
 
@@ -138,46 +133,12 @@ export class Ingestor implements ReceiverGate {
     else this.arm();
   };
 
-  /**
-   * Pipeline callback for a frame that failed validation. The engine's replay serves the bad
-   * frames of a range too (a frame the previous process never read has no other way back); one
-   * whose dead letter is already stored was kept when it came live, and is not kept again.
-   */
-  readonly onRejected = (rejected: RejectedFrame): void => {
-    const jobId = deadLetterJobId(rejected.raw);
-    const lookup = this.deadLetterKnown;
-    if (rejected.origin !== 'replay' || lookup === undefined) {
-      this.keep(rejected, jobId);
-      return;
-    }
-    // Unknown (Redis down) means keep: a second copy is better than none.
-    const run = lookup(jobId)
-      .catch(() => false)
-      .then((known) => {
-        if (!known) return this.keep(rejected, jobId);
-        this.counts.deadLetters.inc('replayed_known');
-        this.logger.debug({ shard: rejected.shard, jobId }, 'replayed bad frame already dead-lettered');
-      })
-      .finally(() => this.lookups.delete(run));
-    this.lookups.add(run);
-  };
-
-  private keep(rejected: RejectedFrame, jobId: string): void {
-    this.logger.warn({ shard: rejected.shard, field: rejected.field, reason: rejected.reason, origin: rejected.origin, jobId }, 'message rejected; dead-lettered');
-    this.cassandra.deadLetter({ shard: rejected.shard, reason: rejected.reason, field: rejected.field, raw: rejected.raw });
-    this.deadLetterJobs.push({
-      queue: DEAD_LETTER_QUEUE,
-      name: DEAD_LETTER_JOB_NAME,
-      jobId,
-      data: { shard: rejected.shard, source: 'ingestor', reason: rejected.reason, field: rejected.field ?? null, raw: rejected.raw, receivedAt: new Date().toISOString() },
-    });
-    this.counts.deadLetters.inc('queued');
-    this.kick();
-  }
+  /** Pipeline callback for a frame that failed validation (see DeadLetterIntake.onRejected). */
+  readonly onRejected = (rejected: RejectedFrame): void => this.deadLetters.onRejected(rejected);
 
   /** Messages in memory: held behind holes, in partial jobs, being written, dead letters. */
   get bufferedMessages(): number {
-    return this.pipeline.heldCount + this.pipeline.batchedCount + this.flusher.inFlight + this.deadLetterJobs.length;
+    return this.pipeline.heldCount + this.pipeline.batchedCount + this.flusher.inFlight + this.deadLetters.jobs.length;
   }
 
   capacity(): Promise<void> | undefined {
@@ -201,10 +162,7 @@ export class Ingestor implements ReceiverGate {
    * each stream, so messages the previous process received but never enqueued come back.
    */
   catchUp(): void {
-    if (this.replay === undefined) return;
-    for (const { stream, fromSeq } of this.pipeline.replayStarts()) {
-      this.startReplay(stream, fromSeq, undefined, 'catch-up');
-    }
+    this.replayer?.catchUp();
   }
 
   /** Heartbeat status: per-shard last enqueued sequence and the spool. */
@@ -228,17 +186,17 @@ export class Ingestor implements ReceiverGate {
 
   /** SIGTERM: stop taking holes to replay, settle open holes, write everything, stop. */
   async flushAll(): Promise<void> {
-    await Promise.allSettled([...this.replays]);
-    await Promise.allSettled([...this.lookups]);
+    await this.replayer?.settled();
+    await this.deadLetters.lookupsSettled();
     const nowMs = Date.now();
     for (const { stream, hole } of this.pipeline.expiredHoles(Number.POSITIVE_INFINITY)) {
-      if (this.replay === undefined) break;
+      if (this.replayer === undefined) break;
       // One last try to fill it; whatever is still missing after that is recorded below.
-      await this.replayRange(stream, hole.fromSeq, hole.toSeq).catch(() => undefined);
+      await this.replayer.range(stream, hole.fromSeq, hole.toSeq).catch(() => undefined);
     }
-    await Promise.allSettled([...this.lookups]);
+    await this.deadLetters.lookupsSettled();
     this.closing = true;
-    if (this.replay === undefined) {
+    if (this.replayer === undefined) {
       // Nothing could ask for them after a restart: record the holes, keep what waited behind them.
       for (const { stream, gap } of this.pipeline.skipAllHoles(nowMs)) this.recordGap(stream, gap, 'shutdown');
     } else if (this.pipeline.heldCount > 0) {
@@ -252,7 +210,7 @@ export class Ingestor implements ReceiverGate {
     this.forceAll = true;
     clearTimeout(this.timer);
     const deadline = Date.now() + this.limits.shutdownFlushMs;
-    while (this.flushing !== undefined || this.pipeline.batchedCount > 0 || this.deadLetterJobs.length > 0) {
+    while (this.flushing !== undefined || this.pipeline.batchedCount > 0 || this.deadLetters.jobs.length > 0) {
       if (Date.now() > deadline) {
         this.logger.error({ buffered: this.bufferedMessages }, 'shutdown flush did not finish in time');
         break;
@@ -284,7 +242,7 @@ export class Ingestor implements ReceiverGate {
     if (this.flushing !== undefined || this.flushScheduled) return;
     // Hot path shortcut: anything that becomes due from now on is due at least this late.
     if (this.timerDueMs <= Date.now() + this.limits.minDueDelayMs) return;
-    const due = this.pipeline.nextDueMs((stream) => this.replaying.has(stream));
+    const due = this.pipeline.nextDueMs((stream) => this.replayer?.isReplaying(stream) === true);
     if (due === undefined || due >= this.timerDueMs) return;
     clearTimeout(this.timer);
     this.timerDueMs = due;
@@ -305,7 +263,7 @@ export class Ingestor implements ReceiverGate {
       .finally(() => {
         this.flushing = undefined;
         this.releaseWaiters();
-        if (this.pipeline.hasFullJob || this.deadLetterJobs.length > 0) this.kick();
+        if (this.pipeline.hasFullJob || this.deadLetters.jobs.length > 0) this.kick();
         else this.arm();
       });
   }
@@ -320,7 +278,7 @@ export class Ingestor implements ReceiverGate {
       const nowMs = Date.now();
       this.handleExpiredHoles(nowMs);
       const cut = this.pipeline.cut(nowMs, this.forceAll, this.limits.flushJobsMax);
-      const extra = this.deadLetterJobs.splice(0, this.limits.flushJobsMax);
+      const extra = this.deadLetters.jobs.splice(0, this.limits.flushJobsMax);
       if (cut === undefined && extra.length === 0) break;
       try {
         await this.flusher.write(cut?.jobs ?? [], extra, cut?.marks ?? {});
@@ -328,7 +286,7 @@ export class Ingestor implements ReceiverGate {
         if (!(error instanceof PositionLostError)) throw error;
         // The cut jobs are above the position to be rebuilt: the replay re-sends their messages.
         // Dead letters are not replayed by position: keep them for the next write.
-        this.deadLetterJobs.unshift(...extra);
+        this.deadLetters.jobs.unshift(...extra);
         this.lost = error;
         continue;
       }
@@ -349,65 +307,13 @@ export class Ingestor implements ReceiverGate {
     // At shutdown open holes stay open (see flushAll): no new replay, no gap.
     if (this.closing) return;
     for (const { stream, hole } of this.pipeline.expiredHoles(nowMs)) {
-      if (this.replaying.has(stream)) continue;
-      if (this.replay !== undefined) {
-        this.startReplay(stream, hole.fromSeq, hole, 'hole');
+      if (this.replayer?.isReplaying(stream)) continue;
+      if (this.replayer !== undefined) {
+        this.replayer.start(stream, hole.fromSeq, hole, 'hole');
         continue;
       }
       const gap = this.pipeline.skipHole(stream, nowMs);
       if (gap !== undefined) this.recordGap(stream, gap, 'reorder window expired');
-    }
-  }
-
-  private startReplay(stream: string, fromSeq: bigint, hole: SequenceHole | undefined, why: 'hole' | 'catch-up'): void {
-    this.replaying.add(stream);
-    const run = this.replayRange(stream, fromSeq, hole?.toSeq)
-      .then((outcome) => {
-        this.counts.replayed.inc('ok');
-        this.logger.info({ stream, fromSeq, why, messages: outcome.messages, coveredThroughSeq: outcome.coveredThroughSeq }, 'replay done');
-        // A hole that is still open although the engine answered past it: the engine does not
-        // have those sequences. Anything beyond what the replay covered keeps its own window.
-        const open = this.pipeline.hole(stream);
-        if (open !== undefined && open.toSeq < outcome.coveredThroughSeq) this.skipAndRecord(stream, 'not in the engine replay');
-      })
-      .catch((error: unknown) => {
-        this.counts.replayed.inc('failed');
-        this.logger.warn({ err: error, stream, fromSeq, why }, 'replay failed');
-        const open = this.pipeline.hole(stream);
-        if (open !== undefined && (hole === undefined || open.fromSeq <= hole.toSeq)) this.skipAndRecord(stream, 'replay failed');
-      })
-      .finally(() => {
-        this.replaying.delete(stream);
-        this.replays.delete(run);
-        this.kick();
-      });
-    this.replays.add(run);
-  }
-
-  /** Pages through the replay endpoint from `fromSeq` until the engine has nothing more or `untilSeq` arrived. */
-  private async replayRange(stream: string, fromSeq: bigint, untilSeq: bigint | undefined): Promise<ReplayOutcome> {
-    const client = this.replay!;
-    let from = fromSeq;
-    let maxSeen = fromSeq - 1n;
-    let messages = 0;
-    for (;;) {
-      // What we hold was journaled by the engine before it was sent: a short page proves that
-      // the engine has nothing else below it.
-      const heldTop = this.pipeline.highestSeq(stream);
-      const frames = await client.page(stream, from);
-      const nowMs = Date.now();
-      for (const frame of frames) {
-        const seq = this.pipeline.ingest(frame, nowMs, 'replay');
-        if (seq !== NOT_SEQUENCED && seq > maxSeen) maxSeen = seq;
-      }
-      messages += frames.length;
-      this.kick();
-      if (frames.length < client.pageMessages) return { coveredThroughSeq: heldTop > maxSeen ? heldTop : maxSeen, messages };
-      if ((untilSeq !== undefined && maxSeen >= untilSeq) || maxSeen < from) return { coveredThroughSeq: maxSeen, messages };
-      from = maxSeen + 1n;
-      // Replayed messages are released into batches: let the flusher keep up (messages held
-      // behind the hole are not counted, or the replay that frees them would wait on them).
-      while (this.pipeline.batchedCount + this.flusher.inFlight >= this.limits.bufferMessagesMax) await sleep(5);
     }
   }
 
@@ -422,75 +328,9 @@ export class Ingestor implements ReceiverGate {
     this.kick();
   }
 
-  /**
-   * Redis lost the position (restart without its data, failover to a lagging replica): the
-   * jobs after what it still holds may be gone, settled or not. Rebuilds the position from what
-   * Redis holds and the settled shard watermarks in Cassandra (rebuildState), drops what this
-   * process held or spooled above it, and asks the engine's replay for everything after it, so
-   * every shard's next job continues the settler's chain. Without a replay endpoint nothing
-   * can re-send the lost range: the ingestor halts, naming it, rather than skip it.
-   */
+  /** See PositionRecoverer.recover(). */
   private async recover(error: PositionLostError): Promise<void> {
-    const recovery = this.recovery;
-    if (recovery === undefined) throw error;
-    this.logger.error({ err: error, lost: error.fields.map((f) => ({ field: f.field, stored: f.storedSeq, confirmed: f.confirmedSeq })) }, 'ingest position in Redis went back (Redis lost writes); rebuilding it from the shard watermarks');
-    const confirmed = new Map(recovery.writer.confirmed);
-    const watermarks = await this.retrying('read the shard watermarks', recovery.watermarks);
-    const hash = await this.retrying('read the state hash', () => recovery.writer.readState());
-    const { state } = rebuildState({ hash, watermarks, tradeShards: recovery.tradeShards, sequenceScope: recovery.sequenceScope });
-    // A MULTI in flight when the connection dropped is re-sent by ioredis to the server it
-    // reconnects to: its jobs may be there (the commit script refused only the position). They
-    // continue a chain that server no longer has.
-    const shardPositions = new Map([...recovery.tradeShards, 'funding'].map((shard) => [shard, state.get(shard) ?? 0n]));
-    const removed = await this.retrying('remove jobs above the rebuilt position', () => recovery.writer.removeJobsAbove(shardPositions));
-    if (this.replay === undefined) {
-      const ranges: LostRange[] = [];
-      for (const [field, seq] of confirmed) {
-        const from = (state.get(field) ?? 0n) + 1n;
-        if (from <= seq) ranges.push({ field, fromSeq: from, toSeq: seq });
-      }
-      if (ranges.length === 0) {
-        // Everything Redis lost was settled already: put the position back and go on.
-        const merged = new Map(state);
-        for (const [field, seq] of confirmed) if (seq > (merged.get(field) ?? 0n)) merged.set(field, seq);
-        await this.retrying('write the rebuilt state', () => recovery.writer.resetState(merged));
-        this.lost = undefined;
-        this.counts.positionLost.inc('recovered');
-        this.logger.warn({ state: stateFields(state) }, 'ingest position rewritten: Redis lost only what was settled');
-        return;
-      }
-      this.haltedRanges = ranges;
-      this.lost = undefined;
-      this.counts.positionLost.inc('halted');
-      this.metrics.halted.set(1);
-      for (const range of ranges) {
-        // toSeq is what Redis had confirmed; nothing after it is written either while halted.
-        this.logger.fatal(
-          { shard: range.field, fromSeq: range.fromSeq, toSeq: range.toSeq, removedJobs: removed },
-          'Redis lost this range and there is no replay endpoint (zmq.replay_endpoint) to re-send it: ingestion halted, nothing skipped; re-drive the range from the engine, then restart the ingestor',
-        );
-      }
-      return;
-    }
-    await this.retrying('write the rebuilt state', () => recovery.writer.resetState(state));
-    const spooledDropped = await this.flusher.resetTo(state);
-    this.pipeline.reset(state);
-    this.lost = undefined;
-    this.counts.positionLost.inc('recovered');
-    this.logger.warn({ state: stateFields(state), watermarks: stateFields(watermarks), removedJobs: removed, spooledDropped }, 'ingest position rebuilt from the shard watermarks; replaying from there');
-    this.catchUp();
-  }
-
-  /** Runs `step` until it succeeds (Redis or Cassandra may still be coming back). */
-  private async retrying<T>(what: string, step: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await step();
-      } catch (error) {
-        if (this.closing) throw error;
-        this.logger.warn({ err: error, attempt }, `recovery could not ${what}; retrying`);
-        await sleep(this.recovery?.retryIntervalMs ?? 500);
-      }
-    }
+    if (this.recoverer === undefined) throw error;
+    await this.recoverer.recover(error);
   }
 }

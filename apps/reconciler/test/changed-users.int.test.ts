@@ -6,42 +6,26 @@
  * would have drawn — while a user the settler never wrote is not read at all.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeTestQueues, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { ChangedUsers, createLogger, createRedisConnection, createSettlementQueue, hourOf } from '@settlement/runtime';
-import { MarketCatalog } from '@settlement/domain';
-import { WatermarkRepository } from '@settlement/scylla';
-// Test only: the real settler runs in-process and its deterministic stream generator feeds it.
-import { startSettler } from '@settlement/settler';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see fix-twice.int.test.ts
-import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see fix-twice.int.test.ts
-import { generateStream, toJobs } from '../../settler/test/stream-generator.js';
+import type { TestKeyspace } from '@settlement/testing';
+import { ChangedUsers, createLogger, hourOf } from '@settlement/runtime';
 import { reconcileOnce } from '../src/index.js';
+import { openSettledBed, type SettledBed } from './settled-bed.js';
 
+let bed: SettledBed | undefined;
 let ks: TestKeyspace;
 let redis: Redis;
 let users: bigint[];
-const queues = new Map<string, Queue>();
 const logger = createLogger({ app: 'reconciler-test', level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ reconciliation: { concurrency: 8, sample_size: 1 } }));
-  const catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  const settler = await startSettler({ config: ks.config, logger });
-  const stream = generateStream({ catalog, messages: 1_500, users: 120, seed: 23 });
-  users = [...stream.users];
-  await enqueue(queues, toJobs(stream.messages, 50));
-  await waitForWatermarks(new WatermarkRepository(ks.client, ks.config.scylladb.keyspace), stream.lastSeqByShard, 60_000);
-  await settler.close();
+  bed = await openSettledBed({ reconciliation: { concurrency: 8, sample_size: 1 }, messages: 1_500, users: 120, seed: 23 }, logger);
+  ({ ks, redis } = bed);
+  users = [...bed.stream.users];
 }, 120_000);
 
 afterAll(async () => {
-  await closeTestQueues(queues.values(), redis);
-  await ks?.drop();
+  await bed?.close();
 });
 
 const q = (cql: string, params: unknown[]) => ks.client.execute(cql, params, { prepare: true });

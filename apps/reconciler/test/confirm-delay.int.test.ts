@@ -7,43 +7,25 @@
  * by the test: a row is set wrong, and put back while the run waits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { closeTestQueues, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { MarketCatalog } from '@settlement/domain';
-import { WatermarkRepository } from '@settlement/scylla';
+import type { TestKeyspace } from '@settlement/testing';
+import { createLogger } from '@settlement/runtime';
 import type { SettlementConfig } from '@settlement/config';
-// Test only: the real settler runs in-process and its deterministic stream generator feeds it.
-import { startSettler } from '@settlement/settler';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see fix-twice.int.test.ts
-import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see fix-twice.int.test.ts
-import { generateStream, toJobs } from '../../settler/test/stream-generator.js';
 import { reconcileOnce } from '../src/index.js';
+import { openSettledBed, type SettledBed } from './settled-bed.js';
 
+let bed: SettledBed | undefined;
 let ks: TestKeyspace;
-let redis: Redis;
 let users: bigint[];
-const queues = new Map<string, Queue>();
 const logger = createLogger({ app: 'reconciler-test', level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ reconciliation: { concurrency: 4 } }));
-  const catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  const settler = await startSettler({ config: ks.config, logger });
-  const stream = generateStream({ catalog, messages: 400, users: 20, seed: 19 });
-  users = [...stream.users];
-  await enqueue(queues, toJobs(stream.messages, 50));
-  await waitForWatermarks(new WatermarkRepository(ks.client, ks.config.scylladb.keyspace), stream.lastSeqByShard, 60_000);
-  await settler.close();
+  bed = await openSettledBed({ reconciliation: { concurrency: 4 }, messages: 400, users: 20, seed: 19 }, logger);
+  ks = bed.ks;
+  users = [...bed.stream.users];
 }, 90_000);
 
 afterAll(async () => {
-  await closeTestQueues(queues.values(), redis);
-  await ks?.drop();
+  await bed?.close();
 });
 
 const q = (cql: string, params: unknown[]) => ks.client.execute(cql, params, { prepare: true });

@@ -7,21 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { createTestKeyspace, testConfig, waitFor, type TestKeyspace } from '@settlement/testing';
-import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { MarketCatalog } from '@settlement/domain';
-import { ReconciliationStore, WatermarkRepository } from '@settlement/scylla';
+import { waitFor, type TestKeyspace } from '@settlement/testing';
+import { createLogger } from '@settlement/runtime';
+import { ReconciliationStore } from '@settlement/scylla';
 import type { SettlementConfig } from '@settlement/config';
-// Test only: the real settler runs in-process and its deterministic stream generator feeds it.
-// Application code never imports another app.
+// Test only: the real settler runs in-process. Application code never imports another app.
 import { startSettler, type RunningSettler } from '@settlement/settler';
-// The settler's test helpers have no entry of their own (no alias reaches apps/settler/test).
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
-import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
-import { generateStream, toJobs } from '../../settler/test/stream-generator.js';
 import { reconcileOnce, type ReconcileSummary } from '../src/index.js';
+import { openSettledBed, type SettledBed } from './settled-bed.js';
 
 interface Row {
   readonly userId: bigint;
@@ -32,36 +25,25 @@ interface Row {
   readonly version: bigint;
 }
 
+let bed: SettledBed | undefined;
 let ks: TestKeyspace;
-let redis: Redis;
+/** The settler started by the test, after the fix runs. */
 let settler: RunningSettler | undefined;
 let users: bigint[];
-const queues = new Map<string, Queue>();
+let queues: ReadonlyMap<string, Queue>;
 const logger = createLogger({ app: 'reconciler-test', level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ reconciliation: { page_size: 40, concurrency: 4, fix_wait_ms: 30_000 } }));
-  const catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  settler = await startSettler({ config: ks.config, logger });
-  const stream = generateStream({ catalog, messages: 600, users: 30, seed: 18 });
-  users = [...stream.users];
-  await enqueue(queues, toJobs(stream.messages, 50));
-  await waitForWatermarks(new WatermarkRepository(ks.client, ks.config.scylladb.keyspace), stream.lastSeqByShard, 60_000);
-  // The settler is behind (here: not running) for longer than the fix runs wait.
-  await settler.close();
-  settler = undefined;
+  // The settler that settles the stream stops: it is behind (here: not running) for longer
+  // than the fix runs wait.
+  bed = await openSettledBed({ reconciliation: { page_size: 40, concurrency: 4, fix_wait_ms: 30_000 }, messages: 600, users: 30, seed: 18 }, logger);
+  ({ ks, queues } = bed);
+  users = [...bed.stream.users];
 }, 90_000);
 
 afterAll(async () => {
   await settler?.close();
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 const q = (cql: string, params: unknown[]) => ks.client.execute(cql, params, { prepare: true });

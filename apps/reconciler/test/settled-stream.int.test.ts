@@ -7,49 +7,39 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import type { TestKeyspace } from '@settlement/testing';
+import { createLogger } from '@settlement/runtime';
 import { MarketCatalog, ingestPositionKey, type SettlementMessage } from '@settlement/domain';
 import { ReconciliationStore, WatermarkRepository, type StoredFinding } from '@settlement/scylla';
-// Test only: the real settler runs in-process and its deterministic stream generator feeds it.
-// Application code never imports another app.
-import { startSettler, type RunningSettler } from '@settlement/settler';
 // The settler's test helpers have no entry of their own (no alias reaches apps/settler/test).
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
 import { enqueue, waitForWatermarks } from '../../settler/test/harness.js';
 // eslint-disable-next-line @nx/enforce-module-boundaries -- test helpers of another app, see above
 import { expectedBalances, generateStream, toJobs } from '../../settler/test/stream-generator.js';
 import { reconcileOnce, type ReconcileSummary } from '../src/index.js';
+import { openSettledBed, type SettledBed } from './settled-bed.js';
 
 const USERS = 120;
 const MESSAGES = 3000;
+let bed: SettledBed | undefined;
 let ks: TestKeyspace;
 let redis: Redis;
-let settler: RunningSettler | undefined;
-const queues = new Map<string, Queue>();
+let queues: ReadonlyMap<string, Queue>;
 let messages: SettlementMessage[];
 const logger = createLogger({ app: 'reconciler-test', level: process.env.TEST_LOG_LEVEL ?? 'warn' });
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ reconciliation: { page_size: 40, concurrency: 8, fix_wait_ms: 30_000 } }));
-  const catalog = new MarketCatalog(ks.config);
-  redis = createRedisConnection(ks.config.redis.url);
-  for (const shard of catalog.shards) queues.set(shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix }));
-  settler = await startSettler({ config: ks.config, logger });
-  const stream = generateStream({ catalog, messages: MESSAGES, users: USERS, seed: 42 });
-  messages = stream.messages;
-  await enqueue(queues, toJobs(stream.messages, 50));
-  await waitForWatermarks(new WatermarkRepository(ks.client, ks.config.scylladb.keyspace), stream.lastSeqByShard, 80_000);
+  // The settler keeps running: later tests settle more while the reconciler reads, and apply corrections.
+  bed = await openSettledBed(
+    { reconciliation: { page_size: 40, concurrency: 8, fix_wait_ms: 30_000 }, messages: MESSAGES, users: USERS, seed: 42, settleTimeoutMs: 80_000, keepSettler: true },
+    logger,
+  );
+  ({ ks, redis, queues } = bed);
+  messages = bed.stream.messages;
 }, 120_000);
 
 afterAll(async () => {
-  await settler?.close();
-  for (const queue of queues.values()) {
-    await queue.obliterate({ force: true }).catch(() => undefined);
-    await queue.close();
-  }
-  await redis?.quit();
-  await ks?.drop();
+  await bed?.close();
 });
 
 const run = (request: Parameters<typeof reconcileOnce>[0]['request'], jobId: string): Promise<ReconcileSummary> =>
