@@ -34,6 +34,16 @@ export interface ReplayParts {
 export class Replayer {
   private readonly replaying = new Set<string>();
   private readonly replays = new Set<Promise<void>>();
+  /**
+   * The current replay of each stream. A replay started later (the catch-up after Redis lost the
+   * position and the pipeline started over) supersedes one still running: the older one stops
+   * paging and judges no hole, since what it saw was measured against a position that is gone.
+   * (Seen in a chaos run: a catch-up from 7748 went on after the position was rebuilt at 7797;
+   * its end found the hole 7798-23747 it had itself delivered before the reset, and recorded it
+   * as a gap; the new replay's messages were then dead-lettered as arriving after their gap.)
+   */
+  private readonly currentRun = new Map<string, number>();
+  private runs = 0;
 
   constructor(
     private readonly client: ReplayClient,
@@ -61,9 +71,16 @@ export class Replayer {
 
   start(stream: string, fromSeq: bigint, hole: SequenceHole | undefined, why: 'hole' | 'catch-up'): void {
     const { pipeline, counts, logger } = this.parts;
+    const runId = ++this.runs;
+    this.currentRun.set(stream, runId);
+    const current = (): boolean => this.currentRun.get(stream) === runId;
     this.replaying.add(stream);
-    const run = this.range(stream, fromSeq, hole?.toSeq)
+    const run = this.range(stream, fromSeq, hole?.toSeq, current)
       .then((outcome) => {
+        if (!current()) {
+          logger.info({ stream, fromSeq, why, messages: outcome.messages }, 'replay superseded by a later one (the position was rebuilt): it judges no hole');
+          return;
+        }
         counts.replayed.inc('ok');
         logger.info({ stream, fromSeq, why, messages: outcome.messages, coveredThroughSeq: outcome.coveredThroughSeq }, 'replay done');
         // A hole that is still open although the engine answered past it: the engine does not
@@ -72,21 +89,25 @@ export class Replayer {
         if (open !== undefined && open.toSeq < outcome.coveredThroughSeq) this.parts.skipAndRecord(stream, 'not in the engine replay');
       })
       .catch((error: unknown) => {
+        if (!current()) return;
         counts.replayed.inc('failed');
         logger.warn({ err: error, stream, fromSeq, why }, 'replay failed');
         const open = pipeline.hole(stream);
         if (open !== undefined && (hole === undefined || open.fromSeq <= hole.toSeq)) this.parts.skipAndRecord(stream, 'replay failed');
       })
       .finally(() => {
-        this.replaying.delete(stream);
+        if (current()) this.replaying.delete(stream);
         this.replays.delete(run);
         this.parts.kick();
       });
     this.replays.add(run);
   }
 
-  /** Pages through the replay endpoint from `fromSeq` until the engine has nothing more or `untilSeq` arrived. */
-  async range(stream: string, fromSeq: bigint, untilSeq: bigint | undefined): Promise<ReplayOutcome> {
+  /**
+   * Pages through the replay endpoint from `fromSeq` until the engine has nothing more or
+   * `untilSeq` arrived, or until `current` says a later replay of the stream took over.
+   */
+  async range(stream: string, fromSeq: bigint, untilSeq: bigint | undefined, current: () => boolean = () => true): Promise<ReplayOutcome> {
     const { client } = this;
     const { pipeline, flusher } = this.parts;
     let from = fromSeq;
@@ -97,6 +118,7 @@ export class Replayer {
       // the engine has nothing else below it.
       const heldTop = pipeline.highestSeq(stream);
       const frames = await client.page(stream, from);
+      if (!current()) return { coveredThroughSeq: maxSeen, messages };
       const nowMs = Date.now();
       for (const frame of frames) {
         const seq = pipeline.ingest(frame, nowMs, 'replay');
