@@ -8,3 +8,4 @@ export type { LocalRingOptions, LocalRingState, RingErrorCode, RingNodeStatus } 
 export { ensureRedis } from './stack/redis.js';
 export { parseScriptArgs } from './cli/script-args.js';
 export { freePort } from './testing/net.js';
+export { waitFor } from './testing/wait-for.js';

@@ -1,9 +1,11 @@
-/** Prints rows as an aligned text table. */
+import { renderTable } from '@settlement/runtime';
+
+/**
+ * Prints rows as an aligned text table (the CLI's renderer): numbers as integers or with two
+ * decimals, a number that is not finite (a measurement that is missing) as '-'.
+ */
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
-  const line = (r: ReadonlyArray<string | number>) => r.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
-  return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+  return renderTable(headers, rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c))));
 }
 
 function formatNumber(n: number): string {

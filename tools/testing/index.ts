@@ -117,22 +117,7 @@ export function appEnv(configFile: string, extra: Record<string, string> = {}): 
   return { ...process.env, SETTLEMENT_CONFIG: configFile, ...extra };
 }
 export { freePort, TcpProxy, withCassandraHost } from './net.js';
-
-/** Polls `check` until it returns a value (not undefined or false), or fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor } from './wait-for.js';
 
 /** Empties and closes a test file's queues (its own prefix), then quits its Redis connection. */
 export async function closeTestQueues(queues: Iterable<Queue>, redis?: { quit(): Promise<unknown> }): Promise<void> {

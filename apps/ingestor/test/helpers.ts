@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
@@ -18,7 +17,8 @@ import type { Simulator } from '@settlement/simulator';
 
 // From @settlement/tools, not @settlement/testing: that one needs vitest, and the benchmark
 // (perf/ingest-throughput.ts) imports this file outside vitest.
-export { freePort } from '@settlement/tools';
+import { waitFor } from '@settlement/tools';
+export { freePort, waitFor } from '@settlement/tools';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -27,15 +27,6 @@ export function writeConfig(config: Readonly<SettlementConfig>, file: string): s
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, stringifyYaml(JSON.parse(JSON.stringify(config, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))));
   return file;
-}
-
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, intervalMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 export interface LogLine {

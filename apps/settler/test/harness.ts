@@ -5,12 +5,15 @@ import { expect } from 'vitest';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
 import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
 import { BalanceRepository, CONSISTENCY, DeadLetterRepository, FenceRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
-import { closeTestQueues, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { closeTestQueues, createTestKeyspace, testConfig, waitFor, type TestKeyspace } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
 import { createSettlerMetrics } from '../src/metrics.js';
 import { ShardSettler } from '../src/shard-settler.js';
 import { StorageWatch } from '../src/storage-watch.js';
 import type { Expected, StreamJob } from './stream-generator.js';
+
+// The tests of this folder take it from here with the other helpers.
+export { waitFor };
 
 /** A fresh keyspace and queue prefix, with the shards' queues and the repositories tests read. */
 export interface TestBed {
@@ -111,16 +114,6 @@ export async function enqueue(queues: ReadonlyMap<string, Queue>, jobs: readonly
         list.slice(i, i + 200).map((job) => ({ name: SETTLE_JOB_NAME, data: encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), opts: { jobId: job.jobId } })),
       );
     }
-  }
-}
-
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 200): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // A check that throws (a client still reconnecting after a Cassandra restart) is "not yet".
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 

@@ -11,3 +11,4 @@ export type { AppContext } from './app.js';
 export { startHeartbeat, heartbeatKey, heartbeatPattern } from './heartbeat.js';
 export type { Heartbeat } from './heartbeat.js';
 export { ChangedUsers, changedUsersKey, hourOf, HOUR_MS } from './changed-users.js';
+export { renderTable } from './text-table.js';

@@ -1,6 +1,6 @@
 /** `settle reconcile-status`: the findings of a run as a terminal table. */
+import { renderTable } from '@settlement/runtime';
 import type { DisplayPair, AmountPair, FindingList, FindingView } from '../ops/findings.js';
-import { renderTable } from './table.js';
 
 /** Longer messages are cut in the table (--json has them whole). */
 const MESSAGE_CHARS_MAX = 70;

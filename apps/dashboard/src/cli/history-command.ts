@@ -1,11 +1,11 @@
 /** `settle history <user>`: a user's trades (or, with --ledger, funding events), newest first. */
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { renderTable } from '@settlement/runtime';
 import { HISTORY_LIMIT_MAX, historyReaderOf, userLedgerPage, userTradesPage } from '../ops/history.js';
 import { InputError } from '../ops/input-error.js';
 import { parseInput, userIdSchema } from '../ops/params.js';
 import type { CommandContext } from './command-context.js';
-import { renderTable } from './table.js';
 
 interface HistoryOptions {
   symbol?: string;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type SettlementConfig } from '@settlement/config';
 import { createScyllaClient, migrate, scyllaOptionsFromConfig, type StoredDeadLetter } from '@settlement/scylla';
+import { renderTable } from '@settlement/runtime';
 import { bigintReplacer } from '../ops/amounts.js';
 import { openOps, type Ops } from '../ops/context.js';
 import { deadLetterShards, ingestorEndpoint, listDeadLetters, replayDeadLetters } from '../ops/dead-letters.js';
@@ -24,7 +25,6 @@ import { registerExportCommands } from './export-command.js';
 import { registerHistoryCommand } from './history-command.js';
 import { renderFindings } from './findings-output.js';
 import { ProgressBar, progressPercent } from './progress-bar.js';
-import { renderTable } from './table.js';
 
 export interface CliIo {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };

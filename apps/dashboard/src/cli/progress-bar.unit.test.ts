@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { progressPercent, ProgressBar, renderBar } from './progress-bar.js';
-import { renderTable } from './table.js';
 
 class Sink {
   text = '';
@@ -38,13 +37,5 @@ describe('progress bar', () => {
     const quiet = new ProgressBar(log as unknown as NodeJS.WritableStream, 4);
     for (const percent of [10, 10.4, 10.9, 60]) quiet.update({ percent, label: 'active, 3 users' });
     expect(log.text).toBe('[----]  10% active, 3 users\n[##--]  60% active, 3 users\n');
-  });
-});
-
-describe('renderTable', () => {
-  it('pads text left and numbers right', () => {
-    expect(renderTable(['asset', 'amount'], [['BTC', '1.5'], ['USDT', '100.25']])).toBe(
-      ['asset  amount', '-----  ------', 'BTC       1.5', 'USDT   100.25'].join('\n'),
-    );
   });
 });

@@ -1,4 +1,8 @@
-/** Plain-text tables for the terminal: left-aligned text, right-aligned numbers. */
+/**
+ * The one text-table renderer: the `settle` CLI's tables and the benchmarks' reports. Columns
+ * two spaces apart, a dashed rule under the header; a column whose every cell is a number (or
+ * '-') is right-aligned, any other left-aligned; no trailing spaces.
+ */
 export function renderTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const numeric = header.map((_h, i) => rows.length > 0 && rows.every((r) => /^-?[\d.]+$/.test(r[i] ?? '') || (r[i] ?? '') === '-'));

@@ -1,0 +1,101 @@
+/** The printed report of `npm run bench`: the raw ceilings, the tables of steps and stages, the ratio, checks and targets. */
+import path from 'node:path';
+import { ROOT } from '@settlement/tools';
+import { halfMaxStep, type BenchOutcome, type BenchSummary } from './bench-summary.js';
+import { round } from './latency.js';
+import type { RawCeilingResult } from './raw-ceiling.js';
+import { formatTable } from './table.js';
+
+/** Writes the report to stdout; `jsonFile`: where the summary was written. */
+export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: string): void {
+  const { raw, rawCpuCores } = o.startRaw;
+  const { results, pairs, maxStep, idle, underLoad, checks } = o.run;
+  const { durability, rawLatency } = o;
+  const half = halfMaxStep(o.run);
+  const targets = summary.targets;
+  const rawLine = (what: string, r: RawCeilingResult, cores: Record<string, number>): string =>
+    `${what}: ${Math.round(r.messagesPerS)} msgs/s (${Math.round(r.tradesPerS)} trades/s, ${round(100 * r.tradesShare, 0)} % trades), Cassandra ${cores['cassandra'] ?? '?'} cores, bench ${cores['bench'] ?? '?'}\n`;
+  process.stdout.write(`\n${rawLine('Raw LOGGED BATCH ceiling (start of run, sets the offered rates)', raw, rawCpuCores)}`);
+  for (const p of pairs) process.stdout.write(rawLine(`Raw LOGGED BATCH ceiling on the ${p.step} step's messages`, p.raw, p.rawCpuCores));
+  process.stdout.write('\n');
+  if (durability !== undefined) {
+    process.stdout.write(
+      formatTable(
+        ['durability cost: raw ceiling', 'commit log', 'msgs/s', 'trades/s', 'batches', 'cassandra cores', 'vs periodic'],
+        [
+          ['local stack (start of run)', 'periodic 10 s', Math.round(raw.messagesPerS), Math.round(raw.tradesPerS), raw.batches, rawCpuCores['cassandra'] ?? NaN, ''],
+          ...[durability.periodic, durability.batch].map((d) => [
+            `private node :${durability.node.port}`,
+            d.commitlog === 'periodic' ? 'periodic 10 s' : 'batch 2 ms',
+            Math.round(d.raw.messagesPerS), Math.round(d.raw.tradesPerS), d.raw.batches, d.cpuCores['cassandra'] ?? NaN,
+            round(d.raw.messagesPerS / durability.periodic.raw.messagesPerS, 3),
+          ]),
+        ],
+      ) + '\n(the same messages; on the private node each mode on a fresh keyspace after the same untimed warm-up)\n\n',
+    );
+  } else if (o.options.durabilityCeilingOn) process.stdout.write('durability cost: the durability ceiling failed (see the log)\n\n');
+  process.stdout.write(
+    formatTable(
+      ['step', 'offered/s', 'sent/s', 'settled/s', 'p50 ms', 'p99 ms', 'max ms', 'queue max', 'gc max·sum ms', 'cassandra', 'settlers', 'ingestor', 'redis', 'bench+sim'],
+      results.map((r) => [
+        r.label, r.offeredPerS, r.achievedOfferPerS, r.settledPerS, r.p50Ms, r.p99Ms, r.maxMs, r.queueDepthMax,
+        r.cassandraGc === undefined ? 'n/a' : `${r.cassandraGc.maxMs}·${r.cassandraGc.totalMs}`,
+        r.cpuCores['cassandra'] ?? NaN,
+        round(Object.entries(r.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((s, [, v]) => s + v, 0)),
+        r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN, r.cpuCores['bench+simulator'] ?? NaN,
+      ]),
+    ) + '\n\n',
+  );
+  process.stdout.write(
+    formatTable(
+      ['step', 'jobs', 'msgs/job', 'ingest p50', 'ingest p99', 'queued p50', 'queued p99', 'settle p50', 'settle p99'],
+      results.map((r) => [
+        r.label, r.stages.jobs, r.stages.messagesPerJob, r.stages.ingest.p50Ms, r.stages.ingest.p99Ms,
+        r.stages.queued.p50Ms, r.stages.queued.p99Ms, r.stages.settle.p50Ms, r.stages.settle.p99Ms,
+      ]),
+    ) + '\n(latency per message by stage, ms: ingest = sent → job added, queued = added → taken by a settler, settle = taken → completed)\n',
+  );
+  // Where the half-max step's tail sits: its slowest seconds (by send time).
+  const slowest = [...half.stages.bySecond].sort((a, b) => b.maxMs - a.maxMs).slice(0, 5).sort((a, b) => a.second - b.second);
+  process.stdout.write(`half max, slowest seconds of ${half.stages.bySecond.length} (second: p99 · max ms): ${slowest.map((s) => `${s.second}: ${s.p99Ms} · ${s.maxMs}`).join(', ')}\n\n`);
+  const shardNames = [...new Set(results.flatMap((r) => Object.keys(r.shards)))].sort();
+  process.stdout.write(
+    formatTable(
+      ['step', ...shardNames.map((shard) => `${shard} batches · write/job ms`)],
+      results.map((r) => [r.label, ...shardNames.map((shard) => {
+        const t = r.shards[shard];
+        return t === undefined ? '' : `${t.batches} · ${t.writeMeanMs}/${t.jobMeanMs}`;
+      })]),
+    ) + '\n(per shard, from the settlers\' histograms: LOGGED BATCHes written, mean batch write and mean job time, ms)\n\n',
+  );
+  process.stdout.write(
+    formatTable(
+      ['balance query', 'service p50', 'service p99', 'raw p50', 'raw p99', 'count'],
+      [
+        ['idle', idle?.service.p50Ms ?? NaN, idle?.service.p99Ms ?? NaN, idle?.raw.p50Ms ?? NaN, idle?.raw.p99Ms ?? NaN, idle?.service.count ?? 0],
+        ['under load (half max)', underLoad?.service.p50Ms ?? NaN, underLoad?.service.p99Ms ?? NaN, underLoad?.raw.p50Ms ?? NaN, underLoad?.raw.p99Ms ?? NaN, underLoad?.service.count ?? 0],
+      ],
+    ) + '\n\n',
+  );
+  if (rawLatency !== undefined) {
+    process.stdout.write(
+      formatTable(
+        ['half max latency', 'rate/s', 'p50 ms', 'p99 ms', 'max ms', 'msgs/batch', 'batch write p50·p99 ms', 'cassandra cores', 'other cores'],
+        [
+          ['service (ZMQ sent → settled)', half.offeredPerS, half.p50Ms, half.p99Ms, half.maxMs, half.stages.messagesPerJob, '', half.cpuCores['cassandra'] ?? NaN,
+            round(Object.entries(half.cpuCores).filter(([k]) => k !== 'cassandra').reduce((sum, [, v]) => sum + v, 0))],
+          ['raw pipeline (due → acknowledged)', rawLatency.ratePerS, rawLatency.p50Ms, rawLatency.p99Ms, rawLatency.maxMs, rawLatency.messagesPerBatch, `${rawLatency.batchWrite.p50Ms}·${rawLatency.batchWrite.p99Ms}`,
+            rawLatency.cpuCores['cassandra'] ?? NaN, rawLatency.cpuCores['bench'] ?? NaN],
+        ],
+      ) + '\n(raw pipeline: the same messages at the same rate, settled in-process with one LOGGED BATCH in flight per shard and the service stopped)\n\n',
+    );
+  }
+  process.stdout.write(
+    `service / raw = ${summary.serviceToRawRatio} (` +
+      `${pairs.length === 0 ? 'best step against the start-of-run ceiling' : `median of ${pairs.length} closed-loop steps against the raw ceiling on their messages: ${pairs.map((p) => p.ratio).join(', ')}`}` +
+      `; max ${maxStep.settledPerS} msgs/s, ${summary.maxSettledTradesPerS} trades/s, ${round(100 * maxStep.tradesShare, 0)} % trades; against the start-of-run ceiling ${summary.serviceToFirstRawRatio})\n`,
+  );
+  process.stdout.write(`checks: ${checks.balancesChecked} balances, ${checks.mismatches.length} mismatches, conservation ${checks.conservation ? 'holds' : 'BROKEN'}\n`);
+  process.stdout.write(`targets: ${Object.entries(targets).map(([k, v]) => `${k}=${v ? 'yes' : 'NO'}`).join(' ')}\n`);
+  process.stdout.write(`results: ${path.relative(ROOT, jsonFile)} and bench/results/latest.svg (${Math.round((Date.now() - o.benchStartedMs) / 1000)} s)\n`);
+}
