@@ -3,9 +3,9 @@
  * rows of different shards may be at different points of settlement. They are re-checked on a
  * cut before they count.
  */
+import pMap from 'p-map';
 import { ReconcileFindingKind, confirmFindings, negativeBalanceFindings, type ReconcileFinding } from '@settlement/domain';
 import type { Logger } from '@settlement/runtime';
-import { mapBounded } from './bounded.js';
 import type { ReconcileDeps } from './run-deps.js';
 import { waitForCut } from './settlement-cut.js';
 import type { VerifiedUser } from './verify-balance.js';
@@ -22,7 +22,7 @@ export async function confirmNegatives(deps: ReconcileDeps, verified: VerifiedUs
   if (suspects.length === 0 || deps.enqueuedHeads === undefined) return { users: verified, unconfirmed: 0 };
   const heads = await deps.enqueuedHeads();
   const reached = await waitForCut(deps.reader, heads, deps.config.reconciliation.negative_cut_wait_ms, signal);
-  const reread = await mapBounded(suspects, deps.config.reconciliation.concurrency, (u) => deps.reader.userBalanceRows(u.userId));
+  const reread = await pMap(suspects, (u) => deps.reader.userBalanceRows(u.userId), { concurrency: deps.config.reconciliation.concurrency });
   const rowsByUser = new Map(suspects.map((u, i) => [u.userId, reread[i]!]));
   let unconfirmed = 0;
   const users = verified.map((u) => {

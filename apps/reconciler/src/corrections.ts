@@ -3,11 +3,11 @@
  * (its single writer) applies it, in order with the shard's settlement jobs, exactly once (the
  * settler records the correction id). The reconciler never writes a balance row itself.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import type { ConnectionOptions, Queue } from 'bullmq';
 import { CORRECT_JOB_NAME, decodeCorrectionJob, encodeBigints, type CorrectionJob } from '@settlement/domain';
 import { createSettlementQueue, type Logger } from '@settlement/runtime';
-import { sleep } from './bounded.js';
 
 export interface CorrectionRow {
   readonly userId: bigint;
@@ -110,7 +110,7 @@ export class CorrectionSender {
         for (const s of sent) if (!outcomes.has(s.correctionId)) outcomes.set(s.correctionId, outcome);
         break;
       }
-      await sleep(this.pollIntervalMs, signal);
+      await sleep(this.pollIntervalMs, undefined, { signal }).catch(() => undefined);
     }
     return sent.map((s) => ({ shard: s.shard, correctionId: s.correctionId, rows: s.rows, outcome: outcomes.get(s.correctionId)! }));
   }

@@ -3,10 +3,10 @@
  * the settlers, wait for them to apply, read the users again and record, per finding, whether
  * the correction repaired it.
  */
+import pMap from 'p-map';
 import { MarketCatalog, correctionRows, findingKey, isFixable, type ReconcileFinding, type ShardBalanceRow } from '@settlement/domain';
 import type { FindingRecord } from '@settlement/scylla';
 import type { Logger } from '@settlement/runtime';
-import { mapBounded } from './bounded.js';
 import type { CorrectionRow, SentCorrection } from './corrections.js';
 import type { ReconcileDeps } from './run-deps.js';
 import { verifyBalance, type VerifiedUser } from './verify-balance.js';
@@ -49,7 +49,7 @@ export async function fixPage(
   }
   const corrected = verified.filter((u) => u.findings.some(isFixable));
   const recheck = new Map(
-    (await mapBounded(corrected, deps.config.reconciliation.concurrency, (u) => verifyBalance(deps.reader, u.userId, deps.config.fee_account_user_id))).map((u) => [u.userId, u]),
+    (await pMap(corrected, (u) => verifyBalance(deps.reader, u.userId, deps.config.fee_account_user_id), { concurrency: deps.config.reconciliation.concurrency })).map((u) => [u.userId, u]),
   );
   const records: FindingRecord[] = [];
   for (const user of verified) {

@@ -5,10 +5,10 @@
  * negative is only real if it survives once every shard has applied what was already enqueued
  * when it was seen (everything that could precede what the rows show).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { ingestPositionKey } from '@settlement/domain';
 import type { ReconciliationReader } from '@settlement/scylla';
-import { sleep } from './bounded.js';
 
 
 /** Last enqueued sequence per shard; shards the ingestor never wrote are absent. */
@@ -32,6 +32,6 @@ export async function waitForCut(reader: ReconciliationReader, heads: ReadonlyMa
     const marks = await reader.shardWatermarks();
     if ([...heads].every(([shard, head]) => (marks.get(shard) ?? 0n) >= head)) return true;
     if (signal?.aborted || Date.now() >= deadline) return false;
-    await sleep(pollMs, signal);
+    await sleep(pollMs, undefined, { signal }).catch(() => undefined);
   }
 }

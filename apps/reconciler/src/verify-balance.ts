@@ -5,9 +5,9 @@
  * user with findings is read again, and only findings seen twice count.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import pMap from 'p-map';
 import { BalanceRecompute, confirmFindings, type ReconcileFinding, type ShardBalanceRow } from '@settlement/domain';
 import type { ReconciliationReader } from '@settlement/scylla';
-import { mapBounded } from './bounded.js';
 
 export interface VerifiedUser {
   readonly userId: bigint;
@@ -49,13 +49,13 @@ export async function verifyPage(
   options: { feeAccountUserId: bigint; concurrency: number; confirmDelayMs: number; signal?: AbortSignal | undefined },
 ): Promise<VerifiedUser[]> {
   const startedMs = Date.now();
-  const first = await mapBounded(userIds, options.concurrency, (userId) => readOnce(reader, userId, options.feeAccountUserId));
+  const first = await pMap(userIds, (userId) => readOnce(reader, userId, options.feeAccountUserId), { concurrency: options.concurrency });
   const suspects = userIds.filter((_, i) => first[i]!.check.findings.length > 0);
   const second = new Map<bigint, Awaited<ReturnType<typeof readOnce>>>();
   if (suspects.length > 0) {
     const waitMs = startedMs + options.confirmDelayMs - Date.now();
     if (waitMs > 0) await sleep(waitMs, undefined, { signal: options.signal }).catch(() => undefined);
-    const again = await mapBounded(suspects, options.concurrency, (userId) => readOnce(reader, userId, options.feeAccountUserId));
+    const again = await pMap(suspects, (userId) => readOnce(reader, userId, options.feeAccountUserId), { concurrency: options.concurrency });
     suspects.forEach((userId, i) => second.set(userId, again[i]!));
   }
   return userIds.map((userId, i) => {
