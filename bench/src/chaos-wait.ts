@@ -1,6 +1,6 @@
 /** Waiting helpers of the chaos run: its stores come and go, so every wait must be able to give up. */
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { setTimeout as sleep } from 'node:timers/promises';
 
 /** The promise's value, or `fallback` when it fails or takes longer than `ms`. */
 export async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {

@@ -19,6 +19,7 @@
  * await ring.stop(log);        // or stopLocalRing(baseDir, log) from another process
  * ```
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cassandra from 'cassandra-driver';
@@ -96,7 +97,6 @@ const DEFAULTS = {
   ringReadyTimeoutMs: 60_000,
 } as const;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function ringAddress(node: number): string {
   return `127.0.0.${node}`;
