@@ -258,6 +258,7 @@ export function buildProgram(io: CliIo): SettleProgram {
           keyspace: cfg.scylladb.keyspace,
           replicationFactor: cfg.scylladb.replication_factor,
           symbols: cfg.symbols.map((s) => s.name),
+          historyBucketSeqs: cfg.scylladb.history_bucket_seqs,
         });
         if (globals().json) return printJson(result);
         print(`keyspace ${cfg.scylladb.keyspace}: ${result.applied.length} migration(s) applied, ${result.skipped.length} already there`);
