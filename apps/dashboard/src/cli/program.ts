@@ -22,6 +22,7 @@ import { CliError } from './cli-error.js';
 import { ExitCode } from './exit-codes.js';
 import { registerExportCommands } from './export-command.js';
 import { registerHistoryCommand } from './history-command.js';
+import { registerMigrateHistoryCommand } from './migrate-history-command.js';
 import { renderFindings } from './findings-output.js';
 import { ProgressBar, progressPercent } from './progress-bar.js';
 import { renderTable } from './table.js';
@@ -271,6 +272,7 @@ export function buildProgram(io: CliIo): SettleProgram {
   const context = { io, getConfig, getOps, json: () => globals().json === true, print, printJson };
   registerHistoryCommand(program, context);
   registerExportCommands(program, context);
+  registerMigrateHistoryCommand(program, context);
 
   const closeOps = async () => {
     await ops?.close();
