@@ -94,26 +94,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   // A consistency that cannot read back its own writes for this replication is refused here.
   const replication = checkConsistencyFits(client, keyspace, config.scylladb.local_data_center, config.scylladb.consistency);
   const symbols = config.symbols.map((sym) => sym.name);
-  // The history layout is the keyspace's (bucket width, backfill done or not): read now and every
-  // minute, so the old tables stop being written soon after `settle migrate-history` is done.
   const historyLayout = new HistoryLayoutRepository(client, keyspace);
-  const historyMode = await historyLayout.writeMode(config.scylladb.history_bucket_seqs);
-  if (historyMode.bucketSeqs !== config.scylladb.history_bucket_seqs) {
-    logger.warn({ configured: config.scylladb.history_bucket_seqs.toString(), keyspace: historyMode.bucketSeqs.toString() }, 'scylladb.history_bucket_seqs ignored: the keyspace keeps the bucket width it was created with');
-  }
-  if (historyMode.dualWrite) logger.warn({ keyspace }, 'history written to both layouts until `settle migrate-history` is done');
-  const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId, history: historyMode });
-  const historyTimer = setInterval(() => {
-    if (!writer.historyMode.dualWrite) return;
-    void historyLayout
-      .writeMode(historyMode.bucketSeqs)
-      .then((mode) => {
-        if (!mode.dualWrite) logger.info({ keyspace }, 'history migration done: the pre-bucket history tables are no longer written');
-        writer.setHistoryMode({ bucketSeqs: historyMode.bucketSeqs, dualWrite: mode.dualWrite });
-      })
-      .catch((error: unknown) => logger.debug({ err: error }, 'history layout poll failed'));
-  }, options.historyModeRefreshMs ?? HISTORY_MODE_REFRESH_MS);
-  historyTimer.unref();
+  const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
   const watermarks = new WatermarkRepository(client, keyspace);
   const trades = new TradeRepository(client, keyspace, symbols);
   const balances = new BalanceRepository(client, keyspace, s.row_read_concurrency);
@@ -126,6 +108,25 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const changedUsers = new ChangedUsers({ redis, prefix: config.redis.prefix });
   const assetIds = new Set(catalog.assets.keys());
   await warnAboutDurability({ redis, replication, keyspace, logger });
+  // The history layout is the keyspace's (bucket width, backfill done or not): read now and every
+  // minute, so the old tables stop being written soon after `settle migrate-history` is done.
+  const historyMode = await historyLayout.writeMode(config.scylladb.history_bucket_seqs);
+  if (historyMode.bucketSeqs !== config.scylladb.history_bucket_seqs) {
+    logger.warn({ configured: config.scylladb.history_bucket_seqs.toString(), keyspace: historyMode.bucketSeqs.toString() }, 'scylladb.history_bucket_seqs ignored: the keyspace keeps the bucket width it was created with');
+  }
+  if (historyMode.dualWrite) logger.warn({ keyspace }, 'history written to both layouts until `settle migrate-history` is done');
+  writer.setHistoryMode(historyMode);
+  const historyTimer = setInterval(() => {
+    if (!writer.historyMode.dualWrite) return;
+    void historyLayout
+      .writeMode(historyMode.bucketSeqs)
+      .then((mode) => {
+        if (!mode.dualWrite) logger.info({ keyspace }, 'history migration done: the pre-bucket history tables are no longer written');
+        writer.setHistoryMode({ bucketSeqs: historyMode.bucketSeqs, dualWrite: mode.dualWrite });
+      })
+      .catch((error: unknown) => logger.debug({ err: error }, 'history layout poll failed'));
+  }, options.historyModeRefreshMs ?? HISTORY_MODE_REFRESH_MS);
+  historyTimer.unref();
 
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();

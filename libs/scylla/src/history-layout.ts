@@ -43,9 +43,9 @@ export class HistoryLayoutRepository {
   constructor(private readonly client: cassandra.Client, keyspace: string) {
     this.cql = {
       layout: `SELECT bucket_seqs FROM ${keyspace}.history_layout WHERE name = ?`,
-      initLayout: `INSERT INTO ${keyspace}.history_layout (name, bucket_seqs, created_at) VALUES (?, ?, ?) IF NOT EXISTS`,
+      initLayout: `INSERT INTO ${keyspace}.history_layout (name, bucket_seqs, created_at) VALUES (?, ?, ?)`,
       state: `SELECT done, done_at, position, rows_copied, started_at FROM ${keyspace}.history_migration WHERE name = ?`,
-      initState: `INSERT INTO ${keyspace}.history_migration (name, done, rows_copied, started_at, updated_at, done_at) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+      initState: `INSERT INTO ${keyspace}.history_migration (name, done, rows_copied, started_at, updated_at, done_at) VALUES (?, ?, ?, ?, ?, ?)`,
       progress: `UPDATE ${keyspace}.history_migration SET position = ?, rows_copied = ?, started_at = ?, updated_at = ? WHERE name = ?`,
       done: `UPDATE ${keyspace}.history_migration SET done = true, position = ?, rows_copied = ?, updated_at = ?, done_at = ? WHERE name = ?`,
       reset: `UPDATE ${keyspace}.history_migration SET done = false, position = null, rows_copied = 0, started_at = null, updated_at = ?, done_at = null WHERE name = ?`,
@@ -64,7 +64,8 @@ export class HistoryLayoutRepository {
    * Records the bucket width (`configured`, the first time only: a later value is ignored, as
    * changing it would leave rows where no writer looks for them again) and the backfill's
    * state: done at once when the old tables are empty (a new keyspace never writes them).
-   * Idempotent, safe to run concurrently (lightweight transactions).
+   * Idempotent: each row is written only when absent. (No lightweight transaction: those need a
+   * quorum of replicas, which a keyspace can lack while migrating; run one migration at a time.)
    */
   async ensure(configured: bigint = DEFAULT_HISTORY_BUCKET_SEQS, log?: (message: string, fields?: Record<string, unknown>) => void): Promise<{ bucketSeqs: bigint; state: HistoryMigrationState }> {
     let bucketSeqs = await this.bucketSeqs();
