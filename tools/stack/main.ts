@@ -64,6 +64,7 @@ export async function applySchema(config: ReturnType<typeof loadConfig>): Promis
       keyspace: config.scylladb.keyspace,
       replicationFactor: config.scylladb.replication_factor,
       symbols: config.symbols.map((s) => s.name),
+      historyBucketSeqs: config.scylladb.history_bucket_seqs,
     });
     log(`schema of keyspace ${config.scylladb.keyspace}: ${result.applied.length} migrations applied, ${result.skipped.length} already there`);
   } finally {

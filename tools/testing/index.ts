@@ -68,6 +68,7 @@ export async function createTestKeyspace(config: Readonly<SettlementConfig> = te
     keyspace: config.scylladb.keyspace,
     replicationFactor: config.scylladb.replication_factor,
     symbols: config.symbols.map((s) => s.name),
+    historyBucketSeqs: config.scylladb.history_bucket_seqs,
   });
   const client = createScyllaClient(scyllaOptionsFromConfig(config));
   await client.connect();

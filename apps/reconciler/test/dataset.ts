@@ -7,7 +7,7 @@
  */
 import type cassandra from 'cassandra-driver';
 import { FUNDING_SHARD, applyMessages, balanceRowKey, type BalanceRow, type FundingMessage, type SettlementMessage, type TradeMessage } from '@settlement/domain';
-import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
+import { SettlementWriter, type CqlStatement, type HistoryWriteMode } from '@settlement/scylla';
 
 export interface DatasetOptions {
   readonly client: cassandra.Client;
@@ -22,7 +22,9 @@ export interface DatasetOptions {
   readonly concurrency?: number;
   /** Statements per unlogged batch. Default 40. */
   readonly statementsPerBatch?: number;
-  readonly onBlock?: (usersWritten: number) => void;
+  readonly onBlock?: (usersWritten: number) => void | Promise<void>;
+  /** The history layout written (default: bucketed only, the default bucket width). */
+  readonly history?: HistoryWriteMode | undefined;
 }
 
 export interface DatasetTotals {
@@ -83,7 +85,7 @@ async function executeBounded(client: cassandra.Client, statements: readonly Cql
 export async function writeDataset(options: DatasetOptions): Promise<DatasetTotals> {
   if (options.users % 2 !== 0) throw new Error('users must be even');
   const blockUsers = options.blockUsers ?? 1000;
-  const writer = new SettlementWriter({ client: options.client, keyspace: options.keyspace, symbols: options.symbols, consistency: 'one', feeAccountUserId: options.feeAccountUserId });
+  const writer = new SettlementWriter({ client: options.client, keyspace: options.keyspace, symbols: options.symbols, consistency: 'one', feeAccountUserId: options.feeAccountUserId, history: options.history });
   const seq = { funding: 0n, trade: 0n };
   // The fee account is touched by every block: its rows are carried over, the others are not.
   const feeRows = new Map<string, BalanceRow>();
@@ -122,7 +124,7 @@ export async function writeDataset(options: DatasetOptions): Promise<DatasetTota
     }
     await executeBounded(options.client, all, options.statementsPerBatch ?? 40, options.concurrency ?? 8);
     statements += all.length;
-    options.onBlock?.(first + count - 1);
+    await options.onBlock?.(first + count - 1);
   }
   return { users: options.users, statements, balanceRows, supply, lastSeq: new Map([[FUNDING_SHARD, seq.funding], ['btc_usdt', seq.trade]]) };
 }

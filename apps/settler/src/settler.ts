@@ -17,6 +17,7 @@ import {
   BalanceRepository,
   DeadLetterRepository,
   FenceRepository,
+  HistoryLayoutRepository,
   SettlementWriter,
   checkConsistencyFits,
   TradeRepository,
@@ -27,6 +28,7 @@ import {
 } from '@settlement/scylla';
 import { Closing } from './closing.js';
 import { createJobProcessor } from './job-processor.js';
+import { keepHistoryModeCurrent } from './history-mode.js';
 import { LagPoll } from './lag-poll.js';
 import { startShardWorker } from './shard-worker.js';
 import { LeaseBalancer } from './lease-balancer.js';
@@ -46,6 +48,8 @@ export interface StartSettlerOptions {
   readonly shards?: readonly string[];
   /** Heartbeat and lag polling interval, ms. Default 5 000. */
   readonly heartbeatIntervalMs?: number;
+  /** How often the history layout (migrate-history done or not) is read again, ms. Default 60 000. */
+  readonly historyModeRefreshMs?: number;
   /** The process's Node.js metrics, published with the settler's (runApp's processMetrics). */
   readonly processMetrics?: Registry;
 }
@@ -90,6 +94,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   // A consistency that cannot read back its own writes for this replication is refused here.
   const replication = checkConsistencyFits(client, keyspace, config.scylladb.local_data_center, config.scylladb.consistency);
   const symbols = config.symbols.map((sym) => sym.name);
+  const historyLayout = new HistoryLayoutRepository(client, keyspace);
   const writer = new SettlementWriter({ client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId });
   const watermarks = new WatermarkRepository(client, keyspace);
   const trades = new TradeRepository(client, keyspace, symbols);
@@ -103,6 +108,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const changedUsers = new ChangedUsers({ redis, prefix: config.redis.prefix });
   const assetIds = new Set(catalog.assets.keys());
   await warnAboutDurability({ redis, replication, keyspace, logger });
+  const historyMode = await keepHistoryModeCurrent({ layout: historyLayout, writer, config, logger, refreshMs: options.historyModeRefreshMs });
 
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();
@@ -191,6 +197,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     closed ??= (async () => {
       closing.trigger();
       clearInterval(lagTimer);
+      historyMode.stop();
       const steps: CloseStep[] = [
         // Worker.close waits for the active job: its current batch is finished or handed back.
         ['workers', () => Promise.all(workers.map((w) => w.close()))],

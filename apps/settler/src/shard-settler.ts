@@ -293,6 +293,8 @@ export class ShardSettler {
       current: (key) => this.cache.get(key) ?? loaded?.get(key),
       batchStatementsMax: settings.batchStatementsMax,
       batchBytesMax: this.batchBytesMax,
+      // Checked now: the writer's mode only ever goes from dual to single, never back.
+      dualHistory: this.deps.writer.historyMode.dualWrite,
     });
     await this.ensureEpoch(state, jobId);
 

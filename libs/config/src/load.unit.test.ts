@@ -22,7 +22,24 @@ describe('loadConfig', () => {
     expect(config.reconciliation).toMatchObject({ enabled: true, interval_seconds: 3600, sample_size: 1000 });
     expect(config.batch.max_messages).toBe(50);
     expect(config.fee_account_user_id).toBe(0n);
+    expect(config.scylladb.history_bucket_seqs).toBe(65_536n);
     expect(Object.isFrozen(config.scylladb)).toBe(true);
+  });
+
+  it('takes the history bucket width as an exact integer in range, else names the key', () => {
+    const base = {
+      scylladb: { hosts: ['h'] },
+      redis: { url: 'redis://h' },
+      zmq: {},
+      assets: [{ id: 1, code: 'BTC', decimals: 8 }, { id: 2, code: 'USDT', decimals: 6 }],
+      symbols: [{ name: 'btc_usdt', base: 1, quote: 2 }],
+    };
+    const withWidth = (v: unknown) => parseConfig({ ...base, scylladb: { hosts: ['h'], history_bucket_seqs: v } });
+    expect(withWidth(16).scylladb.history_bucket_seqs).toBe(16n);
+    expect(withWidth('1048576').scylladb.history_bucket_seqs).toBe(1_048_576n);
+    expect(() => withWidth(0)).toThrow('Invalid config: scylladb.history_bucket_seqs: must be 1..1048576 (1048576), got 0');
+    expect(() => withWidth(2_000_000)).toThrow(/scylladb\.history_bucket_seqs: must be 1\.\.1048576/);
+    expect(() => withWidth(1.5)).toThrow(/scylladb\.history_bucket_seqs: must be an exact integer/);
   });
 
   it('applies env overrides', () => {

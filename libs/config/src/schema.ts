@@ -81,6 +81,12 @@ export const settlementConfigSchema = z
       request_timeout_ms: positiveInt.default(12_000),
       /** Consistency for writes and reads: one, local_quorum or quorum. */
       consistency: z.enum(['one', 'local_one', 'local_quorum', 'quorum']).default('local_quorum'),
+      /**
+       * Width of a history bucket in shard sequences (user_trades, user_ledger): a partition holds
+       * at most this many rows of one user (~610 B each). Used once, when the keyspace is created
+       * (history_layout); a later change is ignored with a warning. Default 131 072 (≤ ~80 MB).
+       */
+      history_bucket_seqs: configBigint(1n, 1_048_576n, '1048576').default(65_536n),
     }),
     redis: z.object({
       url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'),

@@ -1,43 +1,32 @@
 /**
  * Bounded history partitions (issue 20.2). A user's history rows are partitioned by
  * (user, symbol, bucket) for trades and (user, bucket) for funding events, where the bucket is
- * the message's own time (the engine's settled_at / created_at, ms) in HISTORY_BUCKET_MS slices:
- * derived from the message alone, so a re-applied job writes the very same rows.
+ * the message's shard sequence divided by the keyspace's bucket width (`bucketSeqs`, fixed when
+ * the keyspace is created: history_layout):
  *
- * Why 10 s: at 5,000 trades/s, all on one symbol and every one paying a fee, the fee account gets
- * 5,000 rows/s, 50,000 per bucket; a user on both sides of every trade 100,000. A trades row is
- * ~0.8-1 KB in Cassandra 2.1's storage format (13 regular cells, each carrying the clustering
- * prefix, column name, timestamp and value; ScyllaDB and Cassandra ≥ 3 store it in ~150 B), so a
- * partition stays under ~100 MB, however long the system runs.
+ * - Bounded whatever the rate or the time: a user has at most one history row per message of a
+ *   shard (two in a self-trade, the fee account one per trade with a fee), so a (user, stream,
+ *   bucket) partition holds at most 2 × bucketSeqs rows, bucketSeqs outside self-trades. With
+ *   ~1 KB a row as Cassandra 2.1 stores it (~610 B as a batch counts it, STATEMENT_BYTES) and the
+ *   default 65,536 that is ≤ ~64 MB.
+ * - Deterministic: derived from the message's seq alone, so a job applied again (after a doubt
+ *   about storage) writes the very same rows into the very same partitions.
  *
  * Which buckets a user has rows in is recorded beside the rows, in the same batch: one row per
- * (bucket, symbol) in history_buckets_by_user, partitioned by (user, kind, period) with a period
- * of one day (at most 8,640 buckets × symbols: a few hundred KB), and one row per period in
- * history_periods_by_user (365 a year per kind). Readers go periods → buckets → rows, so empty
- * buckets cost nothing and a sparse user's year is a few reads.
+ * (user, stream, bucket) in user_history_buckets (stream = the symbol, or 'funding'), so readers
+ * skip empty buckets. At 5,000 trades/s for a year (~1.6e11 messages) the fee account has
+ * ~2.4 M such rows a year (~80 MB), the index's largest partition.
  */
 
-/** Width of a history bucket, ms. */
-export const HISTORY_BUCKET_MS = 10_000n;
-/** Width of a period of the bucket index, ms (a whole number of buckets). */
-export const HISTORY_PERIOD_MS = 86_400_000n;
-/** Index statements per history row: its bucket and its period. */
-export const HISTORY_INDEX_STATEMENTS_PER_ROW = 2;
+/** Default width of a history bucket, in shard sequences (scylladb.history_bucket_seqs). */
+export const DEFAULT_HISTORY_BUCKET_SEQS = 65_536n;
 
-export type HistoryKind = 'trades' | 'ledger';
+/** The stream of funding events in user_history_buckets (trades use their symbol). */
+export const FUNDING_HISTORY_STREAM = 'funding';
 
-/** The bucket of a message settled (or created) at `timeMs`. */
-export function historyBucket(timeMs: bigint): bigint {
-  if (timeMs < 0n) throw new RangeError(`history time must not be negative, got ${timeMs}`);
-  return timeMs / HISTORY_BUCKET_MS;
-}
-
-/** The period (bucket-index partition) a bucket belongs to. */
-export function historyPeriodOfBucket(bucket: bigint): bigint {
-  return (bucket * HISTORY_BUCKET_MS) / HISTORY_PERIOD_MS;
-}
-
-/** Buckets of [fromMs, toMs] (inclusive; open ends undefined). */
-export function bucketRange(fromMs: bigint | undefined, toMs: bigint | undefined): { readonly first: bigint | undefined; readonly last: bigint | undefined } {
-  return { first: fromMs === undefined ? undefined : historyBucket(fromMs), last: toMs === undefined ? undefined : historyBucket(toMs) };
+/** The bucket of the history rows of the message at shard sequence `seq`. */
+export function historyBucket(seq: bigint, bucketSeqs: bigint): bigint {
+  if (bucketSeqs < 1n) throw new RangeError(`history bucket width must be at least 1, got ${bucketSeqs}`);
+  if (seq < 0n) throw new RangeError(`shard sequence must not be negative, got ${seq}`);
+  return seq / bucketSeqs;
 }

@@ -1,26 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { HISTORY_BUCKET_MS, HISTORY_PERIOD_MS, bucketRange, historyBucket, historyPeriodOfBucket } from './history-buckets.js';
+import { DEFAULT_HISTORY_BUCKET_SEQS, historyBucket } from './history-buckets.js';
+import { STATEMENT_BYTES } from './settle-plan.js';
 
-describe('history buckets', () => {
-  it('slices time into 10 s buckets and days of buckets', () => {
-    expect(historyBucket(0n)).toBe(0n);
-    expect(historyBucket(9_999n)).toBe(0n);
-    expect(historyBucket(10_000n)).toBe(1n);
-    expect(historyPeriodOfBucket(historyBucket(HISTORY_PERIOD_MS - 1n))).toBe(0n);
-    expect(historyPeriodOfBucket(historyBucket(HISTORY_PERIOD_MS))).toBe(1n);
-    expect(HISTORY_PERIOD_MS % HISTORY_BUCKET_MS).toBe(0n);
+describe('historyBucket', () => {
+  it('slices shard sequences into buckets of bucketSeqs', () => {
+    expect(historyBucket(0n, 16n)).toBe(0n);
+    expect(historyBucket(15n, 16n)).toBe(0n);
+    expect(historyBucket(16n, 16n)).toBe(1n);
+    expect(historyBucket(1_000n, 16n)).toBe(62n);
+    expect(historyBucket(131_071n, DEFAULT_HISTORY_BUCKET_SEQS)).toBe(0n);
+    expect(historyBucket(65_536n, DEFAULT_HISTORY_BUCKET_SEQS)).toBe(1n);
   });
 
-  it('keeps u64 times exact', () => {
-    const t = 2n ** 64n - 1n;
-    expect(historyBucket(t)).toBe(t / 10_000n);
-    expect(() => historyBucket(-1n)).toThrow('history time must not be negative, got -1');
+  it('keeps 63-bit sequences exact and refuses nonsense', () => {
+    const seq = 2n ** 63n - 1n;
+    expect(historyBucket(seq, DEFAULT_HISTORY_BUCKET_SEQS)).toBe(seq / 65_536n);
+    expect(() => historyBucket(-1n, 16n)).toThrow('shard sequence must not be negative, got -1');
+    expect(() => historyBucket(1n, 0n)).toThrow('history bucket width must be at least 1, got 0');
   });
 
-  it('bounds the fee account: 5,000 rows/s fill a bucket with 50,000 rows', () => {
-    const perSecond = 5_000n;
-    expect((perSecond * HISTORY_BUCKET_MS) / 1000n).toBe(50_000n);
-    expect(bucketRange(10_000n, 29_999n)).toEqual({ first: 1n, last: 2n });
-    expect(bucketRange(undefined, 5n)).toEqual({ first: undefined, last: 0n });
+  it('bounds a partition at ~80 MB and the fee account index at ~1.2 M rows a year at 5,000 trades/s', () => {
+    const rowsMax = DEFAULT_HISTORY_BUCKET_SEQS;
+    expect(Number(rowsMax) * STATEMENT_BYTES.tradeHistory).toBeLessThan(80 * 1024 * 1024);
+    const messagesPerYear = 5_000n * 86_400n * 365n;
+    expect(messagesPerYear).toBe(157_680_000_000n);
+    expect(messagesPerYear / DEFAULT_HISTORY_BUCKET_SEQS).toBe(1_203_002n);
   });
 });

@@ -76,6 +76,12 @@ export interface SettlePlanInput {
    * dead-lettered (BATCH_TOO_LARGE). Default: no byte bound.
    */
   readonly batchBytesMax?: number;
+  /**
+   * The history is also written to the pre-bucket tables (trades_by_user,
+   * ledger_events_by_user) while `settle migrate-history` has not finished: one more statement
+   * per history row. Default false.
+   */
+  readonly dualHistory?: boolean;
 }
 
 export interface SettlePlan {
@@ -86,13 +92,28 @@ export interface SettlePlan {
   readonly deadLettered: number;
 }
 
-/** Statements a trade writes besides balance rows: the trade row and one history row per party. */
-export function tradeRowStatements(trade: Pick<TradeMessage, 'buyerFee' | 'sellerFee'>): number {
-  return trade.buyerFee > 0n || trade.sellerFee > 0n ? 4 : 3;
+/** History rows of a trade: one per party (buyer, seller, and the fee account when a fee is paid). */
+function tradeParties(trade: Pick<TradeMessage, 'buyerFee' | 'sellerFee'>): number {
+  return trade.buyerFee > 0n || trade.sellerFee > 0n ? 3 : 2;
 }
 
-/** A funding event writes ledger_events and ledger_events_by_user. */
-export const FUNDING_ROW_STATEMENTS = 2;
+/**
+ * Statements a trade writes besides balance rows: the trade row, and per party a user_trades
+ * row and a user_history_buckets row (counted per row: the writer writes one per distinct
+ * (user, stream, bucket) of the batch, never more), plus a trades_by_user row while the
+ * history is written twice (`dualHistory`).
+ */
+export function tradeRowStatements(trade: Pick<TradeMessage, 'buyerFee' | 'sellerFee'>, dualHistory = false): number {
+  return 1 + tradeParties(trade) * (dualHistory ? 3 : 2);
+}
+
+/** A funding event writes ledger_events, user_ledger and its user_history_buckets row. */
+export const FUNDING_ROW_STATEMENTS = 3;
+
+/** FUNDING_ROW_STATEMENTS, plus ledger_events_by_user while the history is written twice. */
+export function fundingRowStatements(dualHistory = false): number {
+  return FUNDING_ROW_STATEMENTS + (dualHistory ? 1 : 0);
+}
 
 /**
  * Estimated bytes of each statement in a batch, as Cassandra sizes a batch against its
@@ -104,9 +125,11 @@ export const FUNDING_ROW_STATEMENTS = 2;
 export const STATEMENT_BYTES = {
   /** settled_trades_<symbol>: 22 columns. */
   trade: 800,
-  /** trades_by_user: 17 columns. */
+  /** user_trades (trades_by_user): 17 columns and the bucket. */
   tradeHistory: 610,
-  /** ledger_events / ledger_events_by_user: 8 columns. */
+  /** user_history_buckets: its key alone (user, stream, bucket), no regular cell. */
+  historyIndex: 120,
+  /** ledger_events / user_ledger (ledger_events_by_user): 8 columns. */
   ledger: 300,
   /** user_balances: 6 columns. */
   balance: 220,
@@ -128,9 +151,10 @@ export function shrinkBatchBytes(current: number): number {
   return Math.max(BATCH_BYTES_MIN, Math.floor(current / 2));
 }
 
-function messageOwnBytes(message: SettlementMessage): number {
-  if (message.kind === 'funding') return 2 * STATEMENT_BYTES.ledger;
-  return STATEMENT_BYTES.trade + (tradeRowStatements(message) - 1) * STATEMENT_BYTES.tradeHistory;
+function messageOwnBytes(message: SettlementMessage, dualHistory: boolean): number {
+  const copies = dualHistory ? 2 : 1;
+  if (message.kind === 'funding') return (1 + copies) * STATEMENT_BYTES.ledger + STATEMENT_BYTES.historyIndex;
+  return STATEMENT_BYTES.trade + tradeParties(message) * (copies * STATEMENT_BYTES.tradeHistory + STATEMENT_BYTES.historyIndex);
 }
 
 function deadLetterBytes(letter: PlannedDeadLetter): number {
@@ -243,8 +267,9 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
       continue;
     }
 
-    const ownStatements = message.kind === 'trade' ? tradeRowStatements(message) : FUNDING_ROW_STATEMENTS;
-    const ownBytes = messageOwnBytes(message);
+    const dual = input.dualHistory === true;
+    const ownStatements = message.kind === 'trade' ? tradeRowStatements(message, dual) : fundingRowStatements(dual);
+    const ownBytes = messageOwnBytes(message, dual);
     if (aloneTooLarge(ownBytes + after.length * STATEMENT_BYTES.balance)) {
       deadLetter({
         seq: message.seq,

@@ -4,7 +4,7 @@ import { FUNDING_SHARD } from './catalog.js';
 import { tradeEffects } from './effects.js';
 import { I64_MAX } from './money.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
-import { BATCH_BYTES_MIN, correctionRowsNotVisible, planCorrection, planSettlement, shrinkBatchBytes, touchedRowKeys, tradeRowStatements, type SettlePlanInput } from './settle-plan.js';
+import { BATCH_BYTES_MIN, correctionRowsNotVisible, planCorrection, planSettlement, shrinkBatchBytes, touchedRowKeys, tradeRowStatements, fundingRowStatements, STATEMENT_BYTES, type SettlePlanInput } from './settle-plan.js';
 import { testCatalog } from './test-catalog.js';
 
 const FEE = 99n;
@@ -56,8 +56,8 @@ describe('planSettlement', () => {
     expect(rows.get('10/2')).toEqual({ userId: 10n, assetId: 2, available: 14n, locked: -120_014n, version: 8n });
     expect(rows.get('11/1')?.version).toBe(9n);
     expect(rows.size).toBe(6);
-    // 3 trades × (trade row + 2 history rows) + 6 rows + watermark.
-    expect(plan.chunks[0]!.statementCount).toBe(9 + 6 + 1);
+    // 3 trades × (trade row + 2 history rows + 2 bucket index rows) + 6 rows + watermark.
+    expect(plan.chunks[0]!.statementCount).toBe(15 + 6 + 1);
     expect(plan.chunks[0]!.lastSeq).toBe(9n);
   });
 
@@ -100,7 +100,26 @@ describe('planSettlement', () => {
   it('never splits one message, even above the limit', () => {
     const plan = planSettlement(input([trade(1n, { buyerFee: 1n, sellerFee: 1n }), trade(2n)], { batchStatementsMax: 8 }));
     expect(plan.chunks.map((c) => c.trades.length)).toEqual([1, 1]);
-    expect(plan.chunks[0]!.statementCount).toBe(4 + 6 + 1);
+    expect(plan.chunks[0]!.statementCount).toBe(7 + 6 + 1);
+  });
+
+  it('counts the pre-bucket history rows too while the history is written twice (dualHistory)', () => {
+    const trades = [trade(1n, { buyerFee: 1n, sellerFee: 1n }), trade(2n)];
+    expect(tradeRowStatements(trades[0]!)).toBe(7);
+    expect(tradeRowStatements(trades[0]!, true)).toBe(10);
+    expect(tradeRowStatements(trades[1]!, true)).toBe(7);
+    expect(fundingRowStatements()).toBe(3);
+    expect(fundingRowStatements(true)).toBe(4);
+    const single = planSettlement(input(trades));
+    const dual = planSettlement(input(trades, { dualHistory: true }));
+    expect(dual.chunks[0]!.statementCount - single.chunks[0]!.statementCount).toBe(5);
+    expect(dual.chunks[0]!.bytesEstimate - single.chunks[0]!.bytesEstimate).toBe(5 * STATEMENT_BYTES.tradeHistory);
+    // Under the same bounds the dual plan cuts more batches, each within them.
+    const bounded = planSettlement(input(Array.from({ length: 30 }, (_, i) => trade(BigInt(i + 1))), { batchStatementsMax: 60, dualHistory: true }));
+    for (const chunk of bounded.chunks) {
+      expect(chunk.statementCount).toBeLessThanOrEqual(60);
+      expect(chunk.statementCount).toBe(chunk.trades.reduce((n, t) => n + tradeRowStatements(t, true), 0) + chunk.rows.length + 1);
+    }
   });
 
   it('dead-letters a trade id seen again under another sequence, in the job or in storage', () => {
@@ -150,10 +169,10 @@ describe('planSettlement', () => {
       { seq: undefined, code: 'INVALID_MESSAGE', reason: 'worse', field: 'messages.3', raw: '[]' },
       { seq: 9n, code: 'INVALID_MESSAGE', reason: 'last', field: 'messages.4.amount', raw: '{}' },
     ];
-    const plan = planSettlement(input([deposit(1n, 5n, 1n), deposit(3n, 5n, 1n)], { rejected, batchStatementsMax: 8 }));
-    // [worse, seq 1, bad (seq 2), seq 3] fill the first batch (8 statements); seq 9 needs another.
+    const plan = planSettlement(input([deposit(1n, 5n, 1n), deposit(3n, 5n, 1n)], { rejected, batchStatementsMax: 10 }));
+    // [worse, seq 1, bad (seq 2), seq 3] fill the first batch (10 statements); seq 9 needs another.
     expect(plan.chunks.map((c) => ({ letters: c.deadLetters.map((d) => d.reason), funding: c.funding.map((f) => f.seq), lastSeq: c.lastSeq, statements: c.statementCount }))).toEqual([
-      { letters: ['worse', 'bad'], funding: [1n, 3n], lastSeq: 3n, statements: 8 },
+      { letters: ['worse', 'bad'], funding: [1n, 3n], lastSeq: 3n, statements: 10 },
       { letters: ['last'], funding: [], lastSeq: 9n, statements: 2 },
     ]);
     expect(plan.deadLettered).toBe(3);

@@ -6,6 +6,8 @@
  */
 import type cassandra from 'cassandra-driver';
 import { TradeRepository, type UserLedgerEvent, type UserTrade } from './trades.js';
+import { BucketedHistoryReader, isBucketPosition } from './bucketed-history.js';
+import { HistoryLayoutFlag, HistoryLayoutRepository } from './history-layout.js';
 
 /** Where the next page starts; opaque to callers (JSON-safe: strings, numbers and null only). */
 export type HistoryPosition = Readonly<Record<string, string | number | null>>;
@@ -33,6 +35,8 @@ export interface HistoryPage<T> {
 export interface UserHistoryReaderOptions {
   /** Most rows one page may read (kept or skipped by the time range). Default 10 000. */
   readonly scanRowsMax?: number;
+  /** Whether the bucketed tables are read (default: the keyspace's history_migration, cached 10 s). */
+  readonly layout?: HistoryLayoutFlag | undefined;
 }
 
 const inRange = (t: bigint, from: bigint | undefined, to: bigint | undefined): boolean => (from === undefined || t >= from) && (to === undefined || t <= to);
@@ -40,13 +44,26 @@ const inRange = (t: bigint, from: bigint | undefined, to: bigint | undefined): b
 export class UserHistoryReader {
   private readonly trades: TradeRepository;
   private readonly scanRowsMax: number;
+  private readonly bucketed: BucketedHistoryReader;
+  private readonly layout: HistoryLayoutFlag;
 
   constructor(client: cassandra.Client, keyspace: string, symbols: readonly string[], options: UserHistoryReaderOptions = {}) {
     this.trades = new TradeRepository(client, keyspace, symbols);
     this.scanRowsMax = options.scanRowsMax ?? 10_000;
+    this.bucketed = new BucketedHistoryReader(client, keyspace, symbols);
+    this.layout = options.layout ?? new HistoryLayoutFlag(new HistoryLayoutRepository(client, keyspace));
+  }
+
+  /** A position made on one layout goes on there; a first page reads the current one. */
+  private async readsBuckets(p: HistoryPosition | undefined): Promise<boolean> {
+    return p === undefined ? this.layout.bucketed() : isBucketPosition(p);
   }
 
   async tradesPage(userId: bigint, request: TradeHistoryRequest): Promise<HistoryPage<UserTrade>> {
+    if (await this.readsBuckets(request.position)) {
+      const keep = (row: UserTrade): boolean => inRange(row.settledAt, request.fromMs, request.toMs);
+      return this.bucketed.tradesPage(userId, { symbol: request.symbol, limit: request.limit, scanRowsMax: this.scanRowsMax, keep, position: request.position });
+    }
     const items: UserTrade[] = [];
     let pageState = position(request.position);
     let scanned = 0;
@@ -63,6 +80,9 @@ export class UserHistoryReader {
   }
 
   async ledgerPage(userId: bigint, request: HistoryPageRequest): Promise<HistoryPage<UserLedgerEvent>> {
+    if (await this.readsBuckets(request.position)) {
+      return this.bucketed.ledgerPage(userId, { limit: request.limit, scanRowsMax: this.scanRowsMax, position: request.position });
+    }
     const page = await this.trades.listUserLedgerEvents(userId, { limit: request.limit, pageState: position(request.position) });
     return { items: page.items, next: page.pageState === undefined ? undefined : { ps: page.pageState } };
   }

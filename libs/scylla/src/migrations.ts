@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type cassandra from 'cassandra-driver';
+import { HistoryLayoutRepository } from './history-layout.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
@@ -12,6 +13,11 @@ export interface MigrationOptions {
   readonly replicationFactor: number;
   /** Symbol names; files containing {symbol} are applied once per symbol. */
   readonly symbols: readonly string[];
+  /**
+   * Width of a history bucket (scylladb.history_bucket_seqs), recorded once in history_layout
+   * when the keyspace is created; ignored (with a log line) afterwards. Default 131 072.
+   */
+  readonly historyBucketSeqs?: bigint | undefined;
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -113,6 +119,11 @@ export async function migrate(client: cassandra.Client, options: MigrationOption
     );
     options.log?.('migration applied', { version: migration.version });
     applied.push(migration.version);
+  }
+  // The history layout's bucket width and backfill state (007_history_buckets): a keyspace whose
+  // pre-bucket tables are empty needs no backfill and is marked done at once.
+  if (done.has('007_history_buckets') || applied.includes('007_history_buckets')) {
+    await new HistoryLayoutRepository(client, ks).ensure(options.historyBucketSeqs, options.log);
   }
   return { applied, skipped };
 }

@@ -6,6 +6,8 @@
 import type cassandra from 'cassandra-driver';
 import type { FundingHistoryRow, ReconcileFinding, ReconcileFindingKind, ShardBalanceRow, TradeHistoryRow } from '@settlement/domain';
 import { u64FromCql } from './client.js';
+import { BucketedHistoryReader } from './bucketed-history.js';
+import { HistoryLayoutFlag, HistoryLayoutRepository } from './history-layout.js';
 
 /** The Murmur3 partitioner's tokens are signed 64-bit; no key has the minimum token. */
 export const TOKEN_MIN = -(2n ** 63n);
@@ -19,7 +21,12 @@ export const NO_SHARD = '*';
 export interface ReconciliationReaderOptions {
   /** Rows per page when reading a user's history or scanning ledger_events. Default 1000. */
   readonly fetchSize?: number;
+  /** Whether the bucketed history is read (default: the keyspace's history_migration, cached 10 s). */
+  readonly layout?: HistoryLayoutFlag | undefined;
 }
+
+const TRADE_ROW_COLUMNS = 'user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee';
+const FUNDING_ROW_COLUMNS = 'user_id, seq, event_type, amount, currency';
 
 export interface UserToken {
   readonly userId: bigint;
@@ -38,16 +45,19 @@ const READ = { prepare: true, isIdempotent: true } as const;
 /** Reads only: safe to retry, never writes. */
 export class ReconciliationReader {
   private readonly fetchSize: number;
+  private readonly bucketed: BucketedHistoryReader;
+  private readonly layout: HistoryLayoutFlag;
   private readonly cql: Readonly<Record<'balances' | 'trades' | 'funding' | 'users' | 'tradeUsers' | 'fundingUsers' | 'ledger' | 'watermarks', string>>;
 
-  constructor(private readonly client: cassandra.Client, keyspace: string, options: ReconciliationReaderOptions = {}) {
+  constructor(private readonly client: cassandra.Client, private readonly keyspace: string, options: ReconciliationReaderOptions = {}) {
     this.fetchSize = options.fetchSize ?? 1000;
+    this.bucketed = new BucketedHistoryReader(client, keyspace, []);
+    this.layout = options.layout ?? new HistoryLayoutFlag(new HistoryLayoutRepository(client, keyspace));
     this.cql = {
       balances: `SELECT user_id, asset_id, shard, available, locked, version FROM ${keyspace}.user_balances WHERE user_id = ?`,
-      trades:
-        `SELECT user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, quantity, quote_amount, ` +
-        `buyer_refund, seller_refund, buyer_fee, seller_fee FROM ${keyspace}.trades_by_user WHERE user_id = ?`,
-      funding: `SELECT user_id, seq, event_type, amount, currency FROM ${keyspace}.ledger_events_by_user WHERE user_id = ?`,
+      // The pre-bucket tables, read until `settle migrate-history` is done.
+      trades: `SELECT ${TRADE_ROW_COLUMNS} FROM ${keyspace}.trades_by_user WHERE user_id = ?`,
+      funding: `SELECT ${FUNDING_ROW_COLUMNS} FROM ${keyspace}.ledger_events_by_user WHERE user_id = ?`,
       users: `SELECT DISTINCT user_id, token(user_id) AS t FROM ${keyspace}.user_balances WHERE token(user_id) > ? LIMIT ?`,
       tradeUsers: `SELECT DISTINCT user_id, token(user_id) AS t FROM ${keyspace}.trades_by_user WHERE token(user_id) > ? AND token(user_id) <= ? LIMIT ?`,
       fundingUsers: `SELECT DISTINCT user_id, token(user_id) AS t FROM ${keyspace}.ledger_events_by_user WHERE token(user_id) > ? AND token(user_id) <= ? LIMIT ?`,
@@ -72,9 +82,13 @@ export class ReconciliationReader {
     return rows;
   }
 
-  /** The user's trade history, page by page (one row per side the user had). */
+  /**
+   * The user's trade history, page by page (one row per side the user had); on the bucketed
+   * layout bucket by bucket, so the fee account is never held whole.
+   */
   async *userTrades(userId: bigint): AsyncGenerator<TradeHistoryRow> {
-    for await (const row of this.paged(this.cql.trades, [userId])) {
+    const rows = (await this.layout.bucketed()) ? this.bucketed.rows(userId, 'trades', TRADE_ROW_COLUMNS, this.fetchSize, this.keyspace) : this.paged(this.cql.trades, [userId]);
+    for await (const row of rows) {
       yield {
         userId: row['user_id'] as bigint,
         symbol: row['symbol'] as string,
@@ -96,7 +110,8 @@ export class ReconciliationReader {
   }
 
   async *userFundingEvents(userId: bigint): AsyncGenerator<FundingHistoryRow> {
-    for await (const row of this.paged(this.cql.funding, [userId])) {
+    const rows = (await this.layout.bucketed()) ? this.bucketed.rows(userId, 'funding', FUNDING_ROW_COLUMNS, this.fetchSize, this.keyspace) : this.paged(this.cql.funding, [userId]);
+    for await (const row of rows) {
       yield {
         userId: row['user_id'] as bigint,
         seq: row['seq'] as bigint,
@@ -118,11 +133,13 @@ export class ReconciliationReader {
   }
 
   /**
-   * Users with history (trades_by_user or ledger_events_by_user) whose token is in
+   * Users with history (user_history_buckets; before the backfill trades_by_user or ledger_events_by_user) whose token is in
    * (afterToken, upToToken]: all three tables share the partitioner, so the same range of
    * user_balances tells which of them have no balance row at all. Read `pageSize` at a time.
    */
   async historyUsersInRange(afterToken: bigint, upToToken: bigint, pageSize: number): Promise<bigint[]> {
+    // Bucketed: user_history_buckets has one partition per user with history of either kind.
+    if (await this.layout.bucketed()) return this.bucketed.usersInRange(afterToken, upToToken, pageSize);
     const users = new Set<bigint>();
     for (const query of [this.cql.tradeUsers, this.cql.fundingUsers]) {
       let after = afterToken;

@@ -6,9 +6,10 @@
  * same writes.
  */
 import cassandra from 'cassandra-driver';
-import type { BalanceRow, FundingMessage, TradeMessage } from '@settlement/domain';
+import { DEFAULT_HISTORY_BUCKET_SEQS, FUNDING_HISTORY_STREAM, historyBucket, type BalanceRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
 import { u64ToCql, CONSISTENCY, type ScyllaClientOptions } from './client.js';
 import { deadLetterId } from './dead-letters.js';
+import type { HistoryWriteMode } from './history-layout.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
@@ -77,6 +78,12 @@ export interface SettlementWriterOptions {
   readonly consistency: ScyllaClientOptions['consistency'];
   /** Receives fees; its history rows have side 'fee'. */
   readonly feeAccountUserId: bigint;
+  /**
+   * The keyspace's bucket width (history_layout) and whether the pre-bucket tables are written
+   * too. Default: DEFAULT_HISTORY_BUCKET_SEQS, bucketed tables only. The settler passes what the
+   * keyspace says and keeps it current with setHistoryMode.
+   */
+  readonly history?: HistoryWriteMode | undefined;
 }
 
 /** Query texts of one keyspace; the driver prepares each text once per connection pool. */
@@ -86,6 +93,10 @@ export class SettlementWriter {
   private readonly tradeByUserCql: string;
   private readonly ledgerCql: string;
   private readonly ledgerByUserCql: string;
+  private readonly userTradeCql: string;
+  private readonly userLedgerCql: string;
+  private readonly historyBucketCql: string;
+  private history: HistoryWriteMode;
   private readonly balanceCql: string;
   private readonly deadLetterCql: string;
   private readonly correctionCql: string;
@@ -113,6 +124,11 @@ export class SettlementWriter {
     this.tradeByUserCql = `INSERT INTO ${ks}.trades_by_user (user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.ledgerCql = `INSERT INTO ${ks}.ledger_events (seq, user_id, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.ledgerByUserCql = `INSERT INTO ${ks}.ledger_events_by_user (user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.userTradeCql = `INSERT INTO ${ks}.user_trades (user_id, symbol, bucket, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.userLedgerCql = `INSERT INTO ${ks}.user_ledger (user_id, bucket, seq, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.historyBucketCql = `INSERT INTO ${ks}.user_history_buckets (user_id, stream, bucket) VALUES (?, ?, ?) USING TIMESTAMP ?`;
+    this.history = options.history ?? { bucketSeqs: DEFAULT_HISTORY_BUCKET_SEQS, dualWrite: false };
+    historyBucket(0n, this.history.bucketSeqs);
     this.balanceCql = `INSERT INTO ${ks}.user_balances (user_id, asset_id, shard, available, locked, version) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.deadLetterCql = `INSERT INTO ${ks}.dead_letters (shard, dead_letter_id, source, reason, field, seq, job_id, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.correctionCql = `INSERT INTO ${ks}.balance_corrections (correction_id, shard, reconciliation_job_id, applied_at, rows) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?`;
@@ -120,17 +136,40 @@ export class SettlementWriter {
     this.watermarkWithTradeCql = `INSERT INTO ${ks}.shard_watermarks (shard, last_seq, write_ts, batch_count, last_job_id, updated_at, max_trade_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
   }
 
+  /** How history rows are written from the next batch on (the settler re-reads it every minute). */
+  get historyMode(): HistoryWriteMode {
+    return this.history;
+  }
+
+  setHistoryMode(mode: HistoryWriteMode): void {
+    historyBucket(0n, mode.bucketSeqs);
+    this.history = mode;
+  }
+
   /** The batch's statements, the watermark last. */
   buildStatements(rows: SettlementBatchRows): CqlStatement[] {
     const t = rows.writeTimestampUs;
     const out: CqlStatement[] = [];
-    for (const trade of rows.trades) this.pushTrade(out, trade, t);
+    // One user_history_buckets row per distinct (user, stream, bucket) of the batch.
+    const buckets = new Map<string, [bigint, string, bigint]>();
+    const bucketOf = (userId: bigint, stream: string, seq: bigint): bigint => {
+      const bucket = historyBucket(seq, this.history.bucketSeqs);
+      const key = `${userId}/${stream}/${bucket}`;
+      if (!buckets.has(key)) buckets.set(key, [userId, stream, bucket]);
+      return bucket;
+    };
+    for (const trade of rows.trades) this.pushTrade(out, trade, t, bucketOf);
     for (const event of rows.fundingEvents) {
       const createdAt = u64ToCql(event.createdAt);
       const relatedId = u64ToCql(event.relatedId);
+      const bucket = bucketOf(event.userId, FUNDING_HISTORY_STREAM, event.seq);
       out.push({ query: this.ledgerCql, params: [event.seq, event.userId, event.sequenceId, event.eventType, event.amount, event.currency, relatedId, createdAt, t] });
-      out.push({ query: this.ledgerByUserCql, params: [event.userId, event.seq, event.sequenceId, event.eventType, event.amount, event.currency, relatedId, createdAt, t] });
+      out.push({ query: this.userLedgerCql, params: [event.userId, bucket, event.seq, event.sequenceId, event.eventType, event.amount, event.currency, relatedId, createdAt, t] });
+      if (this.history.dualWrite) {
+        out.push({ query: this.ledgerByUserCql, params: [event.userId, event.seq, event.sequenceId, event.eventType, event.amount, event.currency, relatedId, createdAt, t] });
+      }
     }
+    for (const [userId, stream, bucket] of buckets.values()) out.push({ query: this.historyBucketCql, params: [userId, stream, bucket, t] });
     for (const row of rows.balanceRows) {
       out.push({ query: this.balanceCql, params: [row.userId, row.assetId, rows.shard, row.available, row.locked, row.version, t] });
     }
@@ -159,7 +198,7 @@ export class SettlementWriter {
     await executeSettlementBatch(this.client, statements, { consistency: this.consistency });
   }
 
-  private pushTrade(out: CqlStatement[], trade: TradeMessage, t: bigint): void {
+  private pushTrade(out: CqlStatement[], trade: TradeMessage, t: bigint, bucketOf: (userId: bigint, stream: string, seq: bigint) => bigint): void {
     const query = this.tradeCql.get(trade.shard);
     if (query === undefined) throw new Error(`no settled_trades table for symbol ${JSON.stringify(trade.shard)}`);
     const tradeId = u64ToCql(trade.tradeId);
@@ -175,15 +214,16 @@ export class SettlementWriter {
     });
     // One history row per party; every column filled, so the reconciler can recompute a
     // party's balance from its rows alone with tradeEffects().
-    const history = (userId: bigint, side: 'buyer' | 'seller' | 'fee'): CqlStatement => ({
-      query: this.tradeByUserCql,
-      params: [
-        userId, trade.shard, trade.seq, side, tradeId, trade.buyerUserId, trade.sellerUserId, trade.baseAsset, trade.quoteAsset,
+    const history = (userId: bigint, side: 'buyer' | 'seller' | 'fee'): void => {
+      const values = [
+        tradeId, trade.buyerUserId, trade.sellerUserId, trade.baseAsset, trade.quoteAsset,
         trade.price, trade.quantity, trade.quoteAmount, trade.buyerRefund, trade.sellerRefund, trade.buyerFee, trade.sellerFee, settledAt, t,
-      ],
-    });
-    out.push(history(trade.buyerUserId, 'buyer'));
-    out.push(history(trade.sellerUserId, 'seller'));
-    if (trade.buyerFee > 0n || trade.sellerFee > 0n) out.push(history(this.feeAccountUserId, 'fee'));
+      ];
+      out.push({ query: this.userTradeCql, params: [userId, trade.shard, bucketOf(userId, trade.shard, trade.seq), trade.seq, side, ...values] });
+      if (this.history.dualWrite) out.push({ query: this.tradeByUserCql, params: [userId, trade.shard, trade.seq, side, ...values] });
+    };
+    history(trade.buyerUserId, 'buyer');
+    history(trade.sellerUserId, 'seller');
+    if (trade.buyerFee > 0n || trade.sellerFee > 0n) history(this.feeAccountUserId, 'fee');
   }
 }

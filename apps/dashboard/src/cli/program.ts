@@ -23,6 +23,7 @@ import { CliError } from './cli-error.js';
 import { ExitCode } from './exit-codes.js';
 import { registerExportCommands } from './export-command.js';
 import { registerHistoryCommand } from './history-command.js';
+import { registerMigrateHistoryCommand } from './migrate-history-command.js';
 import { renderFindings } from './findings-output.js';
 import { ProgressBar, progressPercent } from './progress-bar.js';
 
@@ -258,6 +259,7 @@ export function buildProgram(io: CliIo): SettleProgram {
           keyspace: cfg.scylladb.keyspace,
           replicationFactor: cfg.scylladb.replication_factor,
           symbols: cfg.symbols.map((s) => s.name),
+          historyBucketSeqs: cfg.scylladb.history_bucket_seqs,
         });
         if (globals().json) return printJson(result);
         print(`keyspace ${cfg.scylladb.keyspace}: ${result.applied.length} migration(s) applied, ${result.skipped.length} already there`);
@@ -270,6 +272,7 @@ export function buildProgram(io: CliIo): SettleProgram {
   const context = { io, getConfig, getOps, json: () => globals().json === true, print, printJson };
   registerHistoryCommand(program, context);
   registerExportCommands(program, context);
+  registerMigrateHistoryCommand(program, context);
 
   const closeOps = async () => {
     await ops?.close();
