@@ -155,10 +155,13 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
 
   const intervalMs = options.heartbeatIntervalMs ?? 5_000;
   const verify = new VerifyRequests({ queues, settlers, logger, intervalMs });
-  // A node that came back may have kept only part of the last batch: always verify (the verify
-  // job applies the watermark's job again), so an idle shard is repaired before its next job.
+  // A node that came back may have lost acknowledged batches: an idle shard is repaired without
+  // waiting for its next job. (A last batch kept only in part is applied again by the next job
+  // after the doubt — settle-step.ts — and, on an idle shard, by the node's own batchlog replay,
+  // which nothing newer outvotes; a verify job at every node event would re-apply a job on every
+  // flap.)
   storage.onReconnect(() => {
-    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) verify.request(shard, 'a Cassandra node came back');
+    for (const shard of shards) if (!leasesOn || leases.get(shard)?.isHeld === true) verify.ifBehind(shard, 'a Cassandra node came back');
   });
 
   for (const shard of shards) {
