@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
-import { MarketCatalog, VERIFY_JOB_NAME, ingestPositionKey, settlementQueueName, verifyJobId } from '@settlement/domain';
+import { MarketCatalog, VERIFY_JOB_NAME, ingestPositionKey, settlementQueueName, settlerMembersKey, settlerWantingKey, shardLeaseKey, verifyJobId } from '@settlement/domain';
 import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat } from '@settlement/runtime';
 import {
   BalanceRepository,
@@ -114,8 +114,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const balancer = leasesOn
     ? new LeaseBalancer({
         redis,
-        membersKey: `${config.redis.prefix}:settle:members`,
-        wantingKey: `${config.redis.prefix}:settle:wanting`,
+        membersKey: settlerMembersKey(config.redis.prefix),
+        wantingKey: settlerWantingKey(config.redis.prefix),
         memberId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
         shardCount: shards.length,
         leaseMs: s.shard_lease_ms,
@@ -266,7 +266,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     let running = false;
     const lease = new ShardLease({
       redis,
-      key: `${config.redis.prefix}:settle:lease:${shard}`,
+      key: shardLeaseKey(config.redis.prefix, shard),
       leaseMs: s.shard_lease_ms,
       logger,
       shard,

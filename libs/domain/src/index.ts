@@ -20,4 +20,4 @@ export * from './consistency.js';
 export * from './settle-step.js';
 export * from './history-buckets.js';
 export * from './halted-shards.js';
-export * from './ingest-position.js';
+export * from './redis-keys.js';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { heartbeatKey } from '@settlement/domain';
 
 export interface Heartbeat {
   readonly app: string;
@@ -15,14 +16,6 @@ export interface Heartbeat {
   readonly metrics: unknown[];
   /** App-specific status (e.g. per-shard sequences). */
   readonly status: Record<string, unknown>;
-}
-
-export function heartbeatKey(prefix: string, app: string, instanceId: string): string {
-  return `${prefix}:heartbeat:${app}:${instanceId}`;
-}
-
-export function heartbeatPattern(prefix: string): string {
-  return `${prefix}:heartbeat:*`;
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { heartbeatPattern, type Heartbeat } from '@settlement/runtime';
+import { heartbeatPattern } from '@settlement/domain';
+import type { Heartbeat } from '@settlement/runtime';
 
 /** Keys scanned per SCAN call. */
 const SCAN_COUNT = 200;
