@@ -3,7 +3,7 @@
  * all in the user's one partition: one single-partition read.
  */
 import type cassandra from 'cassandra-driver';
-import { balanceRowKey, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
+import { DomainError, balanceRowKey, decodeCorrectedRows, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
 
 export interface UserAssetBalance {
   readonly assetId: number;
@@ -129,24 +129,13 @@ export class BalanceRepository {
   }
 }
 
-interface StoredCorrectedRow {
-  userId: string;
-  assetId: number;
-  recreated: boolean;
-  before: { available: string; locked: string; version: string };
-  after: { available: string; locked: string; version: string };
-}
-
-/** balance_corrections.rows as the settler writes it (bigints as decimal strings). */
+/** A record that cannot be decoded counts as unreadable (the caller then rewrites nothing). */
 function parseCorrectedRows(json: string | null): CorrectedRow[] | undefined {
   if (json === null) return undefined;
   try {
-    return (JSON.parse(json) as StoredCorrectedRow[]).map((r) => {
-      const userId = BigInt(r.userId);
-      const side = (v: StoredCorrectedRow['before']): BalanceRow => ({ userId, assetId: r.assetId, available: BigInt(v.available), locked: BigInt(v.locked), version: BigInt(v.version) });
-      return { before: side(r.before), after: side(r.after), recreated: r.recreated };
-    });
-  } catch {
-    return undefined;
+    return decodeCorrectedRows(json);
+  } catch (error) {
+    if (error instanceof DomainError) return undefined;
+    throw error;
   }
 }

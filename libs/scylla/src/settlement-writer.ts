@@ -6,7 +6,7 @@
  * same writes.
  */
 import cassandra from 'cassandra-driver';
-import type { BalanceRow, FundingMessage, TradeMessage } from '@settlement/domain';
+import { encodeCorrectedRows, type BalanceRow, type CorrectedRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
 import { u64ToCql, CONSISTENCY, type ScyllaClientOptions } from './client.js';
 import { deadLetterId } from './dead-letters.js';
 
@@ -30,8 +30,8 @@ export interface SettlementDeadLetter {
 export interface CorrectionRecord {
   readonly correctionId: string;
   readonly reconciliationJobId: string;
-  /** JSON of the rows with their before/after values. */
-  readonly rowsJson: string;
+  /** The rows with their before/after values (stored as encodeCorrectedRows' JSON). */
+  readonly rows: readonly CorrectedRow[];
 }
 
 /** Everything one batch writes, already computed. */
@@ -144,7 +144,7 @@ export class SettlementWriter {
     }
     if (rows.correction !== undefined) {
       const c = rows.correction;
-      out.push({ query: this.correctionCql, params: [c.correctionId, rows.shard, c.reconciliationJobId, rows.watermark.updatedAt, c.rowsJson, t] });
+      out.push({ query: this.correctionCql, params: [c.correctionId, rows.shard, c.reconciliationJobId, rows.watermark.updatedAt, encodeCorrectedRows(c.rows), t] });
     }
     const w = rows.watermark;
     out.push(
