@@ -20,6 +20,18 @@ export interface StoredBalanceRow extends BalanceRow {
   readonly shard: string;
 }
 
+/** A row of user_balances read with user_id, asset_id, shard, available, locked, version. */
+export function storedBalanceRowOf(row: cassandra.types.Row): StoredBalanceRow {
+  return {
+    userId: row['user_id'] as bigint,
+    assetId: row['asset_id'] as number,
+    shard: row['shard'] as string,
+    available: (row['available'] as bigint | null) ?? 0n,
+    locked: (row['locked'] as bigint | null) ?? 0n,
+    version: (row['version'] as bigint | null) ?? 0n,
+  };
+}
+
 export class BalanceRepository {
   private readonly userCql: string;
   private readonly scanCql: string;
@@ -114,16 +126,7 @@ export class BalanceRepository {
     let pageState: string | undefined;
     do {
       const result = await this.client.execute(this.scanCql, [], { prepare: true, fetchSize: pageSize, pageState, isIdempotent: true });
-      for (const row of result.rows) {
-        yield {
-          userId: row['user_id'] as bigint,
-          assetId: row['asset_id'] as number,
-          shard: row['shard'] as string,
-          available: (row['available'] as bigint | null) ?? 0n,
-          locked: (row['locked'] as bigint | null) ?? 0n,
-          version: (row['version'] as bigint | null) ?? 0n,
-        };
-      }
+      for (const row of result.rows) yield storedBalanceRowOf(row);
       pageState = result.pageState ?? undefined;
     } while (pageState !== undefined);
   }

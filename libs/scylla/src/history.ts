@@ -5,7 +5,8 @@
  * come back short with a position to go on from.
  */
 import type cassandra from 'cassandra-driver';
-import { TradeRepository, type UserLedgerEvent, type UserTrade } from './trades.js';
+import type { UserTrade } from './settled-trade-row.js';
+import { TradeRepository, type UserLedgerEvent } from './trades.js';
 
 /** Where the next page starts; opaque to callers (JSON-safe: strings, numbers and null only). */
 export type HistoryPosition = Readonly<Record<string, string | number | null>>;

@@ -6,9 +6,10 @@
  * same writes.
  */
 import cassandra from 'cassandra-driver';
-import { encodeCorrectedRows, type BalanceRow, type CorrectedRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
+import { encodeCorrectedRows, type BalanceRow, type TradeSide, type CorrectedRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
 import { u64ToCql, CONSISTENCY, type ScyllaClientOptions } from './client.js';
 import { deadLetterId } from './dead-letters.js';
+import { SETTLED_TRADE_COLUMNS, USER_TRADE_COLUMNS, insertCql, settledTradeValues, userTradeValues } from './settled-trade-row.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
@@ -104,13 +105,8 @@ export class SettlementWriter {
     }
     this.consistency = CONSISTENCY[consistency];
     const ks = keyspace;
-    this.tradeCql = new Map(
-      symbols.map((symbol) => [
-        symbol,
-        `INSERT INTO ${ks}.settled_trades_${symbol} (trade_id, seq, buy_order_id, sell_order_id, buyer_user_id, seller_user_id, price, quantity, quote_amount, base_asset, quote_asset, buyer_refund, seller_refund, buyer_fee, seller_fee, match_seq, output_sequence, settled_at, buyer_quote_version, buyer_base_version, seller_base_version, seller_quote_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-      ]),
-    );
-    this.tradeByUserCql = `INSERT INTO ${ks}.trades_by_user (user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.tradeCql = new Map(symbols.map((symbol) => [symbol, insertCql(`${ks}.settled_trades_${symbol}`, SETTLED_TRADE_COLUMNS)]));
+    this.tradeByUserCql = insertCql(`${ks}.trades_by_user`, USER_TRADE_COLUMNS);
     this.ledgerCql = `INSERT INTO ${ks}.ledger_events (seq, user_id, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.ledgerByUserCql = `INSERT INTO ${ks}.ledger_events_by_user (user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.balanceCql = `INSERT INTO ${ks}.user_balances (user_id, asset_id, shard, available, locked, version) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
@@ -162,26 +158,9 @@ export class SettlementWriter {
   private pushTrade(out: CqlStatement[], trade: TradeMessage, t: bigint): void {
     const query = this.tradeCql.get(trade.shard);
     if (query === undefined) throw new Error(`no settled_trades table for symbol ${JSON.stringify(trade.shard)}`);
-    const tradeId = u64ToCql(trade.tradeId);
-    const settledAt = u64ToCql(trade.settledAt);
-    out.push({
-      query,
-      params: [
-        tradeId, trade.seq, u64ToCql(trade.buyOrderId), u64ToCql(trade.sellOrderId), trade.buyerUserId, trade.sellerUserId,
-        trade.price, trade.quantity, trade.quoteAmount, trade.baseAsset, trade.quoteAsset, trade.buyerRefund, trade.sellerRefund,
-        trade.buyerFee, trade.sellerFee, u64ToCql(trade.matchSeq), u64ToCql(trade.outputSequence), settledAt,
-        u64ToCql(trade.buyerQuoteVersion), u64ToCql(trade.buyerBaseVersion), u64ToCql(trade.sellerBaseVersion), u64ToCql(trade.sellerQuoteVersion), t,
-      ],
-    });
-    // One history row per party; every column filled, so the reconciler can recompute a
-    // party's balance from its rows alone with tradeEffects().
-    const history = (userId: bigint, side: 'buyer' | 'seller' | 'fee'): CqlStatement => ({
-      query: this.tradeByUserCql,
-      params: [
-        userId, trade.shard, trade.seq, side, tradeId, trade.buyerUserId, trade.sellerUserId, trade.baseAsset, trade.quoteAsset,
-        trade.price, trade.quantity, trade.quoteAmount, trade.buyerRefund, trade.sellerRefund, trade.buyerFee, trade.sellerFee, settledAt, t,
-      ],
-    });
+    out.push({ query, params: [...settledTradeValues(trade), t] });
+    // One history row per party.
+    const history = (userId: bigint, side: TradeSide): CqlStatement => ({ query: this.tradeByUserCql, params: [...userTradeValues(userId, side, trade), t] });
     out.push(history(trade.buyerUserId, 'buyer'));
     out.push(history(trade.sellerUserId, 'seller'));
     if (trade.buyerFee > 0n || trade.sellerFee > 0n) out.push(history(this.feeAccountUserId, 'fee'));
