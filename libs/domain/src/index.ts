@@ -21,4 +21,5 @@ export * from './consistency.js';
 export * from './settle-step.js';
 export * from './history-buckets.js';
 export * from './halted-shards.js';
+export * from './settler-heartbeat.js';
 export * from './redis-keys.js';

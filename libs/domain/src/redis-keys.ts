@@ -59,7 +59,7 @@ export function heartbeatKey(prefix: string, app: string, instanceId: string): s
   return `${prefix}:heartbeat:${app}:${instanceId}`;
 }
 
-/** SCAN pattern of every heartbeat, or of one app's when `app` is given. */
+/** SCAN pattern of every heartbeat, or of one app's when `app` is given (restated in docker/healthcheck.mjs, which runs alone). */
 export function heartbeatPattern(prefix: string, app?: string): string {
   return app === undefined ? `${prefix}:heartbeat:*` : `${prefix}:heartbeat:${app}:*`;
 }
