@@ -20,23 +20,37 @@ export interface UserTrade extends TradeEffectInput, Pick<TradeMessage, 'seq' | 
   readonly side: TradeSide;
 }
 
-/** Each field of a settled trade and its column of settled_trades_<symbol>, in the table's (and settledTradeValues') order. */
-export const SETTLED_TRADE_COLUMN_OF = {
-  tradeId: 'trade_id', seq: 'seq', buyOrderId: 'buy_order_id', sellOrderId: 'sell_order_id', buyerUserId: 'buyer_user_id',
-  sellerUserId: 'seller_user_id', price: 'price', quantity: 'quantity', quoteAmount: 'quote_amount', baseAsset: 'base_asset',
-  quoteAsset: 'quote_asset', buyerRefund: 'buyer_refund', sellerRefund: 'seller_refund', buyerFee: 'buyer_fee', sellerFee: 'seller_fee',
-  matchSeq: 'match_seq', outputSequence: 'output_sequence', settledAt: 'settled_at', buyerQuoteVersion: 'buyer_quote_version',
-  buyerBaseVersion: 'buyer_base_version', sellerBaseVersion: 'seller_base_version', sellerQuoteVersion: 'seller_quote_version',
-} as const satisfies { readonly [K in keyof Omit<SettledTrade, 'symbol'>]-?: string };
+/** How a column travels: a signed 64-bit bigint, a u64 stored as its signed image (u64ToCql), a small int, text. */
+export type ColumnKind = 'bigint' | 'u64' | 'int' | 'text';
+
+/** Each field of a settled trade: its column of settled_trades_<symbol> and how it travels, in the table's (and settledTradeValues') order. */
+export const SETTLED_TRADE_FIELDS = {
+  tradeId: ['trade_id', 'u64'], seq: ['seq', 'bigint'], buyOrderId: ['buy_order_id', 'u64'], sellOrderId: ['sell_order_id', 'u64'],
+  buyerUserId: ['buyer_user_id', 'bigint'], sellerUserId: ['seller_user_id', 'bigint'], price: ['price', 'bigint'], quantity: ['quantity', 'bigint'],
+  quoteAmount: ['quote_amount', 'bigint'], baseAsset: ['base_asset', 'int'], quoteAsset: ['quote_asset', 'int'], buyerRefund: ['buyer_refund', 'bigint'],
+  sellerRefund: ['seller_refund', 'bigint'], buyerFee: ['buyer_fee', 'bigint'], sellerFee: ['seller_fee', 'bigint'], matchSeq: ['match_seq', 'u64'],
+  outputSequence: ['output_sequence', 'u64'], settledAt: ['settled_at', 'u64'], buyerQuoteVersion: ['buyer_quote_version', 'u64'],
+  buyerBaseVersion: ['buyer_base_version', 'u64'], sellerBaseVersion: ['seller_base_version', 'u64'], sellerQuoteVersion: ['seller_quote_version', 'u64'],
+} as const satisfies { readonly [K in keyof Omit<SettledTrade, 'symbol'>]-?: readonly [string, ColumnKind] };
+
+/** Each field of a trades_by_user row: its column and how it travels, in the table's (and userTradeValues') order. */
+const USER_TRADE_FIELDS = {
+  userId: ['user_id', 'bigint'], symbol: ['symbol', 'text'], seq: ['seq', 'bigint'], side: ['side', 'text'], tradeId: ['trade_id', 'u64'],
+  buyerUserId: ['buyer_user_id', 'bigint'], sellerUserId: ['seller_user_id', 'bigint'], baseAsset: ['base_asset', 'int'], quoteAsset: ['quote_asset', 'int'],
+  price: ['price', 'bigint'], quantity: ['quantity', 'bigint'], quoteAmount: ['quote_amount', 'bigint'], buyerRefund: ['buyer_refund', 'bigint'],
+  sellerRefund: ['seller_refund', 'bigint'], buyerFee: ['buyer_fee', 'bigint'], sellerFee: ['seller_fee', 'bigint'], settledAt: ['settled_at', 'u64'],
+} as const satisfies { readonly [K in keyof UserTrade]-?: readonly [string, ColumnKind] };
+
+type FieldTable = Readonly<Record<string, readonly [string, ColumnKind]>>;
+const entriesOf = (fields: FieldTable) => Object.entries(fields).map(([field, [column, kind]]) => ({ field, column, kind }));
+const SETTLED_TRADE_ENTRIES = entriesOf(SETTLED_TRADE_FIELDS);
+const USER_TRADE_ENTRIES = entriesOf(USER_TRADE_FIELDS);
 
 /** The columns of settled_trades_<symbol>, in the order of settledTradeValues. */
-export const SETTLED_TRADE_COLUMNS: readonly string[] = Object.values(SETTLED_TRADE_COLUMN_OF);
+export const SETTLED_TRADE_COLUMNS: readonly string[] = SETTLED_TRADE_ENTRIES.map((e) => e.column);
 
 /** The columns of trades_by_user, in the order of userTradeValues. */
-export const USER_TRADE_COLUMNS = [
-  'user_id', 'symbol', 'seq', 'side', 'trade_id', 'buyer_user_id', 'seller_user_id', 'base_asset', 'quote_asset', 'price',
-  'quantity', 'quote_amount', 'buyer_refund', 'seller_refund', 'buyer_fee', 'seller_fee', 'settled_at',
-] as const;
+export const USER_TRADE_COLUMNS: readonly string[] = USER_TRADE_ENTRIES.map((e) => e.column);
 
 /** The values of a trade's settled_trades row, in SETTLED_TRADE_COLUMNS order (written per trade: by hand, no reflection). */
 export function settledTradeValues(t: TradeMessage): unknown[] {
@@ -65,54 +79,19 @@ export const u64Of = (row: cassandra.types.Row, column: string): bigint => u64Fr
 
 /** A row of settled_trades_<symbol> read with at least SETTLED_TRADE_COLUMNS. */
 export function settledTradeOfRow(symbol: string, row: cassandra.types.Row): SettledTrade {
-  return {
-    symbol,
-    tradeId: u64Of(row, 'trade_id'),
-    seq: bigintOf(row, 'seq'),
-    buyOrderId: u64Of(row, 'buy_order_id'),
-    sellOrderId: u64Of(row, 'sell_order_id'),
-    buyerUserId: bigintOf(row, 'buyer_user_id'),
-    sellerUserId: bigintOf(row, 'seller_user_id'),
-    price: bigintOf(row, 'price'),
-    quantity: bigintOf(row, 'quantity'),
-    quoteAmount: bigintOf(row, 'quote_amount'),
-    baseAsset: row['base_asset'] as number,
-    quoteAsset: row['quote_asset'] as number,
-    buyerRefund: bigintOf(row, 'buyer_refund'),
-    sellerRefund: bigintOf(row, 'seller_refund'),
-    buyerFee: bigintOf(row, 'buyer_fee'),
-    sellerFee: bigintOf(row, 'seller_fee'),
-    matchSeq: u64Of(row, 'match_seq'),
-    outputSequence: u64Of(row, 'output_sequence'),
-    settledAt: u64Of(row, 'settled_at'),
-    buyerQuoteVersion: u64Of(row, 'buyer_quote_version'),
-    buyerBaseVersion: u64Of(row, 'buyer_base_version'),
-    sellerBaseVersion: u64Of(row, 'seller_base_version'),
-    sellerQuoteVersion: u64Of(row, 'seller_quote_version'),
-  };
+  return readFields(row, SETTLED_TRADE_ENTRIES, { symbol }) as unknown as SettledTrade;
 }
 
 /** A row of trades_by_user read with USER_TRADE_COLUMNS. */
 export function userTradeOfRow(row: cassandra.types.Row): UserTrade {
-  return {
-    userId: bigintOf(row, 'user_id'),
-    symbol: row['symbol'] as string,
-    seq: bigintOf(row, 'seq'),
-    side: row['side'] as TradeSide,
-    tradeId: u64Of(row, 'trade_id'),
-    buyerUserId: bigintOf(row, 'buyer_user_id'),
-    sellerUserId: bigintOf(row, 'seller_user_id'),
-    baseAsset: row['base_asset'] as number,
-    quoteAsset: row['quote_asset'] as number,
-    price: bigintOf(row, 'price'),
-    quantity: bigintOf(row, 'quantity'),
-    quoteAmount: bigintOf(row, 'quote_amount'),
-    buyerRefund: bigintOf(row, 'buyer_refund'),
-    sellerRefund: bigintOf(row, 'seller_refund'),
-    buyerFee: bigintOf(row, 'buyer_fee'),
-    sellerFee: bigintOf(row, 'seller_fee'),
-    settledAt: u64Of(row, 'settled_at'),
-  };
+  return readFields(row, USER_TRADE_ENTRIES, {}) as unknown as UserTrade;
+}
+
+function readFields(row: cassandra.types.Row, entries: ReturnType<typeof entriesOf>, out: Record<string, unknown>): Record<string, unknown> {
+  for (const { field, column, kind } of entries) {
+    out[field] = kind === 'bigint' ? bigintOf(row, column) : kind === 'u64' ? u64Of(row, column) : row[column];
+  }
+  return out;
 }
 
 /** `INSERT INTO <table> (<columns>) VALUES (?, …) USING TIMESTAMP ?`: the values, then the write timestamp. */

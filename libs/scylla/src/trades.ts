@@ -3,23 +3,14 @@
  * u64 ids come back through u64FromCql.
  */
 import type cassandra from 'cassandra-driver';
-import type { FundingEventType } from '@settlement/domain';
+import type { FundingEventType, FundingMessage } from '@settlement/domain';
 import { u64ToCql } from './client.js';
 import { USER_TRADE_COLUMNS, bigintOf as big, settledTradeOfRow, u64Of as u64, userTradeOfRow, type SettledTrade, type UserTrade } from './settled-trade-row.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
-/** A row of ledger_events_by_user. */
-export interface UserLedgerEvent {
-  readonly userId: bigint;
-  readonly seq: bigint;
-  readonly sequenceId: bigint;
-  readonly eventType: FundingEventType;
-  readonly amount: bigint;
-  readonly currency: number;
-  readonly relatedId: bigint;
-  readonly createdAt: bigint;
-}
+/** A row of ledger_events_by_user: the funding message as settled (its shard is always funding). */
+export type UserLedgerEvent = Omit<FundingMessage, 'kind' | 'shard'>;
 
 export interface PageRequest {
   /** Rows per page. */

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { MarketCatalog } from '@settlement/domain';
-import { SETTLED_TRADE_COLUMN_OF, ringPercent, type ExportPage, type ExportReader, type SettledTrade, type StoredBalanceRow } from '@settlement/scylla';
+import { SETTLED_TRADE_FIELDS, ringPercent, type ColumnKind, type ExportPage, type ExportReader, type SettledTrade, type StoredBalanceRow } from '@settlement/scylla';
 import { EXPORT_FORMATS, openSink, type ExportColumn, type ExportFormat, type ExportRecord, type SinkCheckpoint } from './export-sinks.js';
 import { timeSchema } from './history.js';
 import { InputError } from './input-error.js';
@@ -23,12 +23,12 @@ import { parseInput, symbolSchema } from './params.js';
 /** Rows per page read from Cassandra (and per Parquet row group). */
 export const EXPORT_PAGE_ROWS_DEFAULT = 5_000;
 
-const TRADE_FIELDS = Object.entries(SETTLED_TRADE_COLUMN_OF) as [keyof typeof SETTLED_TRADE_COLUMN_OF, string][];
+const TRADE_FIELDS = Object.entries(SETTLED_TRADE_FIELDS) as [keyof typeof SETTLED_TRADE_FIELDS, readonly [string, ColumnKind]][];
 
 /** The symbol, then the table's columns under their own names: asset ids as int32, every id and amount a decimal string. */
 export const TRADE_EXPORT_COLUMNS: readonly ExportColumn[] = [
   { name: 'symbol', type: 'string' },
-  ...TRADE_FIELDS.map(([, name]) => ({ name, type: name === 'base_asset' || name === 'quote_asset' ? ('int32' as const) : ('string' as const) })),
+  ...TRADE_FIELDS.map(([, [name, kind]]) => ({ name, type: kind === 'int' ? ('int32' as const) : ('string' as const) })),
 ];
 
 export const BALANCE_EXPORT_COLUMNS: readonly ExportColumn[] = [
@@ -44,7 +44,7 @@ export const BALANCE_EXPORT_COLUMNS: readonly ExportColumn[] = [
 
 export function tradeRecord(t: SettledTrade): ExportRecord {
   const record: Record<string, string | number> = { symbol: t.symbol };
-  for (const [field, column] of TRADE_FIELDS) {
+  for (const [field, [column]] of TRADE_FIELDS) {
     const value = t[field];
     record[column] = typeof value === 'bigint' ? value.toString() : value;
   }
