@@ -57,6 +57,7 @@ async function checkHeartbeat(app) {
     if (pid === undefined) fail(`no ${app} process (main.js) in this container`);
     let cursor = '0';
     do {
+      // heartbeatPattern(prefix, app) of libs/domain redis-keys.ts, restated: this file is copied alone into the images.
       const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:heartbeat:${app}:*`, 'COUNT', 200);
       cursor = next;
       const values = keys.length > 0 ? await redis.mget(...keys) : [];

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { settlementQueueName } from '@settlement/domain';
+import { ingestPositionKey, settlementQueueName } from '@settlement/domain';
 import { createSettlementQueue } from '@settlement/runtime';
 import { stackEndpoints, uniqueName } from '@settlement/testing';
 import type { EnqueueUnit } from './enqueue-unit.js';
@@ -17,7 +17,7 @@ let redis: Redis;
 let prefix: string;
 let queues: Queue[];
 let writer: JobWriter;
-const stateKey = () => `${prefix}:ingest:last-enqueued`;
+const stateKey = () => ingestPositionKey(prefix);
 
 function job(shard: string, first: number, last: number) {
   return { queue: settlementQueueName(shard), name: 'settle', jobId: `${shard}-${first}-${last}`, data: { shard, first, last } };

@@ -61,7 +61,7 @@ export class JobWriter {
   constructor(
     private readonly redis: Redis,
     queues: readonly Queue[],
-    /** `${prefix}:ingest:last-enqueued` */
+    /** ingestPositionKey(prefix) */
     private readonly stateKey: string,
   ) {
     this.queues = new Map(queues.map((q) => [q.name, q]));

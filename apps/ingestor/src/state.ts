@@ -1,5 +1,5 @@
 /**
- * The ingestor's persisted position, kept in the Redis hash `${prefix}:ingest:last-enqueued`
+ * The ingestor's persisted position, kept in the Redis hash ingestPositionKey (libs/domain redis-keys.ts)
  * and written in the same MULTI as the jobs: field = shard, value = last enqueued sequence
  * (decimal). Two more fields: "global" (with sequence_scope global: every trade sequence at or
  * below it is in a job or recorded as a gap) and "funding:assigned" (the last sequence the

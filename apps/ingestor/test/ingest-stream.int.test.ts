@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEAD_LETTER_QUEUE, MarketCatalog, type SettlementMessage } from '@settlement/domain';
+import { DEAD_LETTER_QUEUE, MarketCatalog, heartbeatPattern, type SettlementMessage } from '@settlement/domain';
 import { DeadLetterRepository, SequenceGapRepository, UNROUTED_SHARD } from '@settlement/scylla';
 import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
@@ -55,7 +55,7 @@ describe('ingestor: ZMQ PUSH → per-shard BullMQ jobs', () => {
     await waitFor('every shard enqueued to its last sequence', () => reachedExpected(redis, config, expected), 30_000);
 
     // The heartbeat publishes the status (per-shard last enqueued) and the prom-client metrics.
-    const heartbeatKey = async () => (await redis.keys(`${config.redis.prefix}:heartbeat:ingestor:*`))[0];
+    const heartbeatKey = async () => (await redis.keys(heartbeatPattern(config.redis.prefix, 'ingestor')))[0];
     let beat: { app: string; status: { lastEnqueued: Record<string, string> }; metrics: { name: string; values: { value: number; labels: Record<string, string> }[] }[] } | undefined;
     await waitFor('a heartbeat with the final counts', async () => {
       const key = await heartbeatKey();

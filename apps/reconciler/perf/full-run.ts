@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { loadConfig, parseConfig } from '@settlement/config';
 import { createScyllaClient, migrate, scyllaOptionsFromConfig } from '@settlement/scylla';
-import { ChangedUsers, changedUsersKey, createLogger, createRedisConnection, hourOf } from '@settlement/runtime';
+import { changedUsersKey } from '@settlement/domain';
+import { ChangedUsers, createLogger, createRedisConnection, hourOf } from '@settlement/runtime';
 import { reconcileOnce } from '../src/index.js';
 import { writeDataset } from '../test/dataset.js';
 

@@ -10,7 +10,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TcpProxy, createTestKeyspace, freePort, testConfig, withCassandraHost, type TestKeyspace } from '@settlement/testing';
 import { RECONCILIATION_QUEUE } from '@settlement/domain';
-import { createRedisConnection, heartbeatPattern } from '@settlement/runtime';
+import { heartbeatPattern } from '@settlement/domain';
+import { createRedisConnection } from '@settlement/runtime';
 import { startReconciler, type RunningReconciler } from '../src/reconciler.js';
 
 let ks: TestKeyspace;

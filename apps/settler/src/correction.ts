@@ -53,16 +53,7 @@ export async function applyCorrection(ctx: CorrectionContext, jobId: string, cor
     if (!(error instanceof DomainError)) throw error;
     return ctx.deadLetter(jobId, `Cannot apply correction ${correction.correctionId}: ${error.message}`, error.field, JSON.stringify(encodeBigints(correction)));
   }
-  const rowsJson = JSON.stringify(
-    corrected.map((c) => ({
-      userId: c.after.userId.toString(),
-      assetId: c.after.assetId,
-      recreated: c.recreated,
-      before: { available: c.before.available.toString(), locked: c.before.locked.toString(), version: c.before.version.toString() },
-      after: { available: c.after.available.toString(), locked: c.after.locked.toString(), version: c.after.version.toString() },
-    })),
-  );
-  await writeCorrection(ctx, jobId, state, corrected.map((c) => c.after), { correctionId: correction.correctionId, reconciliationJobId: correction.reconciliationJobId, rowsJson });
+  await writeCorrection(ctx, jobId, state, corrected.map((c) => c.after), { correctionId: correction.correctionId, reconciliationJobId: correction.reconciliationJobId, rows: corrected });
   logger.info(
     { shard, jobId, correctionId: correction.correctionId, rows: corrected.length, recreated: corrected.filter((c) => c.recreated).length, watermark: state.lastSeq },
     'correction applied',

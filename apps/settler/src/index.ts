@@ -1,5 +1,5 @@
 export { startSettler } from './settler.js';
-export type { StartSettlerOptions, RunningSettler, ShardStatus } from './settler.js';
+export type { StartSettlerOptions, RunningSettler } from './settler.js';
 export { ShardSettler } from './shard-settler.js';
 export { StorageWatch } from './storage-watch.js';
 export type { JobOutcome, ShardSettlerDeps, ShardSettlerSettings } from './shard-settler.js';

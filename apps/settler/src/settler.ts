@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { SettlementConfig } from '@settlement/config';
-import { MarketCatalog } from '@settlement/domain';
+import { MarketCatalog, SETTLER_APP, encodeSettlerShardHeartbeat, settlerMembersKey, settlerWantingKey, type SettlerShardHeartbeat } from '@settlement/domain';
 import { ChangedUsers, completedJobsRetainedOf, createRedisConnection, createSettlementQueue, runCloseSteps, startHeartbeat, type CloseStep } from '@settlement/runtime';
 import {
   BalanceRepository,
@@ -54,25 +54,11 @@ export interface StartSettlerOptions {
   readonly processMetrics?: Registry;
 }
 
-export interface ShardStatus {
-  /** Shard watermark, as a decimal string. */
-  readonly lastSeq: string;
-  /** Last sequence enqueued by the ingestor minus the watermark; null when unknown. */
-  readonly lagMessages: number | null;
-  /** This process holds the shard's lease: it is the shard's settler (always true without leases). */
-  readonly leaseHeld: boolean;
-  /**
-   * Set while the shard is halted: no job in Redis holds the messages after `afterSeq` through
-   * `throughSeq` (decimal strings), which the engine must re-send. Absent otherwise.
-   */
-  readonly halted?: { readonly afterSeq: string; readonly throughSeq: string };
-}
-
 export interface RunningSettler {
   readonly shards: readonly string[];
   readonly metrics: SettlerMetrics;
   /** Per shard: watermark and lag, as published in the heartbeat. */
-  status(): Record<string, ShardStatus>;
+  status(): Record<string, SettlerShardHeartbeat>;
   /** Live settler processes as this one counts them, and its share of the shards; undefined without leases. */
   leaseShare(): { liveSettlers: number; fairShare: number } | undefined;
   /** Finishes the current batch of every shard, closes workers and connections. Idempotent. */
@@ -119,8 +105,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const balancer = leasesOn
     ? new LeaseBalancer({
         redis,
-        membersKey: `${config.redis.prefix}:settle:members`,
-        wantingKey: `${config.redis.prefix}:settle:wanting`,
+        membersKey: settlerMembersKey(config.redis.prefix),
+        wantingKey: settlerWantingKey(config.redis.prefix),
         memberId: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
         shardCount: shards.length,
         leaseMs: s.shard_lease_ms,
@@ -175,16 +161,16 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     }
   }
 
-  const status = (): Record<string, ShardStatus> => {
-    const out: Record<string, ShardStatus> = {};
+  const status = (): Record<string, SettlerShardHeartbeat> => {
+    const out: Record<string, SettlerShardHeartbeat> = {};
     for (const [shard, settler] of settlers) {
       const halted = settler.halted;
-      out[shard] = {
-        lastSeq: (settler.lastSeq ?? 0n).toString(),
+      out[shard] = encodeSettlerShardHeartbeat({
+        lastSeq: settler.lastSeq ?? 0n,
         lagMessages: lagPoll.lagOf(shard),
         leaseHeld: leases.get(shard)?.isHeld ?? !leasesOn,
-        ...(halted === undefined ? {} : { halted: { afterSeq: halted.afterSeq.toString(), throughSeq: halted.throughSeq.toString() } }),
-      };
+        halted: halted === undefined ? undefined : { afterSeq: halted.afterSeq, throughSeq: halted.throughSeq },
+      });
     }
     return out;
   };
@@ -192,7 +178,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const lagPoll = new LagPoll({ redis, redisPrefix: config.redis.prefix, shards, settlers, watermarks, metrics, verify });
   const lagTimer = setInterval(() => void lagPoll.poll().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
   lagTimer.unref();
-  const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: 'settler', registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });
+  const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: SETTLER_APP, registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });
   logger.info({ shards, instanceId: heartbeat.instanceId }, 'settler started');
 
   let closed: Promise<void> | undefined;

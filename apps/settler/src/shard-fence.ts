@@ -23,7 +23,7 @@ export class ShardFence {
     private readonly fences: FenceRepository,
     private readonly logger: Logger,
     /**
-     * A second copy of the shard's epoch in Redis (`<prefix>:settle:epoch:<shard>`). The fence row
+     * A second copy of the shard's epoch in Redis (shardEpochKey). The fence row
      * can be lost with the tail of a node's commit log (periodic sync) while the settler that
      * held that epoch lives on; another settler taking the shard then must not get the same
      * epoch. Redis and Cassandra losing the same epoch at once is what remains.

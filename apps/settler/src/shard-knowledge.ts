@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { shardWriterKey } from '@settlement/domain';
 import type { WatermarkRepository } from '@settlement/scylla';
 import type { SettlerMetrics } from './metrics.js';
 import type { ShardState } from './shard-settler.js';
@@ -46,7 +47,7 @@ export class ShardKnowledge {
   private checkedWatermarkJob: { readonly jobId: string; readonly generation: number } | undefined;
 
   constructor(private readonly deps: ShardKnowledgeDeps) {
-    this.claimKey = `${deps.redisPrefix}:settle:writer:${deps.shard}`;
+    this.claimKey = shardWriterKey(deps.redisPrefix, deps.shard);
   }
 
   get lastSeq(): bigint | undefined {

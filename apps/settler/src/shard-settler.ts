@@ -19,6 +19,7 @@ import {
   decideSettleStep,
   decodeSettleJobLenient,
   planSettlement,
+  shardEpochKey,
   shrinkBatchBytes,
   touchedRowKeys,
   type BalanceRow,
@@ -77,7 +78,7 @@ export class ShardSettler {
     this.batchBytesMax = deps.settings.batchBytesMax;
     this.knowledge = new ShardKnowledge({ ...deps, consistency: deps.writer.consistency });
     this.prefetcher = new NextJobPrefetcher(deps);
-    this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: `${deps.redisPrefix}:settle:epoch:${deps.shard}` });
+    this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: shardEpochKey(deps.redisPrefix, deps.shard) });
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
     this.halt = new HaltedRangePublisher(deps.shard, { ...deps, redis: () => this.knowledge.redis() });
   }

@@ -9,7 +9,7 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SettlementConfig } from '@settlement/config';
-import { settlementQueueName } from '@settlement/domain';
+import { settlementQueueName, shardLeaseKey } from '@settlement/domain';
 import { ShardLease } from './shard-lease.js';
 import type { ShardSettler } from './shard-settler.js';
 
@@ -55,7 +55,7 @@ export function startShardWorker(options: ShardWorkerOptions): { worker: Worker;
   }
   const lease = new ShardLease({
     redis: options.redis,
-    key: `${config.redis.prefix}:settle:lease:${shard}`,
+    key: shardLeaseKey(config.redis.prefix, shard),
     leaseMs: s.shard_lease_ms,
     logger,
     shard,

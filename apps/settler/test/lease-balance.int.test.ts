@@ -5,6 +5,7 @@
  * shards it would leave idle.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlerMembersKey } from '@settlement/domain';
 import { createLogger } from '@settlement/runtime';
 import { startSettler, type RunningSettler } from '../src/index.js';
 import { enqueue, expectBalances, expectConservation, openTestBed, waitFor, waitForWatermarks, type TestBed } from './harness.js';
@@ -69,7 +70,7 @@ describe('shard leases over several settler processes', () => {
 
   it('keeps every shard while a dead process still counts as live (it asks for none)', async () => {
     // A process that died without leaving: still in the set, holding nothing, asking nothing.
-    const membersKey = `${bed.ks.config.redis.prefix}:settle:members`;
+    const membersKey = settlerMembersKey(bed.ks.config.redis.prefix);
     const lowest: number[] = [];
     const counted: number[] = [];
     const deadline = Date.now() + 5 * LEASE_MS;

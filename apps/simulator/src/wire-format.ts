@@ -3,41 +3,18 @@
  * exactly (bigint → digits). The send-time field (settled_at / created_at) is written last, so a
  * message is stored as a head string and completed at send time with `head + epochMs + "}"`.
  */
-import type { FundingEventType } from '@settlement/domain';
+import type { FundingMessage, TradeMessage } from '@settlement/domain';
 
-export interface TradeFields {
-  readonly tradeId: bigint;
-  readonly buyOrderId: bigint;
-  readonly sellOrderId: bigint;
-  readonly buyerUserId: bigint;
-  readonly sellerUserId: bigint;
-  readonly price: bigint;
-  readonly quantity: bigint;
-  readonly baseAsset: number;
-  readonly quoteAsset: number;
-  readonly buyerRefund: bigint;
-  readonly sellerRefund: bigint;
-  readonly matchSeq: bigint;
-  readonly outputSequence: bigint;
-  readonly buyerQuoteVersion: bigint;
-  readonly buyerBaseVersion: bigint;
-  readonly sellerBaseVersion: bigint;
-  readonly sellerQuoteVersion: bigint;
-  /** Optional extensions; written only when above zero, as engines without fees do not send them. */
-  readonly buyerFee: bigint;
-  readonly sellerFee: bigint;
-}
+/** What the engine sends of a trade: not the settlement's own fields (shard, seq, quote amount), nor the send time. */
+export type TradeFields = Omit<TradeMessage, 'kind' | 'shard' | 'seq' | 'quoteAmount' | 'settledAt'>;
 
-export interface FundingFields {
-  readonly userId: bigint;
-  readonly sequenceId: bigint;
-  readonly eventType: FundingEventType;
-  readonly amount: bigint;
-  readonly currency: number;
-  readonly relatedId: bigint;
-}
+/** What the engine sends of a funding event but the send time. */
+export type FundingFields = Omit<FundingMessage, 'kind' | 'shard' | 'seq' | 'createdAt'>;
 
-/** Everything of a trade but settled_at, which is appended at send time. */
+/**
+ * Everything of a trade but settled_at, which is appended at send time. The fees are optional
+ * extensions, written only when above zero, as engines without fees do not send them.
+ */
 export function tradeHead(t: TradeFields): string {
   const fees = (t.buyerFee > 0n ? `,"buyer_fee":${t.buyerFee}` : '') + (t.sellerFee > 0n ? `,"seller_fee":${t.sellerFee}` : '');
   return (

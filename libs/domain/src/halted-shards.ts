@@ -2,17 +2,13 @@
  * The contract between a halted settler and the ingestor (issue 16: nothing lost, nothing
  * skipped). A settler whose shard's chain has a hole no job in Redis holds — storage lost
  * acknowledged batches older than the retained jobs, or Redis came back empty — records the
- * range in the Redis hash `<prefix>:settle:halted` (field = shard), and removes it once the
+ * range in the Redis hash haltedShardsKey (redis-keys.ts; field = shard), and removes it once the
  * chain is whole again. The ingestor reads the hash, asks the engine's replay endpoint for the
  * shard's messages in the range, and adds them as jobs continuing the chain from `afterSeq`;
  * the settler, still holding the job that found the hole, finds them in the wait list.
  */
 import { z } from 'zod';
 import { DomainError } from './domain-error.js';
-
-export function haltedShardsKey(prefix: string): string {
-  return `${prefix}:settle:halted`;
-}
 
 export interface HaltedShardRange {
   /** Last sequence of the shard that storage holds. */

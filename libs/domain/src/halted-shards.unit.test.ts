@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decodeHaltedShardRange, encodeHaltedShardRange, haltedShardsKey } from './halted-shards.js';
+import { decodeHaltedShardRange, encodeHaltedShardRange } from './halted-shards.js';
 
 describe('halted-shard ranges (settler → ingestor)', () => {
   it('round-trips a range with u64 sequences exactly', () => {
     const range = { afterSeq: 18_446_744_073_709_551_000n, throughSeq: 18_446_744_073_709_551_615n, haltedAtMs: 1_796_000_000_000 };
     expect(decodeHaltedShardRange(encodeHaltedShardRange(range))).toEqual(range);
-    expect(haltedShardsKey('{settlement}')).toBe('{settlement}:settle:halted');
   });
 
   it('names the field of a bad value', () => {

@@ -9,7 +9,7 @@
  * runs while the settler writes does not see a false difference.
  */
 import { FUNDING_SHARD } from './catalog.js';
-import { fundingEffects, supplyChange, tradeEffects, type BalanceDelta, type Party } from './effects.js';
+import { fundingEffects, supplyChange, tradeEffects, type BalanceDelta, type Party, type TradeEffectInput } from './effects.js';
 import { FundingEventType } from './messages.js';
 
 export const ReconcileFindingKind = {
@@ -106,8 +106,8 @@ export interface ShardBalanceRow {
 export const TradeSide = { BUYER: 'buyer', SELLER: 'seller', FEE: 'fee' } as const;
 export type TradeSide = (typeof TradeSide)[keyof typeof TradeSide];
 
-/** One row of trades_by_user: a trade as seen by one of its parties. */
-export interface TradeHistoryRow {
+/** One row of trades_by_user: a trade as seen by one of its parties (what its effects need). */
+export interface TradeHistoryRow extends TradeEffectInput {
   /** The partition: the user whose history this is. */
   readonly userId: bigint;
   readonly symbol: string;
@@ -115,16 +115,6 @@ export interface TradeHistoryRow {
   /** buyer, seller or fee (the fee account's row); anything else is invalid history. */
   readonly side: string;
   readonly tradeId: bigint;
-  readonly buyerUserId: bigint;
-  readonly sellerUserId: bigint;
-  readonly baseAsset: number;
-  readonly quoteAsset: number;
-  readonly quantity: bigint;
-  readonly quoteAmount: bigint;
-  readonly buyerRefund: bigint;
-  readonly sellerRefund: bigint;
-  readonly buyerFee: bigint;
-  readonly sellerFee: bigint;
 }
 
 /** One row of ledger_events_by_user. */

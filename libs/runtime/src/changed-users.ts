@@ -2,16 +2,13 @@
  * Users whose balances changed, per hour, in Redis: the settlers record the users of every
  * acknowledged batch, and the scheduled reconciliation checks exactly those, so a wrong balance
  * of any user written in the last hour is found within the hour — not only in a sample (issue
- * 22). One set per hour (`<prefix>:reconcile:changed:<hour>`), expiring after `retainHours`; a
+ * 22). One set per hour (changedUsersKey), expiring after `retainHours`; a
  * set past `usersMaxPerHour` marks the hour as overflowed, and the run checks everyone instead.
  */
 import type { Redis } from 'ioredis';
+import { changedUsersKey } from '@settlement/domain';
 
 export const HOUR_MS = 3_600_000;
-
-export function changedUsersKey(prefix: string, hour: number): string {
-  return `${prefix}:reconcile:changed:${hour}`;
-}
 
 export function hourOf(ms: number): number {
   return Math.floor(ms / HOUR_MS);

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import { heartbeatKey } from '@settlement/domain';
 
 export interface Heartbeat {
   readonly app: string;
@@ -13,16 +15,36 @@ export interface Heartbeat {
   readonly updatedAt: string;
   /** prom-client `registry.getMetricsAsJSON()`, aggregated by the dashboard's /metrics. */
   readonly metrics: unknown[];
-  /** App-specific status (e.g. per-shard sequences). */
+  /** App-specific status (the settler's: SettlerShardHeartbeat per shard, libs/domain). */
   readonly status: Record<string, unknown>;
 }
 
-export function heartbeatKey(prefix: string, app: string, instanceId: string): string {
-  return `${prefix}:heartbeat:${app}:${instanceId}`;
+const heartbeatSchema = z.object({
+  app: z.string().min(1).max(100),
+  instanceId: z.string().min(1).max(100),
+  pid: z.number().int(),
+  hostname: z.string().max(255),
+  startedAt: z.string(),
+  updatedAt: z.string(),
+  metrics: z.array(z.unknown()),
+  status: z.record(z.string(), z.unknown()),
+});
+
+/** Bigints as decimal strings (JSON has none). */
+export function encodeHeartbeat(heartbeat: Heartbeat): string {
+  return JSON.stringify(heartbeat, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-export function heartbeatPattern(prefix: string): string {
-  return `${prefix}:heartbeat:*`;
+/** A heartbeat key's value; undefined when it is not one (a reader skips it and counts it). */
+export function decodeHeartbeat(text: string): Heartbeat | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const result = heartbeatSchema.safeParse(parsed);
+  return result.success ? result.data : undefined;
 }
 
 /**
@@ -58,8 +80,7 @@ export function startHeartbeat(options: {
       metrics: [...(await options.registry.getMetricsAsJSON()), ...((await options.processMetrics?.getMetricsAsJSON()) ?? [])],
       status,
     };
-    const json = JSON.stringify(heartbeat, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-    await options.redis.set(key, json, 'PX', intervalMs * 3);
+    await options.redis.set(key, encodeHeartbeat(heartbeat), 'PX', intervalMs * 3);
   };
   // A missed beat (Redis down) is not an error of the app; the next one will do.
   const tick = () => void beat().catch(() => undefined);

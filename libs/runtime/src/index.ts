@@ -8,7 +8,9 @@ export { runApp } from './app.js';
 export { appHelpText, wantsHelp } from './app-help.js';
 export { createProcessMetrics } from './process-metrics.js';
 export type { AppContext } from './app.js';
-export { startHeartbeat, heartbeatKey, heartbeatPattern } from './heartbeat.js';
+export { startHeartbeat, encodeHeartbeat, decodeHeartbeat } from './heartbeat.js';
+// Defined in libs/domain (redis-keys.ts); still exported here for bench/, which imports it from runtime.
+export { heartbeatPattern } from '@settlement/domain';
 export type { Heartbeat } from './heartbeat.js';
-export { ChangedUsers, changedUsersKey, hourOf, HOUR_MS } from './changed-users.js';
+export { ChangedUsers, hourOf, HOUR_MS } from './changed-users.js';
 export { renderTable } from './text-table.js';

@@ -3,7 +3,7 @@
  * all in the user's one partition: one single-partition read.
  */
 import type cassandra from 'cassandra-driver';
-import { balanceRowKey, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
+import { DomainError, balanceRowKey, decodeCorrectedRows, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
 
 export interface UserAssetBalance {
   readonly assetId: number;
@@ -18,6 +18,18 @@ export interface UserAssetBalance {
 
 export interface StoredBalanceRow extends BalanceRow {
   readonly shard: string;
+}
+
+/** A row of user_balances read with user_id, asset_id, shard, available, locked, version. */
+export function storedBalanceRowOf(row: cassandra.types.Row): StoredBalanceRow {
+  return {
+    userId: row['user_id'] as bigint,
+    assetId: row['asset_id'] as number,
+    shard: row['shard'] as string,
+    available: (row['available'] as bigint | null) ?? 0n,
+    locked: (row['locked'] as bigint | null) ?? 0n,
+    version: (row['version'] as bigint | null) ?? 0n,
+  };
 }
 
 export class BalanceRepository {
@@ -114,39 +126,19 @@ export class BalanceRepository {
     let pageState: string | undefined;
     do {
       const result = await this.client.execute(this.scanCql, [], { prepare: true, fetchSize: pageSize, pageState, isIdempotent: true });
-      for (const row of result.rows) {
-        yield {
-          userId: row['user_id'] as bigint,
-          assetId: row['asset_id'] as number,
-          shard: row['shard'] as string,
-          available: (row['available'] as bigint | null) ?? 0n,
-          locked: (row['locked'] as bigint | null) ?? 0n,
-          version: (row['version'] as bigint | null) ?? 0n,
-        };
-      }
+      for (const row of result.rows) yield storedBalanceRowOf(row);
       pageState = result.pageState ?? undefined;
     } while (pageState !== undefined);
   }
 }
 
-interface StoredCorrectedRow {
-  userId: string;
-  assetId: number;
-  recreated: boolean;
-  before: { available: string; locked: string; version: string };
-  after: { available: string; locked: string; version: string };
-}
-
-/** balance_corrections.rows as the settler writes it (bigints as decimal strings). */
+/** A record that cannot be decoded counts as unreadable (the caller then rewrites nothing). */
 function parseCorrectedRows(json: string | null): CorrectedRow[] | undefined {
   if (json === null) return undefined;
   try {
-    return (JSON.parse(json) as StoredCorrectedRow[]).map((r) => {
-      const userId = BigInt(r.userId);
-      const side = (v: StoredCorrectedRow['before']): BalanceRow => ({ userId, assetId: r.assetId, available: BigInt(v.available), locked: BigInt(v.locked), version: BigInt(v.version) });
-      return { before: side(r.before), after: side(r.after), recreated: r.recreated };
-    });
-  } catch {
-    return undefined;
+    return decodeCorrectedRows(json);
+  } catch (error) {
+    if (error instanceof DomainError) return undefined;
+    throw error;
   }
 }

@@ -5,7 +5,8 @@
  * come back short with a position to go on from.
  */
 import type cassandra from 'cassandra-driver';
-import { TradeRepository, type UserLedgerEvent, type UserTrade } from './trades.js';
+import type { UserTrade } from './settled-trade-row.js';
+import { TradeRepository, type UserLedgerEvent } from './trades.js';
 import { BucketedHistoryReader, isBucketPosition } from './bucketed-history.js';
 import { HistoryLayoutFlag, HistoryLayoutRepository } from './history-layout.js';
 

@@ -22,7 +22,9 @@ export type { CqlStatement, SettlementBatchRows, SettlementBatchOptions, Settlem
 export { BalanceRepository } from './balances.js';
 export type { UserAssetBalance, StoredBalanceRow } from './balances.js';
 export { TradeRepository } from './trades.js';
-export type { SettledTrade, UserTrade, UserLedgerEvent, Page, PageRequest } from './trades.js';
+export type { UserLedgerEvent, Page, PageRequest } from './trades.js';
+export { SETTLED_TRADE_FIELDS, SETTLED_TRADE_COLUMNS, USER_TRADE_COLUMNS } from './settled-trade-row.js';
+export type { SettledTrade, UserTrade, ColumnKind } from './settled-trade-row.js';
 export { WatermarkRepository } from './watermarks.js';
 export type { ShardWatermark } from './watermarks.js';
 export { FenceRepository } from './fences.js';

@@ -8,6 +8,7 @@ import type { FundingHistoryRow, ReconcileFinding, ReconcileFindingKind, ShardBa
 import { u64FromCql } from './client.js';
 import { BucketedHistoryReader } from './bucketed-history.js';
 import { HistoryLayoutFlag, HistoryLayoutRepository } from './history-layout.js';
+import { storedBalanceRowOf } from './balances.js';
 
 /** The Murmur3 partitioner's tokens are signed 64-bit; no key has the minimum token. */
 export const TOKEN_MIN = -(2n ** 63n);
@@ -70,14 +71,7 @@ export class ReconciliationReader {
   async userBalanceRows(userId: bigint): Promise<ShardBalanceRow[]> {
     const rows: ShardBalanceRow[] = [];
     for await (const row of this.paged(this.cql.balances, [userId])) {
-      rows.push({
-        userId: row['user_id'] as bigint,
-        assetId: row['asset_id'] as number,
-        shard: row['shard'] as string,
-        available: (row['available'] as bigint | null) ?? 0n,
-        locked: (row['locked'] as bigint | null) ?? 0n,
-        version: (row['version'] as bigint | null) ?? 0n,
-      });
+      rows.push(storedBalanceRowOf(row));
     }
     return rows;
   }

@@ -6,10 +6,11 @@
  * same writes.
  */
 import cassandra from 'cassandra-driver';
-import { DEFAULT_HISTORY_BUCKET_SEQS, FUNDING_HISTORY_STREAM, historyBucket, type BalanceRow, type FundingMessage, type TradeMessage } from '@settlement/domain';
+import { DEFAULT_HISTORY_BUCKET_SEQS, FUNDING_HISTORY_STREAM, encodeCorrectedRows, historyBucket, type BalanceRow, type CorrectedRow, type FundingMessage, type TradeMessage, type TradeSide } from '@settlement/domain';
 import { u64ToCql, CONSISTENCY, type ScyllaClientOptions } from './client.js';
 import { deadLetterId } from './dead-letters.js';
 import type { HistoryWriteMode } from './history-layout.js';
+import { SETTLED_TRADE_COLUMNS, USER_TRADE_COLUMNS, insertCql, settledTradeValues, userTradeValues } from './settled-trade-row.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
@@ -31,8 +32,8 @@ export interface SettlementDeadLetter {
 export interface CorrectionRecord {
   readonly correctionId: string;
   readonly reconciliationJobId: string;
-  /** JSON of the rows with their before/after values. */
-  readonly rowsJson: string;
+  /** The rows with their before/after values (stored as encodeCorrectedRows' JSON). */
+  readonly rows: readonly CorrectedRow[];
 }
 
 /** Everything one batch writes, already computed. */
@@ -115,13 +116,8 @@ export class SettlementWriter {
     }
     this.consistency = CONSISTENCY[consistency];
     const ks = keyspace;
-    this.tradeCql = new Map(
-      symbols.map((symbol) => [
-        symbol,
-        `INSERT INTO ${ks}.settled_trades_${symbol} (trade_id, seq, buy_order_id, sell_order_id, buyer_user_id, seller_user_id, price, quantity, quote_amount, base_asset, quote_asset, buyer_refund, seller_refund, buyer_fee, seller_fee, match_seq, output_sequence, settled_at, buyer_quote_version, buyer_base_version, seller_base_version, seller_quote_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-      ]),
-    );
-    this.tradeByUserCql = `INSERT INTO ${ks}.trades_by_user (user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
+    this.tradeCql = new Map(symbols.map((symbol) => [symbol, insertCql(`${ks}.settled_trades_${symbol}`, SETTLED_TRADE_COLUMNS)]));
+    this.tradeByUserCql = insertCql(`${ks}.trades_by_user`, USER_TRADE_COLUMNS);
     this.ledgerCql = `INSERT INTO ${ks}.ledger_events (seq, user_id, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.ledgerByUserCql = `INSERT INTO ${ks}.ledger_events_by_user (user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
     this.userTradeCql = `INSERT INTO ${ks}.user_trades (user_id, symbol, bucket, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`;
@@ -183,7 +179,7 @@ export class SettlementWriter {
     }
     if (rows.correction !== undefined) {
       const c = rows.correction;
-      out.push({ query: this.correctionCql, params: [c.correctionId, rows.shard, c.reconciliationJobId, rows.watermark.updatedAt, c.rowsJson, t] });
+      out.push({ query: this.correctionCql, params: [c.correctionId, rows.shard, c.reconciliationJobId, rows.watermark.updatedAt, encodeCorrectedRows(c.rows), t] });
     }
     const w = rows.watermark;
     out.push(
@@ -201,26 +197,18 @@ export class SettlementWriter {
   private pushTrade(out: CqlStatement[], trade: TradeMessage, t: bigint, bucketOf: (userId: bigint, stream: string, seq: bigint) => bigint): void {
     const query = this.tradeCql.get(trade.shard);
     if (query === undefined) throw new Error(`no settled_trades table for symbol ${JSON.stringify(trade.shard)}`);
-    const tradeId = u64ToCql(trade.tradeId);
-    const settledAt = u64ToCql(trade.settledAt);
-    out.push({
-      query,
-      params: [
-        tradeId, trade.seq, u64ToCql(trade.buyOrderId), u64ToCql(trade.sellOrderId), trade.buyerUserId, trade.sellerUserId,
-        trade.price, trade.quantity, trade.quoteAmount, trade.baseAsset, trade.quoteAsset, trade.buyerRefund, trade.sellerRefund,
-        trade.buyerFee, trade.sellerFee, u64ToCql(trade.matchSeq), u64ToCql(trade.outputSequence), settledAt,
-        u64ToCql(trade.buyerQuoteVersion), u64ToCql(trade.buyerBaseVersion), u64ToCql(trade.sellerBaseVersion), u64ToCql(trade.sellerQuoteVersion), t,
-      ],
-    });
+    out.push({ query, params: [...settledTradeValues(trade), t] });
     // One history row per party; every column filled, so the reconciler can recompute a
     // party's balance from its rows alone with tradeEffects().
-    const history = (userId: bigint, side: 'buyer' | 'seller' | 'fee'): void => {
+    const tradeId = u64ToCql(trade.tradeId);
+    const settledAt = u64ToCql(trade.settledAt);
+    const history = (userId: bigint, side: TradeSide): void => {
       const values = [
         tradeId, trade.buyerUserId, trade.sellerUserId, trade.baseAsset, trade.quoteAsset,
         trade.price, trade.quantity, trade.quoteAmount, trade.buyerRefund, trade.sellerRefund, trade.buyerFee, trade.sellerFee, settledAt, t,
       ];
       out.push({ query: this.userTradeCql, params: [userId, trade.shard, bucketOf(userId, trade.shard, trade.seq), trade.seq, side, ...values] });
-      if (this.history.dualWrite) out.push({ query: this.tradeByUserCql, params: [userId, trade.shard, trade.seq, side, ...values] });
+      if (this.history.dualWrite) out.push({ query: this.tradeByUserCql, params: [...userTradeValues(userId, side, trade), t] });
     };
     history(trade.buyerUserId, 'buyer');
     history(trade.sellerUserId, 'seller');

@@ -3,50 +3,14 @@
  * u64 ids come back through u64FromCql.
  */
 import type cassandra from 'cassandra-driver';
-import type { FundingEventType, TradeEffectInput } from '@settlement/domain';
-import { u64FromCql, u64ToCql } from './client.js';
+import type { FundingEventType, FundingMessage } from '@settlement/domain';
+import { u64ToCql } from './client.js';
+import { USER_TRADE_COLUMNS, bigintOf as big, settledTradeOfRow, u64Of as u64, userTradeOfRow, type SettledTrade, type UserTrade } from './settled-trade-row.js';
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 
-/** A row of settled_trades_<symbol>. */
-export interface SettledTrade extends TradeEffectInput {
-  readonly symbol: string;
-  readonly tradeId: bigint;
-  readonly seq: bigint;
-  readonly buyOrderId: bigint;
-  readonly sellOrderId: bigint;
-  readonly price: bigint;
-  readonly matchSeq: bigint;
-  readonly outputSequence: bigint;
-  readonly settledAt: bigint;
-  readonly buyerQuoteVersion: bigint;
-  readonly buyerBaseVersion: bigint;
-  readonly sellerBaseVersion: bigint;
-  readonly sellerQuoteVersion: bigint;
-}
-
-/** A row of trades_by_user: one per party of a trade ('fee' for the fee account). */
-export interface UserTrade extends TradeEffectInput {
-  readonly userId: bigint;
-  readonly symbol: string;
-  readonly seq: bigint;
-  readonly side: 'buyer' | 'seller' | 'fee';
-  readonly tradeId: bigint;
-  readonly price: bigint;
-  readonly settledAt: bigint;
-}
-
-/** A row of ledger_events_by_user. */
-export interface UserLedgerEvent {
-  readonly userId: bigint;
-  readonly seq: bigint;
-  readonly sequenceId: bigint;
-  readonly eventType: FundingEventType;
-  readonly amount: bigint;
-  readonly currency: number;
-  readonly relatedId: bigint;
-  readonly createdAt: bigint;
-}
+/** A row of ledger_events_by_user: the funding message as settled (its shard is always funding). */
+export type UserLedgerEvent = Omit<FundingMessage, 'kind' | 'shard'>;
 
 export interface PageRequest {
   /** Rows per page. */
@@ -60,9 +24,6 @@ export interface Page<T> {
   /** Pass back for the next page; undefined on the last page. */
   readonly pageState: string | undefined;
 }
-
-const big = (row: cassandra.types.Row, column: string): bigint => (row[column] as bigint | null) ?? 0n;
-const u64 = (row: cassandra.types.Row, column: string): bigint => u64FromCql(big(row, column));
 
 export class TradeRepository {
   private readonly tradeCql: ReadonlyMap<string, string>;
@@ -78,7 +39,7 @@ export class TradeRepository {
     const ks = keyspace;
     this.tradeCql = new Map(symbols.map((s) => [s, `SELECT * FROM ${ks}.settled_trades_${s} WHERE trade_id = ?`]));
     this.seqsCql = new Map(symbols.map((s) => [s, `SELECT trade_id, seq FROM ${ks}.settled_trades_${s} WHERE trade_id IN ?`]));
-    const userColumns = 'user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at';
+    const userColumns = USER_TRADE_COLUMNS.join(', ');
     this.userTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? ORDER BY symbol DESC, seq DESC, side DESC`;
     this.userSymbolTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? AND symbol = ? ORDER BY symbol DESC, seq DESC, side DESC`;
     this.userLedgerCql = `SELECT user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at FROM ${ks}.ledger_events_by_user WHERE user_id = ? ORDER BY seq DESC`;
@@ -93,32 +54,7 @@ export class TradeRepository {
   async getTrade(symbol: string, tradeId: bigint): Promise<SettledTrade | undefined> {
     const result = await this.client.execute(this.table(this.tradeCql, symbol), [u64ToCql(tradeId)], { prepare: true, isIdempotent: true });
     const row = result.first();
-    if (row === null) return undefined;
-    return {
-      symbol,
-      tradeId: u64(row, 'trade_id'),
-      seq: big(row, 'seq'),
-      buyOrderId: u64(row, 'buy_order_id'),
-      sellOrderId: u64(row, 'sell_order_id'),
-      buyerUserId: big(row, 'buyer_user_id'),
-      sellerUserId: big(row, 'seller_user_id'),
-      price: big(row, 'price'),
-      quantity: big(row, 'quantity'),
-      quoteAmount: big(row, 'quote_amount'),
-      baseAsset: row['base_asset'] as number,
-      quoteAsset: row['quote_asset'] as number,
-      buyerRefund: big(row, 'buyer_refund'),
-      sellerRefund: big(row, 'seller_refund'),
-      buyerFee: big(row, 'buyer_fee'),
-      sellerFee: big(row, 'seller_fee'),
-      matchSeq: u64(row, 'match_seq'),
-      outputSequence: u64(row, 'output_sequence'),
-      settledAt: u64(row, 'settled_at'),
-      buyerQuoteVersion: u64(row, 'buyer_quote_version'),
-      buyerBaseVersion: u64(row, 'buyer_base_version'),
-      sellerBaseVersion: u64(row, 'seller_base_version'),
-      sellerQuoteVersion: u64(row, 'seller_quote_version'),
-    };
+    return row === null ? undefined : settledTradeOfRow(symbol, row);
   }
 
   /**
@@ -138,25 +74,7 @@ export class TradeRepository {
     const [cql, params] = options.symbol === undefined ? [this.userTradesCql, [userId]] : [this.userSymbolTradesCql, [userId, options.symbol]];
     const result = await this.client.execute(cql, params, { prepare: true, isIdempotent: true, fetchSize: options.limit, pageState: options.pageState });
     return {
-      items: result.rows.map((row) => ({
-        userId: big(row, 'user_id'),
-        symbol: row['symbol'] as string,
-        seq: big(row, 'seq'),
-        side: row['side'] as UserTrade['side'],
-        tradeId: u64(row, 'trade_id'),
-        buyerUserId: big(row, 'buyer_user_id'),
-        sellerUserId: big(row, 'seller_user_id'),
-        baseAsset: row['base_asset'] as number,
-        quoteAsset: row['quote_asset'] as number,
-        price: big(row, 'price'),
-        quantity: big(row, 'quantity'),
-        quoteAmount: big(row, 'quote_amount'),
-        buyerRefund: big(row, 'buyer_refund'),
-        sellerRefund: big(row, 'seller_refund'),
-        buyerFee: big(row, 'buyer_fee'),
-        sellerFee: big(row, 'seller_fee'),
-        settledAt: u64(row, 'settled_at'),
-      })),
+      items: result.rows.map(userTradeOfRow),
       pageState: result.pageState ?? undefined,
     };
   }

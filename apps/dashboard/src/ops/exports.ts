@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { MarketCatalog } from '@settlement/domain';
-import { ringPercent, type ExportPage, type ExportReader, type SettledTrade, type StoredBalanceRow } from '@settlement/scylla';
+import { SETTLED_TRADE_FIELDS, ringPercent, type ColumnKind, type ExportPage, type ExportReader, type SettledTrade, type StoredBalanceRow } from '@settlement/scylla';
 import { EXPORT_FORMATS, openSink, type ExportColumn, type ExportFormat, type ExportRecord, type SinkCheckpoint } from './export-sinks.js';
 import { timeSchema } from './history.js';
 import { InputError } from './input-error.js';
@@ -23,17 +23,12 @@ import { parseInput, symbolSchema } from './params.js';
 /** Rows per page read from Cassandra (and per Parquet row group). */
 export const EXPORT_PAGE_ROWS_DEFAULT = 5_000;
 
+const TRADE_FIELDS = Object.entries(SETTLED_TRADE_FIELDS) as [keyof typeof SETTLED_TRADE_FIELDS, readonly [string, ColumnKind]][];
+
+/** The symbol, then the table's columns under their own names: asset ids as int32, every id and amount a decimal string. */
 export const TRADE_EXPORT_COLUMNS: readonly ExportColumn[] = [
   { name: 'symbol', type: 'string' },
-  ...[
-    'trade_id', 'seq', 'buy_order_id', 'sell_order_id', 'buyer_user_id', 'seller_user_id', 'price', 'quantity', 'quote_amount',
-  ].map((name) => ({ name, type: 'string' as const })),
-  { name: 'base_asset', type: 'int32' },
-  { name: 'quote_asset', type: 'int32' },
-  ...[
-    'buyer_refund', 'seller_refund', 'buyer_fee', 'seller_fee', 'match_seq', 'output_sequence', 'settled_at',
-    'buyer_quote_version', 'buyer_base_version', 'seller_base_version', 'seller_quote_version',
-  ].map((name) => ({ name, type: 'string' as const })),
+  ...TRADE_FIELDS.map(([, [name, kind]]) => ({ name, type: kind === 'int' ? ('int32' as const) : ('string' as const) })),
 ];
 
 export const BALANCE_EXPORT_COLUMNS: readonly ExportColumn[] = [
@@ -48,14 +43,12 @@ export const BALANCE_EXPORT_COLUMNS: readonly ExportColumn[] = [
 ];
 
 export function tradeRecord(t: SettledTrade): ExportRecord {
-  return {
-    symbol: t.symbol, trade_id: t.tradeId.toString(), seq: t.seq.toString(), buy_order_id: t.buyOrderId.toString(), sell_order_id: t.sellOrderId.toString(),
-    buyer_user_id: t.buyerUserId.toString(), seller_user_id: t.sellerUserId.toString(), price: t.price.toString(), quantity: t.quantity.toString(),
-    quote_amount: t.quoteAmount.toString(), base_asset: t.baseAsset, quote_asset: t.quoteAsset, buyer_refund: t.buyerRefund.toString(),
-    seller_refund: t.sellerRefund.toString(), buyer_fee: t.buyerFee.toString(), seller_fee: t.sellerFee.toString(), match_seq: t.matchSeq.toString(),
-    output_sequence: t.outputSequence.toString(), settled_at: t.settledAt.toString(), buyer_quote_version: t.buyerQuoteVersion.toString(),
-    buyer_base_version: t.buyerBaseVersion.toString(), seller_base_version: t.sellerBaseVersion.toString(), seller_quote_version: t.sellerQuoteVersion.toString(),
-  };
+  const record: Record<string, string | number> = { symbol: t.symbol };
+  for (const [field, [column]] of TRADE_FIELDS) {
+    const value = t[field];
+    record[column] = typeof value === 'bigint' ? value.toString() : value;
+  }
+  return record;
 }
 
 const formatSchema = z.enum(EXPORT_FORMATS, { message: `must be one of ${EXPORT_FORMATS.join(', ')}` });

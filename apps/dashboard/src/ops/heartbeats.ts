@@ -3,22 +3,11 @@
  * instances are alive, their status, and their prom-client metrics for /metrics.
  */
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
-import { heartbeatPattern, type Heartbeat } from '@settlement/runtime';
+import { heartbeatPattern } from '@settlement/domain';
+import { decodeHeartbeat, type Heartbeat } from '@settlement/runtime';
 
 /** Keys scanned per SCAN call. */
 const SCAN_COUNT = 200;
-
-const heartbeatSchema = z.object({
-  app: z.string().min(1).max(100),
-  instanceId: z.string().min(1).max(100),
-  pid: z.number().int(),
-  hostname: z.string().max(255),
-  startedAt: z.string(),
-  updatedAt: z.string(),
-  metrics: z.array(z.unknown()),
-  status: z.record(z.string(), z.unknown()),
-});
 
 export interface HeartbeatScan {
   readonly heartbeats: Heartbeat[];
@@ -46,18 +35,9 @@ export async function readHeartbeats(redis: Redis, prefix: string, instancesMax 
   for (const value of values) {
     // A key can expire between SCAN and MGET.
     if (value === null) continue;
-    const parsed = safeJson(value);
-    const result = heartbeatSchema.safeParse(parsed);
-    if (result.success) heartbeats.push(result.data);
+    const heartbeat = decodeHeartbeat(value);
+    if (heartbeat !== undefined) heartbeats.push(heartbeat);
     else invalid += 1;
   }
   return { heartbeats, invalid };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

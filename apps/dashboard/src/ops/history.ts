@@ -54,17 +54,11 @@ export function tradeHistoryQuerySchema(catalog: MarketCatalog) {
 
 export const ledgerHistoryQuerySchema = z.strictObject({ limit: limitSchema.optional(), cursor: cursorSchema.optional() });
 
-export interface TradeHistoryQuery {
-  readonly symbol?: string | undefined;
-  /** Inclusive, ms since the epoch (compared with the trade's settled_at). */
-  readonly from?: bigint | undefined;
-  /** Inclusive, ms. */
-  readonly to?: bigint | undefined;
-  readonly limit?: number | undefined;
-  readonly cursor?: string | undefined;
-}
+/** `from` and `to` are inclusive, ms since the epoch (compared with the trade's settled_at). */
+export type TradeHistoryQuery = z.output<ReturnType<typeof tradeHistoryQuerySchema>>;
 
-export interface HistoryPage<T> {
+/** A page as the API and the CLI give it (the reader's HistoryPage, its position made a cursor). */
+export interface HistoryResponsePage<T> {
   readonly items: T[];
   /** Pass as `cursor` for the next page; null after the last one. */
   readonly nextCursor: string | null;
@@ -154,7 +148,7 @@ export function userLedgerEventView(row: UserLedgerEvent, catalog: MarketCatalog
 }
 
 /** One page of a user's trades, newest first. `raw` holds the unvalidated query parameters. */
-export async function userTradesPage(reader: UserHistoryReader, catalog: MarketCatalog, userId: bigint, raw: unknown, what: string): Promise<HistoryPage<UserTradeView>> {
+export async function userTradesPage(reader: UserHistoryReader, catalog: MarketCatalog, userId: bigint, raw: unknown, what: string): Promise<HistoryResponsePage<UserTradeView>> {
   const query: TradeHistoryQuery = parseInput(tradeHistoryQuerySchema(catalog), raw, what);
   const key = ['trades', userId, query.symbol ?? null, query.from ?? null, query.to ?? null];
   const page = await reader.tradesPage(userId, {
@@ -168,7 +162,7 @@ export async function userTradesPage(reader: UserHistoryReader, catalog: MarketC
 }
 
 /** One page of a user's funding events (deposits, withdrawals, locks, unlocks), newest first. */
-export async function userLedgerPage(reader: UserHistoryReader, catalog: MarketCatalog, userId: bigint, raw: unknown, what: string): Promise<HistoryPage<UserLedgerEventView>> {
+export async function userLedgerPage(reader: UserHistoryReader, catalog: MarketCatalog, userId: bigint, raw: unknown, what: string): Promise<HistoryResponsePage<UserLedgerEventView>> {
   const query = parseInput(ledgerHistoryQuerySchema, raw, what);
   const key = ['ledger', userId];
   const page = await reader.ledgerPage(userId, { limit: query.limit ?? HISTORY_LIMIT_DEFAULT, position: decodeCursor(query.cursor, key) });

@@ -6,15 +6,12 @@
  * one) shows the same hour.
  */
 import type { Redis } from 'ioredis';
+import { overviewSamplesKey } from '@settlement/domain';
 import type { Logger } from '@settlement/runtime';
 import type { ShardStatus } from './shards.js';
 
 /** How far back samples are kept and charted, ms. */
 export const SAMPLES_KEPT_MS = 3_600_000;
-
-export function overviewSamplesKey(prefix: string, shard: string): string {
-  return `${prefix}:overview:samples:${shard}`;
-}
 
 export interface ShardSample {
   /** Epoch ms when taken. */

@@ -5,7 +5,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ingestPositionKey } from '@settlement/domain';
+import { SETTLER_APP, decodeSettlerShardHeartbeat, ingestPositionKey } from '@settlement/domain';
 import type { Heartbeat } from '@settlement/runtime';
 import type { ShardWatermark } from '@settlement/scylla';
 import { readHeartbeats } from './heartbeats.js';
@@ -92,9 +92,9 @@ export async function shardStatuses(deps: ShardStatusDeps): Promise<ShardStatus[
 export function settlersByShard(heartbeats: readonly Heartbeat[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const beat of heartbeats) {
-    if (beat.app !== 'settler') continue;
+    if (beat.app !== SETTLER_APP) continue;
     for (const [shard, status] of Object.entries(beat.status)) {
-      if (typeof status !== 'object' || status === null || (status as { leaseHeld?: unknown }).leaseHeld !== true) continue;
+      if (decodeSettlerShardHeartbeat(status)?.leaseHeld !== true) continue;
       const list = out.get(shard) ?? [];
       list.push(`${beat.hostname}:${beat.pid}`);
       out.set(shard, list);
@@ -111,13 +111,11 @@ export function settlersByShard(heartbeats: readonly Heartbeat[]): Map<string, s
 export function haltedByShard(heartbeats: readonly Heartbeat[]): Map<string, HaltedShard> {
   const out = new Map<string, HaltedShard & { leaseHeld: boolean }>();
   for (const beat of heartbeats) {
-    if (beat.app !== 'settler') continue;
+    if (beat.app !== SETTLER_APP) continue;
     for (const [shard, status] of Object.entries(beat.status)) {
-      if (typeof status !== 'object' || status === null) continue;
-      const { halted, leaseHeld } = status as { halted?: { afterSeq?: unknown; throughSeq?: unknown }; leaseHeld?: unknown };
-      if (typeof halted?.afterSeq !== 'string' || typeof halted.throughSeq !== 'string') continue;
-      if (!/^\d{1,20}$/.test(halted.afterSeq) || !/^\d{1,20}$/.test(halted.throughSeq)) continue;
-      const found = { afterSeq: BigInt(halted.afterSeq), throughSeq: BigInt(halted.throughSeq), reportedBy: `${beat.hostname}:${beat.pid}`, leaseHeld: leaseHeld === true };
+      const report = decodeSettlerShardHeartbeat(status);
+      if (report?.halted === undefined) continue;
+      const found = { ...report.halted, reportedBy: `${beat.hostname}:${beat.pid}`, leaseHeld: report.leaseHeld };
       const known = out.get(shard);
       const better = known === undefined || (found.leaseHeld && !known.leaseHeld) || (found.leaseHeld === known.leaseHeld && found.throughSeq > known.throughSeq);
       if (better) out.set(shard, found);
