@@ -36,7 +36,7 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: false,
-          allow: ['@settlement/testing', '@settlement/tools', '@settlement/simulator', '@settlement/settler', '@settlement/ingestor', '@settlement/reconciler'],
+          allow: ['@settlement/testing', '@settlement/tools', '@settlement/simulator', '@settlement/settler', '@settlement/ingestor', '@settlement/reconciler', '@settlement/dashboard'],
           ignoredCircularDependencies: [['tools', 'scylla'], ['tools', 'config'], ['tools', 'domain'], ['tools', 'runtime']],
           depConstraints: [{ sourceTag: '*', onlyDependOnLibsWithTags: ['*'] }],
         },

@@ -18,6 +18,7 @@ export default defineConfig({
       '@settlement/settler': path.join(root, 'apps', 'settler', 'src', 'index.ts'),
       '@settlement/ingestor': path.join(root, 'apps', 'ingestor', 'src', 'index.ts'),
       '@settlement/reconciler': path.join(root, 'apps', 'reconciler', 'src', 'index.ts'),
+      '@settlement/dashboard': path.join(root, 'apps', 'dashboard', 'src', 'index.ts'),
     },
   },
   test: {

@@ -26,6 +26,8 @@ npm run bench [-- FLAGS]: the raw Cassandra LOGGED BATCH ceiling and the whole s
   --seed 1                        simulator seed
   --warm-up N                     messages settled untimed first (default: users × 10)
   --query-rate 100                balance query pairs per second during the half-max step
+  --history-query-rate 20         history page pairs (100 rows, service + raw) per second
+                                  during the half-max step, alongside the balance queries
   --pin                           Cassandra on CPU 0, everything else on CPU 1
   --durability-ceiling on         at the end, the raw ceiling on a private second Cassandra
                                   (port ${DURABILITY_NODE_PORT}, started for it and stopped after) with the
@@ -69,6 +71,11 @@ export interface BenchOptions {
    */
   readonly queryPairsPerS: number;
   /**
+   * History page pairs (a page of 100 rows, service + raw) per second during the half-max step,
+   * alongside the balance queries: a page is ~100 rows to read and decode, so fewer of them.
+   */
+  readonly historyQueryPairsPerS: number;
+  /**
    * The stream starts with every user's first deposits and locks: mostly funding events, on one
    * shard. Both paths settle this start untimed and are measured on what follows.
    */
@@ -102,6 +109,7 @@ export function parseBenchOptions(): BenchOptions {
     seed: { type: 'string', default: '1' },
     'warm-up': { type: 'string' },
     'query-rate': { type: 'string', default: '100' },
+    'history-query-rate': { type: 'string', default: '20' },
     pin: { type: 'boolean', default: false },
     'durability-ceiling': { type: 'string', default: 'on' },
     nodes: { type: 'string', default: '1' },
@@ -124,6 +132,7 @@ export function parseBenchOptions(): BenchOptions {
   const userCount = intArg('users', args.users, 10, 1_000_000);
   const seed = intArg('seed', args.seed, 0, 2 ** 31);
   const queryPairsPerS = intArg('query-rate', args['query-rate'], 1, 10_000);
+  const historyQueryPairsPerS = intArg('history-query-rate', args['history-query-rate'], 1, 10_000);
   const warmUpMessages = intArg('warm-up', args['warm-up'] ?? String(userCount * 10), 0, 10_000_000);
   const rateSpecs = (args.rate ?? args.rates!).split(',').map((r) => Number(r));
   if (rateSpecs.some((r) => !(r > 0))) fail(`--rates must be positive numbers, got ${args.rates}`);
@@ -143,6 +152,7 @@ export function parseBenchOptions(): BenchOptions {
     userCount,
     seed,
     queryPairsPerS,
+    historyQueryPairsPerS,
     warmUpMessages,
     rateSpecs,
     absoluteRates: args.absolute || args.rate !== undefined,

@@ -1,7 +1,8 @@
 /**
  * The service's phases, in order: warm-up, open-loop steps at rising offered rates, closed-loop
- * steps each paired with the raw ceiling on its messages, the half-max step with balance
- * queries under load, the rest of the stream, idle balance queries, and the balance checks.
+ * steps each paired with the raw ceiling on its messages, the half-max step with balance and
+ * history queries under load, the rest of the stream, idle balance and history queries, and the
+ * balance checks.
  */
 import type { MarketCatalog } from '@settlement/domain';
 import type { Simulator } from '@settlement/simulator';
@@ -13,6 +14,7 @@ import type { RawPath, StreamSlice } from './bench-raw.js';
 import type { BenchService } from './bench-service.js';
 import type { StepResult, StepRunner } from './bench-step.js';
 import { checkBalances } from './check-balances.js';
+import { historyRowsByUser, measureHistoryQueries, pickHistoryTargets, type HistoryQueryResult, type HistoryTarget } from './history-queries.js';
 import { round } from './latency.js';
 import type { RawCeilingResult } from './raw-ceiling.js';
 import { sequencedMessages } from './stream.js';
@@ -61,6 +63,9 @@ export interface ServiceRun {
   readonly halfSlice: StreamSlice;
   readonly underLoad: BalanceQueryResult | undefined;
   readonly idle: BalanceQueryResult | undefined;
+  /** A trade history page of 100 rows, service vs raw read, during the half-max step (history-queries.ts). */
+  readonly historyUnderLoad: HistoryQueryResult | undefined;
+  readonly historyIdle: HistoryQueryResult | undefined;
   readonly checks: BalanceChecks;
 }
 
@@ -93,17 +98,29 @@ export async function runServicePhases(p: ServicePhases): Promise<ServiceRun> {
   // The steps past saturation leave Cassandra compacting their backlog for a while; the
   // latency target is about a steady half-loaded system, not that aftermath.
   await machine.waitForQuiet('before the half-max step');
-  const { halfSlice, underLoad } = await runHalfMaxStep(p, maxStep, results);
+  const { halfSlice, underLoad, historyUnderLoad } = await runHalfMaxStep(p, maxStep, results);
   // The rest of the stream, so the final balances can be checked against the expectation.
   if (steps.sentSoFar < plan.totalMessages) await steps.run('rest', 0, plan.totalMessages - steps.sentSoFar);
   // Idle means idle: not while Cassandra still compacts what the steps wrote.
   await machine.waitForQuiet('before the idle balance queries');
   const { service } = p;
   const idle = await measureBalanceQueries({ client: service.client, keyspace: service.config.scylladb.keyspace, repository: service.balances, users: p.simulator.stream.users, durationMs: 8_000, pairsMax: 3_000 });
+  // After the balance queries, so theirs are measured as before; back to back as theirs.
+  const historyIdle = await measureHistoryQueries({ client: service.client, keyspace: service.config.scylladb.keyspace, catalog: p.catalog, targets: await historyTargets(p), durationMs: 8_000, pairsMax: 1_000 });
   // Checks: every balance as the simulator expects, and conservation per asset.
   const result = await checkBalances(service.balances, p.simulator.expected());
   const checks = { balancesChecked: result.checked, mismatches: result.mismatches.slice(0, 20), conservation: result.conservationBroken.length === 0 };
-  return { results, pairs, maxStep, halfSlice, underLoad, idle, checks };
+  return { results, pairs, maxStep, halfSlice, underLoad, idle, historyUnderLoad, historyIdle, checks };
+}
+
+/** The users whose history pages are read: from what the steps have settled so far, looked up untimed. */
+async function historyTargets(p: ServicePhases): Promise<HistoryTarget[]> {
+  const { service } = p;
+  const rows = historyRowsByUser(p.simulator.messages, p.steps.sentSoFar, service.config.fee_account_user_id);
+  const targets = await pickHistoryTargets(service.client, service.config.scylladb.keyspace, [...p.catalog.markets.keys()], rows);
+  const rowsOf = targets.map((t) => t.rows);
+  say(`history pages: ${targets.length} users (${rowsOf.length === 0 ? 'none with history' : `${Math.min(...rowsOf)}-${Math.max(...rowsOf)} rows in the partition read first`})`);
+  return targets;
 }
 
 /**
@@ -146,27 +163,49 @@ async function runClosedLoopPairs(p: ServicePhases, results: StepResult[]): Prom
   return pairs;
 }
 
-/** The step at half the highest settled rate, with balance queries (service and raw read) alongside. */
-async function runHalfMaxStep(p: ServicePhases, maxStep: StepResult, results: StepResult[]): Promise<{ halfSlice: StreamSlice; underLoad: BalanceQueryResult | undefined }> {
+/**
+ * The step at half the highest settled rate, with balance queries and history pages (each
+ * service vs raw read) alongside, each paced at its own rate.
+ */
+async function runHalfMaxStep(
+  p: ServicePhases,
+  maxStep: StepResult,
+  results: StepResult[],
+): Promise<{ halfSlice: StreamSlice; underLoad: BalanceQueryResult | undefined; historyUnderLoad: HistoryQueryResult | undefined }> {
   const { options, plan, steps, service } = p;
   const halfRate = Math.round(maxStep.settledPerS / 2);
   const halfCount = Math.min(halfRate * options.halfStepSeconds, plan.totalMessages - steps.sentSoFar);
   const users = p.simulator.stream.users;
   const halfSlice = { from: steps.sentSoFar, to: steps.sentSoFar + halfCount, ratePerS: halfRate };
   let underLoad: BalanceQueryResult | undefined;
+  let historyUnderLoad: HistoryQueryResult | undefined;
+  // Looked up before the step, with the service idle: what the steps before settled.
+  const targets = await historyTargets(p);
   results.push(
     await steps.run('half max', halfRate, halfCount, async (signal) => {
-      underLoad = await measureBalanceQueries({
-        client: service.client,
-        keyspace: service.config.scylladb.keyspace,
-        repository: service.balances,
-        users,
-        durationMs: options.halfStepSeconds * 1000,
-        pairsMax: 1_000_000,
-        pairsPerS: options.queryPairsPerS,
-        signal,
-      });
+      [underLoad, historyUnderLoad] = await Promise.all([
+        measureBalanceQueries({
+          client: service.client,
+          keyspace: service.config.scylladb.keyspace,
+          repository: service.balances,
+          users,
+          durationMs: options.halfStepSeconds * 1000,
+          pairsMax: 1_000_000,
+          pairsPerS: options.queryPairsPerS,
+          signal,
+        }),
+        measureHistoryQueries({
+          client: service.client,
+          keyspace: service.config.scylladb.keyspace,
+          catalog: p.catalog,
+          targets,
+          durationMs: options.halfStepSeconds * 1000,
+          pairsMax: 1_000_000,
+          pairsPerS: options.historyQueryPairsPerS,
+          signal,
+        }),
+      ]);
     }),
   );
-  return { halfSlice, underLoad };
+  return { halfSlice, underLoad, historyUnderLoad };
 }

@@ -1,7 +1,9 @@
 /** The printed report of `npm run bench`: the raw ceilings, the tables of steps and stages, the ratio, checks and targets. */
 import path from 'node:path';
 import { ROOT } from '@settlement/tools';
+import type { BalanceQueryResult } from './balance-queries.js';
 import { halfMaxStep, type BenchOutcome, type BenchSummary } from './bench-summary.js';
+import type { HistoryQueryResult } from './history-queries.js';
 import { round } from './latency.js';
 import type { RawCeilingResult } from './raw-ceiling.js';
 import { formatTable } from './table.js';
@@ -9,7 +11,7 @@ import { formatTable } from './table.js';
 /** Writes the report to stdout; `jsonFile`: where the summary was written. */
 export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: string): void {
   const { raw, rawCpuCores } = o.startRaw;
-  const { results, pairs, maxStep, idle, underLoad, checks } = o.run;
+  const { results, pairs, maxStep, idle, underLoad, historyIdle, historyUnderLoad, checks } = o.run;
   const { durability, rawLatency } = o;
   const half = halfMaxStep(o.run);
   const targets = summary.targets;
@@ -68,14 +70,23 @@ export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: st
       })]),
     ) + '\n(per shard, from the settlers\' histograms: LOGGED BATCHes written, mean batch write and mean job time, ms)\n\n',
   );
+  const queryRow = (label: string, q: BalanceQueryResult | undefined, rows: string): Array<string | number> => [
+    label, q?.service.p50Ms ?? NaN, q?.service.p99Ms ?? NaN, q?.raw.p50Ms ?? NaN, q?.raw.p99Ms ?? NaN,
+    q === undefined ? NaN : round(q.service.p99Ms / q.raw.p99Ms, 2), q?.service.count ?? 0, rows,
+  ];
+  const pageRows = (h: HistoryQueryResult | undefined): string => (h === undefined ? '' : `${h.users} · ${h.rowsPerPage.service}/${h.rowsPerPage.raw}`);
   process.stdout.write(
     formatTable(
-      ['balance query', 'service p50', 'service p99', 'raw p50', 'raw p99', 'count'],
+      ['query (ms)', 'service p50', 'service p99', 'raw p50', 'raw p99', 'p99 ratio', 'count', 'users · rows/page'],
       [
-        ['idle', idle?.service.p50Ms ?? NaN, idle?.service.p99Ms ?? NaN, idle?.raw.p50Ms ?? NaN, idle?.raw.p99Ms ?? NaN, idle?.service.count ?? 0],
-        ['under load (half max)', underLoad?.service.p50Ms ?? NaN, underLoad?.service.p99Ms ?? NaN, underLoad?.raw.p50Ms ?? NaN, underLoad?.raw.p99Ms ?? NaN, underLoad?.service.count ?? 0],
+        queryRow('balance idle', idle, ''),
+        queryRow('balance under load (half max)', underLoad, ''),
+        queryRow('history page of 100 idle', historyIdle, pageRows(historyIdle)),
+        queryRow('history page of 100 under load', historyUnderLoad, pageRows(historyUnderLoad)),
       ],
-    ) + '\n\n',
+    ) +
+      `\n(balance: getUserBalances vs the raw read of the user's partition; history: the trades page of GET /v1/users/:id/trades?limit=100 in process vs the raw LIMIT 100 read of the partition it reads, ` +
+      `${o.options.historyQueryPairsPerS} pairs/s under load beside ${o.options.queryPairsPerS} balance pairs/s; p99 ratio = service / raw)\n\n`,
   );
   if (rawLatency !== undefined) {
     process.stdout.write(

@@ -64,6 +64,7 @@ export function summarize(o: BenchOutcome) {
       halfStepSeconds: options.halfStepSeconds,
       rawSeconds: options.rawSeconds,
       queryPairsPerS: options.queryPairsPerS,
+      historyQueryPairsPerS: options.historyQueryPairsPerS,
       shards: options.shardCount + 1,
       symbolShards: options.shardCount,
       settlers: options.settlerCount,
@@ -87,6 +88,12 @@ export function summarize(o: BenchOutcome) {
     serviceToFirstRawRatio: round(ratioToFirstRaw, 3),
     halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs, rawReference: o.rawLatency },
     balanceQueries: { idle, underLoad },
+    /**
+     * A user's trade history page of 100 rows (`GET /v1/users/:id/trades?limit=100` in process)
+     * vs the raw prepared read of the same partition: latencies, p99Ratio (service / raw), the
+     * users paged through and the mean rows per page of each (history-queries.ts).
+     */
+    historyQueries: { idle: run.historyIdle, underLoad: run.historyUnderLoad },
     checks: run.checks,
     targets,
   };

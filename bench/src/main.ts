@@ -7,7 +7,8 @@
  *     offered rates (fractions of the raw ceiling), then in closed-loop steps, each followed by
  *     the raw ceiling on its own messages (the ratio is the median of these pairs), then at half
  *     the maximum reached, with ZMQ-to-settled latency per message, queue depth, CPU per
- *     process, and balance queries (service vs raw single-partition read) idle and under load;
+ *     process, balance queries (service vs raw single-partition read) and a user's history page
+ *     of 100 rows (service vs raw read of the same partition) idle and under load;
  *  3. checks the settled balances against the simulator's expectation: a broken run cannot look
  *     fast, and exits 1;
  *  4. the cost of database-level durability (durability-ceiling.ts): the raw ceiling on the

@@ -14,6 +14,7 @@ const SCRIPTS: readonly { file: string; usage: string }[] = [
   { file: 'bench/src/batch-cost.ts', usage: 'npm run bench:batch-cost' },
   { file: 'bench/src/zmq-cost.ts', usage: 'npm run bench:zmq-cost' },
   { file: 'bench/src/cli-latency.ts', usage: 'npm run bench:cli' },
+  { file: 'bench/src/export-throughput.ts', usage: 'npm run bench:export' },
   { file: 'tools/dev/up.ts', usage: 'npm start' },
   { file: 'apps/ingestor/perf/ingest-throughput.ts', usage: 'npm run bench:ingestor' },
   { file: 'apps/settler/perf/settler-throughput.ts', usage: 'npx tsx apps/settler/perf/settler-throughput.ts' },
