@@ -4,55 +4,13 @@
  * one bounded partition, read page by page.
  */
 import type cassandra from 'cassandra-driver';
-import { FUNDING_HISTORY_STREAM, type FundingEventType } from '@settlement/domain';
-import { u64FromCql } from './client.js';
+import { FUNDING_HISTORY_STREAM } from '@settlement/domain';
+import { USER_TRADE_COLUMNS, userTradeOfRow } from './settled-trade-row.js';
+import { USER_LEDGER_COLUMNS, userLedgerEventOfRow } from './trades.js';
 
 const READ = { prepare: true, isIdempotent: true } as const;
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 const PAGE_STATE = /^(?:[0-9a-f]{2}){1,4096}$/;
-
-export const USER_TRADE_COLUMNS =
-  'user_id, symbol, seq, side, trade_id, buyer_user_id, seller_user_id, base_asset, quote_asset, price, quantity, quote_amount, buyer_refund, seller_refund, buyer_fee, seller_fee, settled_at';
-export const USER_LEDGER_COLUMNS = 'user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at';
-
-const big = (row: cassandra.types.Row, column: string): bigint => (row[column] as bigint | null) ?? 0n;
-const u64 = (row: cassandra.types.Row, column: string): bigint => u64FromCql(big(row, column));
-
-/** A row of user_trades (or trades_by_user) as the history API shows it. */
-export function userTradeOfRow(row: cassandra.types.Row) {
-  return {
-    userId: big(row, 'user_id'),
-    symbol: row['symbol'] as string,
-    seq: big(row, 'seq'),
-    side: row['side'] as 'buyer' | 'seller' | 'fee',
-    tradeId: u64(row, 'trade_id'),
-    buyerUserId: big(row, 'buyer_user_id'),
-    sellerUserId: big(row, 'seller_user_id'),
-    baseAsset: row['base_asset'] as number,
-    quoteAsset: row['quote_asset'] as number,
-    price: big(row, 'price'),
-    quantity: big(row, 'quantity'),
-    quoteAmount: big(row, 'quote_amount'),
-    buyerRefund: big(row, 'buyer_refund'),
-    sellerRefund: big(row, 'seller_refund'),
-    buyerFee: big(row, 'buyer_fee'),
-    sellerFee: big(row, 'seller_fee'),
-    settledAt: u64(row, 'settled_at'),
-  };
-}
-
-export function userLedgerEventOfRow(row: cassandra.types.Row) {
-  return {
-    userId: big(row, 'user_id'),
-    seq: big(row, 'seq'),
-    sequenceId: big(row, 'sequence_id'),
-    eventType: row['event_type'] as FundingEventType,
-    amount: big(row, 'amount'),
-    currency: row['currency'] as number,
-    relatedId: u64(row, 'related_id'),
-    createdAt: u64(row, 'created_at'),
-  };
-}
 
 /**
  * Where a bucketed page goes on: stream `s`, bucket `b` (decimal), from driver page state `ps`
@@ -92,7 +50,7 @@ export class BucketedHistoryReader {
     this.cql = {
       newest: `SELECT bucket FROM ${keyspace}.user_history_buckets WHERE user_id = ? AND stream = ? LIMIT 1`,
       below: `SELECT bucket FROM ${keyspace}.user_history_buckets WHERE user_id = ? AND stream = ? AND bucket < ? LIMIT 1`,
-      trades: `SELECT ${USER_TRADE_COLUMNS} FROM ${keyspace}.user_trades WHERE user_id = ? AND symbol = ? AND bucket = ?`,
+      trades: `SELECT ${USER_TRADE_COLUMNS.join(', ')} FROM ${keyspace}.user_trades WHERE user_id = ? AND symbol = ? AND bucket = ?`,
       ledger: `SELECT ${USER_LEDGER_COLUMNS} FROM ${keyspace}.user_ledger WHERE user_id = ? AND bucket = ?`,
       all: `SELECT stream, bucket FROM ${keyspace}.user_history_buckets WHERE user_id = ?`,
       users: `SELECT DISTINCT user_id, token(user_id) AS t FROM ${keyspace}.user_history_buckets WHERE token(user_id) > ? AND token(user_id) <= ? LIMIT ?`,

@@ -38,6 +38,6 @@ export { ExportReader } from './exports.js';
 export type { ExportPage } from './exports.js';
 export { HistoryLayoutRepository, HistoryLayoutFlag, dualWriteOf, HISTORY_FLAG_TTL_MS, HISTORY_MODE_REFRESH_MS, DUAL_WRITE_GRACE_MS } from './history-layout.js';
 export type { HistoryMigrationState, HistoryWriteMode } from './history-layout.js';
-export { BucketedHistoryReader, USER_TRADE_COLUMNS } from './bucketed-history.js';
+export { BucketedHistoryReader } from './bucketed-history.js';
 export { HistoryBackfill } from './history-backfill.js';
 export type { HistoryBackfillOptions, HistoryBackfillProgress, HistoryBackfillResult } from './history-backfill.js';

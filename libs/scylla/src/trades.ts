@@ -12,6 +12,23 @@ const IDENTIFIER = /^[a-z][a-z0-9_]{0,40}$/;
 /** A row of ledger_events_by_user: the funding message as settled (its shard is always funding). */
 export type UserLedgerEvent = Omit<FundingMessage, 'kind' | 'shard'>;
 
+/** The columns of user_ledger (and ledger_events_by_user) a history page reads. */
+export const USER_LEDGER_COLUMNS = 'user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at';
+
+/** A row of user_ledger (or ledger_events_by_user) as the history API shows it. */
+export function userLedgerEventOfRow(row: cassandra.types.Row): UserLedgerEvent {
+  return {
+    userId: big(row, 'user_id'),
+    seq: big(row, 'seq'),
+    sequenceId: big(row, 'sequence_id'),
+    eventType: row['event_type'] as FundingEventType,
+    amount: big(row, 'amount'),
+    currency: row['currency'] as number,
+    relatedId: u64(row, 'related_id'),
+    createdAt: u64(row, 'created_at'),
+  };
+}
+
 export interface PageRequest {
   /** Rows per page. */
   readonly limit: number;
@@ -42,7 +59,7 @@ export class TradeRepository {
     const userColumns = USER_TRADE_COLUMNS.join(', ');
     this.userTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? ORDER BY symbol DESC, seq DESC, side DESC`;
     this.userSymbolTradesCql = `SELECT ${userColumns} FROM ${ks}.trades_by_user WHERE user_id = ? AND symbol = ? ORDER BY symbol DESC, seq DESC, side DESC`;
-    this.userLedgerCql = `SELECT user_id, seq, sequence_id, event_type, amount, currency, related_id, created_at FROM ${ks}.ledger_events_by_user WHERE user_id = ? ORDER BY seq DESC`;
+    this.userLedgerCql = `SELECT ${USER_LEDGER_COLUMNS} FROM ${ks}.ledger_events_by_user WHERE user_id = ? ORDER BY seq DESC`;
   }
 
   private table(map: ReadonlyMap<string, string>, symbol: string): string {
@@ -83,16 +100,7 @@ export class TradeRepository {
   async listUserLedgerEvents(userId: bigint, options: PageRequest): Promise<Page<UserLedgerEvent>> {
     const result = await this.client.execute(this.userLedgerCql, [userId], { prepare: true, isIdempotent: true, fetchSize: options.limit, pageState: options.pageState });
     return {
-      items: result.rows.map((row) => ({
-        userId: big(row, 'user_id'),
-        seq: big(row, 'seq'),
-        sequenceId: big(row, 'sequence_id'),
-        eventType: row['event_type'] as FundingEventType,
-        amount: big(row, 'amount'),
-        currency: row['currency'] as number,
-        relatedId: u64(row, 'related_id'),
-        createdAt: u64(row, 'created_at'),
-      })),
+      items: result.rows.map(userLedgerEventOfRow),
       pageState: result.pageState ?? undefined,
     };
   }
