@@ -1,9 +1,9 @@
 /**
- * The Docker files, checked without a Docker engine: the compose file's shape (services,
- * healthchecks, start order, a scalable settler, loopback-only ports), each Dockerfile's
- * stages (Nx build output, production dependencies, non-root), the compose config file
- * validated by the real config schema, and `docker compose config` (or docker-compose v1)
- * when a compose client is installed.
+ * The Docker files, checked without a Docker engine: the compose file's properties (start
+ * order on healthy stores, a scalable settler, loopback-only ports), that each Dockerfile
+ * builds a project that exists and runs as non-root, the compose config file validated by the
+ * real config schema, and `docker compose config` (or docker-compose v1) when a compose client
+ * is installed. The healthcheck the images run is exercised for real in healthcheck.int.test.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -95,16 +95,15 @@ describe('docker-compose.yml', () => {
 });
 
 describe('docker/*.Dockerfile', () => {
+  // What the images run must exist: each Dockerfile builds an Nx project whose entry point is
+  // there (the rest of a Dockerfile is checked by building it, where a Docker engine runs).
   for (const app of APPS) {
-    it(`${app}: multi-stage, Nx build output, production dependencies, non-root`, () => {
+    it(`${app}: builds a project of this repository and runs as a non-root user`, () => {
       const text = readFileSync(path.join(ROOT, 'docker', `${app}.Dockerfile`), 'utf8');
-      expect(text).toContain(`RUN npx nx run ${app}:build`);
-      expect(text).toContain('RUN npm ci --omit=dev');
-      expect(text).toContain(`COPY --from=build /src/dist/apps/${app}/ ./`);
-      expect(text.match(/^FROM /gm)?.length).toBe(4);
+      const project = /RUN npx nx run ([a-z-]+):build/.exec(text)?.[1];
+      expect(project).toBe(app);
+      expect(existsSync(path.join(ROOT, 'apps', project!, 'src', 'main.ts'))).toBe(true);
       expect(text).toMatch(/^USER node$/m);
-      expect(text).toMatch(/^CMD \["node", "--enable-source-maps", "main\.js"\]$/m);
-      expect(existsSync(path.join(ROOT, 'apps', app, 'src', 'main.ts'))).toBe(true);
     });
   }
 });

@@ -8,9 +8,7 @@
 import {
   FUNDING_SHARD,
   balanceRowKey,
-  fundingEffects,
   settlementJobId,
-  tradeEffects,
   type FundingEventType,
   type FundingMessage,
   type MarketCatalog,
@@ -149,21 +147,42 @@ export function generateStream(options: GenerateOptions): GeneratedStream {
   return { messages, users, lastSeqByShard, nextSeq: seq, nextTradeId: tradeId };
 }
 
-/** Sums every message's deltas. Independent of the settler: no versions, no batching. */
+/**
+ * What correct settlement must end with, computed straight from the rules in docs/ARCHITECTURE.md
+ * ("What a message does to balances"), written out here rather than taken from the production effects
+ * (libs/domain effects.ts), so a mistake there cannot hide in the oracle too; no versions, no
+ * batching, no cache.
+ */
 export function expectedBalances(messages: readonly SettlementMessage[], feeAccountUserId: bigint, into?: Expected): Expected {
   const expected: Expected = into ?? { rows: new Map(), supply: new Map() };
+  const credit = (userId: bigint, assetId: number, available: bigint, locked: bigint): void => {
+    const key = balanceRowKey(userId, assetId);
+    const row = expected.rows.get(key) ?? { userId, assetId, available: 0n, locked: 0n };
+    row.available += available;
+    row.locked += locked;
+    expected.rows.set(key, row);
+  };
   for (const m of messages) {
-    const deltas = m.kind === 'trade' ? tradeEffects(m, feeAccountUserId) : fundingEffects(m);
-    for (const d of deltas) {
-      const key = balanceRowKey(d.userId, d.assetId);
-      const row = expected.rows.get(key) ?? { userId: d.userId, assetId: d.assetId, available: 0n, locked: 0n };
-      row.available += d.available;
-      row.locked += d.locked;
-      expected.rows.set(key, row);
+    if (m.kind === 'trade') {
+      // Buyer: frozen quote −= quote + refund, available quote += refund, available base += quantity − fee.
+      credit(m.buyerUserId, m.quoteAsset, m.buyerRefund, -(m.quoteAmount + m.buyerRefund));
+      credit(m.buyerUserId, m.baseAsset, m.quantity - m.buyerFee, 0n);
+      // Seller: frozen base −= quantity + refund, available base += refund, available quote += quote − fee.
+      credit(m.sellerUserId, m.baseAsset, m.sellerRefund, -(m.quantity + m.sellerRefund));
+      credit(m.sellerUserId, m.quoteAsset, m.quoteAmount - m.sellerFee, 0n);
+      // Fees to the fee account: the buyer's in base, the seller's in quote.
+      if (m.buyerFee > 0n) credit(feeAccountUserId, m.baseAsset, m.buyerFee, 0n);
+      if (m.sellerFee > 0n) credit(feeAccountUserId, m.quoteAsset, m.sellerFee, 0n);
+      continue;
     }
-    if (m.kind === 'funding' && (m.eventType === 'DEPOSIT' || m.eventType === 'WITHDRAWAL')) {
+    const { userId, currency, amount } = m;
+    if (m.eventType === 'DEPOSIT') credit(userId, currency, amount, 0n);
+    else if (m.eventType === 'WITHDRAWAL') credit(userId, currency, -amount, 0n);
+    else if (m.eventType === 'LOCK') credit(userId, currency, -amount, amount);
+    else credit(userId, currency, amount, -amount);
+    if (m.eventType === 'DEPOSIT' || m.eventType === 'WITHDRAWAL') {
       const sign = m.eventType === 'DEPOSIT' ? 1n : -1n;
-      expected.supply.set(m.currency, (expected.supply.get(m.currency) ?? 0n) + sign * m.amount);
+      expected.supply.set(currency, (expected.supply.get(currency) ?? 0n) + sign * amount);
     }
   }
   return expected;

@@ -39,6 +39,27 @@ export function applyDelta(row: BalanceRow, delta: BalanceDelta, seq: bigint): B
 }
 
 /**
+ * The rows one message changes, each as it is after the message; rows that already carry the
+ * message's sequence are left out. The settle plan applies every message through this. A
+ * self-trade touches the same row twice in one message: its deltas are netted first, because
+ * the version check is per message, not per delta. Throws DomainError when a result leaves
+ * the signed 64-bit range.
+ */
+export function applyMessage(
+  message: SettlementMessage,
+  lookup: (key: BalanceRowKey, userId: bigint, assetId: number) => BalanceRow,
+  feeAccountUserId: bigint,
+): BalanceRow[] {
+  const after: BalanceRow[] = [];
+  for (const [key, delta] of netDeltasByRow(messageEffects(message, feeAccountUserId))) {
+    const before = lookup(key, delta.userId, delta.assetId);
+    const next = applyDelta(before, delta, message.seq);
+    if (next !== before) after.push(next);
+  }
+  return after;
+}
+
+/**
  * Applies messages (in shard order) to the rows they touch, coalesced: the result holds the
  * final value of every row that changed. `current` returns the row as stored (or cached).
  */
@@ -48,14 +69,9 @@ export function applyMessages(
   feeAccountUserId: bigint,
 ): Map<BalanceRowKey, BalanceRow> {
   const changed = new Map<BalanceRowKey, BalanceRow>();
+  const lookup = (key: BalanceRowKey, userId: bigint, assetId: number): BalanceRow => changed.get(key) ?? current(key, userId, assetId) ?? emptyRow(userId, assetId);
   for (const message of messages) {
-    // A self-trade touches the same row twice in one message: net the deltas first, because
-    // the version check is per message, not per delta.
-    for (const [key, delta] of netDeltasByRow(messageEffects(message, feeAccountUserId))) {
-      const before = changed.get(key) ?? current(key, delta.userId, delta.assetId) ?? emptyRow(delta.userId, delta.assetId);
-      const after = applyDelta(before, delta, message.seq);
-      if (after !== before) changed.set(key, after);
-    }
+    for (const row of applyMessage(message, lookup, feeAccountUserId)) changed.set(balanceRowKey(row.userId, row.assetId), row);
   }
   return changed;
 }

@@ -29,7 +29,7 @@ describe('effects', () => {
   });
 });
 
-describe('applyMessages', () => {
+describe('applyMessage (what the settle plan applies each message through), via applyMessages', () => {
   const lock: SettlementMessage = { kind: 'funding', shard: 'funding', seq: 1n, userId: 10n, sequenceId: 1n, eventType: 'DEPOSIT', amount: 1000n, currency: 2, relatedId: 0n, createdAt: 0n };
 
   it('applies a message once: a replay against rows at its version is a no-op', () => {

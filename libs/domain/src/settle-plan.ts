@@ -3,10 +3,9 @@
  * dead-lettered (and why), the coalesced absolute balance rows, and how the job is cut into
  * LOGGED BATCHes of bounded size. Each chunk is written atomically with its own watermark.
  */
-import { balanceRowKey, applyDelta, emptyRow, netDeltasByRow, type BalanceRow, type BalanceRowKey } from './balances.js';
+import { balanceRowKey, applyMessage, emptyRow, type BalanceRow, type BalanceRowKey } from './balances.js';
 import type { Market } from './catalog.js';
 import { DomainError } from './domain-error.js';
-import { messageEffects } from './effects.js';
 import { encodeBigints } from './job.js';
 import { checkedAdd } from './money.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
@@ -255,12 +254,7 @@ export function planSettlement(input: SettlePlanInput): SettlePlan {
 
     let after: BalanceRow[];
     try {
-      after = [];
-      for (const [key, delta] of netDeltasByRow(messageEffects(message, input.feeAccountUserId))) {
-        const before = lookup(key, delta.userId, delta.assetId);
-        const next = applyDelta(before, delta, message.seq);
-        if (next !== before) after.push(next);
-      }
+      after = applyMessage(message, lookup, input.feeAccountUserId);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
       deadLetter({ seq: message.seq, code: error.code, reason: `Cannot apply ${message.kind} at seq ${message.seq}: ${error.message}`, field: error.field, raw: messageRaw(message) });
