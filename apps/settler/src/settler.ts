@@ -153,7 +153,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   for (const shard of shards) {
     const settler = settlers.get(shard)!;
     const processor = createJobProcessor({ settler, queue: queues.get(shard)!, redis, closing, metrics, logger, retryInitialMs: s.retry_initial_ms, retryMaxMs: s.retry_max_ms });
-    const { worker, lease } = startShardWorker({ shard, settler, processor, redis, config, logger, balancer, onTaken: (why) => verify.ifBehind(shard, why) });
+    const { worker, lease } = startShardWorker({ shard, settler, processor, redis, config, logger, balancer, closing, onTaken: (why) => verify.ifBehind(shard, why) });
     workers.push(worker);
     if (lease !== undefined) {
       leases.set(shard, lease);

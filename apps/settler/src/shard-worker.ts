@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SettlementConfig } from '@settlement/config';
 import { settlementQueueName, shardLeaseKey } from '@settlement/domain';
+import type { Closing } from './closing.js';
 import { ShardLease } from './shard-lease.js';
 import type { ShardSettler } from './shard-settler.js';
 
@@ -21,6 +22,8 @@ export interface ShardWorkerOptions {
   readonly config: Readonly<SettlementConfig>;
   readonly logger: Logger;
   readonly balancer: ConstructorParameters<typeof ShardLease>[0]['policy'];
+  /** Set once the process stops: a lease won after that starts nothing. */
+  readonly closing: Closing;
   /** The shard was taken (lease acquired, or start-up without leases): check storage. */
   readonly onTaken: (why: string) => void;
 }
@@ -60,6 +63,9 @@ export function startShardWorker(options: ShardWorkerOptions): { worker: Worker;
     logger,
     shard,
     onAcquired: () => {
+      // A stopping process may still win a lease another settler just released (the lease is
+      // given back when its turn in close() comes): its worker must not start again.
+      if (options.closing.isSet) return;
       // A process that takes a shard over cannot trust what it cached while another wrote,
       // and takes a new fencing epoch before its first write.
       options.settler.takeOver();

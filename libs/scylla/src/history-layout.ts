@@ -80,7 +80,9 @@ export class HistoryLayoutRepository {
     if (state === undefined) {
       const empty = (await this.client.execute(this.cql.oldTrade, [], READ)).rows.length === 0 && (await this.client.execute(this.cql.oldLedger, [], READ)).rows.length === 0;
       const now = new Date();
-      await this.client.execute(this.cql.initState, [MIGRATION, empty, 0n, now, now, empty ? now : null], { prepare: true });
+      // No done_at for a keyspace that never had pre-bucket history: there is no reader that
+      // cached "not done", so no grace of dual writes either (dualWriteOf).
+      await this.client.execute(this.cql.initState, [MIGRATION, empty, 0n, now, now, null], { prepare: true });
       state = (await this.state())!;
       log?.(state.done ? 'history: bucketed layout only (no pre-bucket history)' : 'history: pre-bucket history found; run `settle migrate-history`', {});
     }
