@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import type { BalanceRow } from './balances.js';
 import { DomainError } from './domain-error.js';
-import type { CorrectedRow } from './settle-plan.js';
+import type { CorrectedRow } from './correction-plan.js';
 
 const signed = z.string().regex(/^-?\d{1,20}$/, 'must be a decimal integer string').transform((v) => BigInt(v));
 const unsigned = z.string().regex(/^\d{1,20}$/, 'must be an unsigned decimal integer string').transform((v) => BigInt(v));

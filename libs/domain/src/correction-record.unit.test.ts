@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCorrectedRows, encodeCorrectedRows } from './correction-record.js';
-import type { CorrectedRow } from './settle-plan.js';
+import type { CorrectedRow } from './correction-plan.js';
 
 const rows: CorrectedRow[] = [
   {

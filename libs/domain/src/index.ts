@@ -10,6 +10,7 @@ export * from './sequencing.js';
 export * from './batching.js';
 export * from './raw-routing.js';
 export * from './settle-plan.js';
+export * from './correction-plan.js';
 export * from './correction-record.js';
 export * from './settle-job-decode.js';
 export * from './reconcile-job.js';

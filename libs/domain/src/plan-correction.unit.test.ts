@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { balanceRowKey, type BalanceRow } from './balances.js';
-import { planCorrection, type CorrectionDelta } from './settle-plan.js';
+import { planCorrection, type CorrectionDelta } from './correction-plan.js';
 
 const WATERMARK = 90n;
 

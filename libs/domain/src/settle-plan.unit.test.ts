@@ -4,7 +4,8 @@ import { FUNDING_SHARD } from './catalog.js';
 import { tradeEffects } from './effects.js';
 import { I64_MAX } from './money.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
-import { BATCH_BYTES_MIN, correctionRowsNotVisible, planCorrection, planSettlement, shrinkBatchBytes, touchedRowKeys, tradeRowStatements, fundingRowStatements, STATEMENT_BYTES, type SettlePlanInput } from './settle-plan.js';
+import { correctionRowsNotVisible, planCorrection } from './correction-plan.js';
+import { BATCH_BYTES_MIN, planSettlement, shrinkBatchBytes, touchedRowKeys, tradeRowStatements, fundingRowStatements, STATEMENT_BYTES, type SettlePlanInput } from './settle-plan.js';
 import { testCatalog } from './test-catalog.js';
 
 const FEE = 99n;
