@@ -136,8 +136,8 @@ export class StepRunner {
 
 let gc: (() => void) | undefined;
 
-/** A full garbage collection of this process (the load generator), between measured steps. */
-function collectGarbage(): void {
+/** A full garbage collection of this process (the load generator between measured steps, an export between formats). */
+export function collectGarbage(): void {
   gc ??= (() => {
     v8.setFlagsFromString('--expose-gc');
     return runInNewContext('gc') as () => void;

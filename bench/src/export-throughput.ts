@@ -19,8 +19,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { asyncBufferFromFile, parquetMetadataAsync } from 'hyparquet';
 import { loadConfig, parseConfig } from '@settlement/config';
 import { EXPORT_FORMATS, EXPORT_PAGE_ROWS_DEFAULT, exportTrades, type ExportFormat } from '@settlement/dashboard';
@@ -28,6 +26,7 @@ import { MarketCatalog, type TradeMessage } from '@settlement/domain';
 import { ExportReader, SettlementWriter, createScyllaClient, migrate, scyllaOptionsFromConfig, type CqlStatement } from '@settlement/scylla';
 import { Rng } from '@settlement/simulator';
 import { parseScriptArgs, ROOT } from '@settlement/tools';
+import { collectGarbage } from './bench-step.js';
 import { formatTable } from './table.js';
 
 const USAGE = `
@@ -78,15 +77,6 @@ const outDir = path.join(config.data_dir, 'bench', 'export');
 const say = (message: string): void => void process.stdout.write(`${message}\n`);
 const MB = 1024 * 1024;
 
-let gc: (() => void) | undefined;
-/** A full garbage collection, so each export starts from the same heap. */
-function collectGarbage(): void {
-  gc ??= (() => {
-    v8.setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  })();
-  gc();
-}
 
 /** Trades of the symbol between random users, 30 % with fees, amounts of realistic widths. */
 function tradesOf(from: number, count: number, rng: Rng): TradeMessage[] {

@@ -4,16 +4,14 @@
  * processes: output of each command, exit codes for bad input, missing things, outages, a
  * waited reconciliation with its progress bar, dead-letter replay onto a ZeroMQ socket, schema.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pull } from 'zeromq';
 import { createScyllaClient, scyllaOptionsFromConfig } from '@settlement/scylla';
 import { createTestKeyspace, ROOT, testConfig, uniqueName, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { ExitCode } from '../src/cli/exit-codes.js';
-import { Child, enqueueJob, funding, queueOf, startDashboardInProcess, trade, waitFor, type InProcessDashboard } from './support.js';
+import { Child, enqueueJob, funding, queueOf, startDashboardInProcess, trade, waitFor, type InProcessDashboard, runSettle } from './support.js';
 
-const BIN = path.join(ROOT, 'apps', 'dashboard', 'bin', 'settle.mjs');
 
 let ks: TestKeyspace;
 let dashboard: InProcessDashboard;
@@ -27,23 +25,7 @@ interface Run {
   readonly stderr: string;
 }
 
-function settle(args: readonly string[], options: { config?: string } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--config', options.config ?? configFile, ...args], { cwd: ROOT, env: { ...process.env, SETTLEMENT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // A command that does not exit is killed, and the test fails on its output, not on vitest's
-    // timeout with nothing to show.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL') reject(new Error(`settle ${args.join(' ')} did not exit within 30 s; stdout: ${stdout}; stderr: ${stderr}`));
-      else resolve({ code, stdout, stderr });
-    });
-  });
-}
+const settle = (args: readonly string[], options: { config?: string } = {}): Promise<Run> => runSettle(options.config ?? configFile, args);
 
 beforeAll(async () => {
   const config = testConfig({ reconciliation: { enabled: false } });

@@ -5,7 +5,6 @@
  * range; an export stopped after a few pages, with junk after its last checkpoint (a killed
  * writer), resumed to the same rows; a balance snapshot with row versions and shard watermarks.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -18,8 +17,8 @@ import { ExitCode } from '../src/cli/exit-codes.js';
 import { exportTrades, partialPath, statePath, TRADE_EXPORT_COLUMNS } from '../src/ops/exports.js';
 import type { ExportFormat } from '../src/ops/export-sinks.js';
 import { HistoryFixture } from './history-fixture.js';
+import { runSettle } from './support.js';
 
-const BIN = path.join(ROOT, 'apps', 'dashboard', 'bin', 'settle.mjs');
 const T0 = 1_700_000_000_000n;
 const TRADES = 1_234;
 const I64_MAX = 2n ** 63n - 1n;
@@ -29,16 +28,7 @@ let config: Readonly<SettlementConfig>;
 let configFile: string;
 let dir: string;
 
-function settle(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '--config', configFile, ...args], { cwd: ROOT, env: { ...process.env, SETTLEMENT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const settle = (args: readonly string[]) => runSettle(configFile, args);
 
 /** settled_trades_btc_usdt read straight from Cassandra, every column as the export writes it. */
 async function tradesInCassandra(): Promise<Map<string, Record<string, string | number>>> {

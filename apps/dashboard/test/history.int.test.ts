@@ -3,15 +3,13 @@
  * exactly once across cursor pages, newest first, with u64 ids and amounts as exact decimal
  * strings; symbol and time filters; bad parameters get a 400 (exit 2) naming the field.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestKeyspace, ROOT, testConfig, writeConfigFile, type TestKeyspace } from '@settlement/testing';
 import { ExitCode } from '../src/cli/exit-codes.js';
 import { HistoryFixture } from './history-fixture.js';
-import { startDashboardInProcess, TOKEN, USER, type InProcessDashboard } from './support.js';
+import { startDashboardInProcess, TOKEN, USER, type InProcessDashboard, runSettle } from './support.js';
 
-const BIN = path.join(ROOT, 'apps', 'dashboard', 'bin', 'settle.mjs');
 const ALICE = 201n;
 const BOB = 202n;
 const T0 = 1_700_000_000_000n;
@@ -31,16 +29,7 @@ async function api(pathname: string): Promise<{ status: number; body: Json }> {
   return { status: response.status, body: (await response.json()) as Json };
 }
 
-function settle(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '--config', configFile, ...args], { cwd: ROOT, env: { ...process.env, SETTLEMENT_CONFIG: '' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const settle = (args: readonly string[]) => runSettle(configFile, args);
 
 async function allPages(first: string): Promise<{ rows: Json[]; pages: number }> {
   const rows: Json[] = [];

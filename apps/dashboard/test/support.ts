@@ -118,3 +118,32 @@ export function queueOf(ops: Ops, shard: string): Queue {
   if (found === undefined) throw new Error(`no queue for shard ${shard}`);
   return found.queue;
 }
+
+/** The `settle` CLI as users run it (apps/dashboard/bin/settle.mjs). */
+export const SETTLE_BIN = path.join(ROOT, 'apps', 'dashboard', 'bin', 'settle.mjs');
+
+export interface SettleRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `settle --config <configFile> <args>`. A command that does not exit is killed, and the
+ * test fails on its output, not on vitest's timeout with nothing to show.
+ */
+export function runSettle(configFile: string, args: readonly string[], timeoutMs = 30_000): Promise<SettleRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SETTLE_BIN, '--config', configFile, ...args], { cwd: ROOT, env: { ...process.env, SETTLEMENT_CONFIG: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') reject(new Error(`settle ${args.join(' ')} did not exit within ${timeoutMs / 1000} s; stdout: ${stdout}; stderr: ${stderr}`));
+      else resolve({ code, stdout, stderr });
+    });
+  });
+}

@@ -11,19 +11,14 @@ import { waitFor, type TestKeyspace } from '@settlement/testing';
 import { createLogger } from '@settlement/runtime';
 import { ReconciliationStore } from '@settlement/scylla';
 import type { SettlementConfig } from '@settlement/config';
+import type { ShardBalanceRow } from '@settlement/domain';
 // Test only: the real settler runs in-process. Application code never imports another app.
 import { startSettler, type RunningSettler } from '@settlement/settler';
 import { reconcileOnce, type ReconcileSummary } from '../src/index.js';
 import { openSettledBed, type SettledBed } from './settled-bed.js';
 
-interface Row {
-  readonly userId: bigint;
-  readonly assetId: number;
-  readonly shard: string;
-  readonly available: bigint;
-  readonly locked: bigint;
-  readonly version: bigint;
-}
+/** A stored contribution row of user_balances. */
+type Row = ShardBalanceRow;
 
 let bed: SettledBed | undefined;
 let ks: TestKeyspace;
