@@ -30,7 +30,7 @@ import { Closing } from './closing.js';
 import { createJobProcessor } from './job-processor.js';
 import { keepHistoryModeCurrent } from './history-mode.js';
 import { LagPoll } from './lag-poll.js';
-import { startShardWorker } from './shard-worker.js';
+import { closeShardWorker, startShardWorker } from './shard-worker.js';
 import { LeaseBalancer } from './lease-balancer.js';
 import { createSettlerMetrics, type SettlerMetrics } from './metrics.js';
 import { ShardLease } from './shard-lease.js';
@@ -189,7 +189,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       historyMode.stop();
       const steps: CloseStep[] = [
         // Worker.close waits for the active job: its current batch is finished or handed back.
-        ['workers', () => Promise.all(workers.map((w) => w.close()))],
+        ['workers', () => Promise.all(workers.map((w) => closeShardWorker(w, logger)))],
         // Released after the workers stopped, so the next settler starts on a finished batch.
         ['leases', () => Promise.all([...leases.values()].map((l) => l.release()))],
         // Gone from the set at once: the others take this process's shards without waiting.

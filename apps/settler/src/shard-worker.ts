@@ -81,3 +81,21 @@ export function startShardWorker(options: ShardWorkerOptions): { worker: Worker;
   // Not started here: the caller records it first (the balancer counts the leases it holds).
   return { worker, lease };
 }
+
+/** How long close() waits for a worker's job in hand before it stops waiting, ms. */
+export const WORKER_CLOSE_WAIT_MS = 10_000;
+
+/**
+ * Closes a worker, waiting for its job in hand (its current batch is finished or handed back)
+ * at most `waitMs`; then closes it without waiting, so a stuck job cannot keep the process
+ * from exiting: the job's lock expires and the next settler resumes it (settle-step.ts).
+ */
+export async function closeShardWorker(worker: Worker, logger: Logger, waitMs = WORKER_CLOSE_WAIT_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+  const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
+  clearTimeout(timer);
+  if (outcome === 'closed') return;
+  logger.warn({ worker: worker.name, waitMs }, 'worker still busy at shutdown; closing it without waiting (its job goes to the next settler)');
+  await worker.close(true);
+}

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
 import { CORRECT_JOB_NAME, FUNDING_SHARD, I64_MAX, MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, ingestPositionKey, type SettlementMessage, type TradeMessage } from '@settlement/domain';
 import { createLogger } from '@settlement/runtime';
-import { BalanceRepository, DeadLetterRepository, TradeRepository, WatermarkRepository } from '@settlement/scylla';
+import { BalanceRepository, DeadLetterRepository, TradeRepository, WatermarkRepository, UserHistoryReader } from '@settlement/scylla';
 import { startSettler, type RunningSettler } from '../src/index.js';
 import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type Expected, type GeneratedStream } from './stream-generator.js';
@@ -78,12 +78,14 @@ describe('settler on a 20,000-message stream', () => {
     const trades = new TradeRepository(ks.client, ks.config.scylladb.keyspace, catalog.shards.filter((s) => s !== FUNDING_SHARD));
     const stored = await trades.getTrade(trade.shard, trade.tradeId);
     expect(stored).toMatchObject({ tradeId: trade.tradeId, seq: trade.seq, quantity: trade.quantity, buyerQuoteVersion: trade.buyerQuoteVersion, buyOrderId: trade.buyOrderId });
-    const feeRows = await trades.listUserTrades(catalog.feeAccountUserId, { symbol: trade.shard, limit: 5000 });
+    // Read as the API reads a user's history (the bucketed tables of a new keyspace).
+    const history = new UserHistoryReader(ks.client, ks.config.scylladb.keyspace, catalog.shards.filter((s) => s !== FUNDING_SHARD));
+    const feeRows = await history.tradesPage(catalog.feeAccountUserId, { symbol: trade.shard, limit: 5000 });
     expect(feeRows.items.find((r) => r.tradeId === trade.tradeId)).toMatchObject({ side: 'fee', buyerFee: trade.buyerFee, sellerFee: trade.sellerFee });
-    const buyerRows = await trades.listUserTrades(trade.buyerUserId, { limit: 10 });
+    const buyerRows = await history.tradesPage(trade.buyerUserId, { limit: 10 });
     expect(buyerRows.items.length).toBe(10);
-    expect(buyerRows.pageState).toBeDefined();
-    const ledger = await trades.listUserLedgerEvents(trade.buyerUserId, { limit: 3 });
+    expect(buyerRows.next).toBeDefined();
+    const ledger = await history.ledgerPage(trade.buyerUserId, { limit: 3 });
     expect(ledger.items.length).toBe(3);
     expect(ledger.items[0]!.seq > ledger.items[1]!.seq).toBe(true);
 

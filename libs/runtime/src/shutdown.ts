@@ -11,10 +11,11 @@ export type CloseStep = readonly [name: string, run: () => Promise<unknown>];
  * close loop of every app: a failing step must never leave the later ones (connections, the
  * Cassandra client) open.
  */
-export async function runCloseSteps(steps: readonly CloseStep[], logger: Pick<Logger, 'error'>): Promise<unknown> {
+export async function runCloseSteps(steps: readonly CloseStep[], logger: Pick<Logger, 'error'> & Partial<Pick<Logger, 'debug'>>): Promise<unknown> {
   let first: unknown;
   for (const [name, run] of steps) {
     try {
+      logger.debug?.({ step: name }, 'close step');
       await run();
     } catch (error) {
       logger.error({ err: error, step: name }, 'close step failed');
