@@ -87,15 +87,17 @@ export const WORKER_CLOSE_WAIT_MS = 10_000;
 
 /**
  * Closes a worker, waiting for its job in hand (its current batch is finished or handed back)
- * at most `waitMs`; then closes it without waiting, so a stuck job cannot keep the process
- * from exiting: the job's lock expires and the next settler resumes it (settle-step.ts).
+ * at most `waitMs`; then gives up on it, so a close that does not end cannot keep the process
+ * from exiting: the job's lock expires and the next settler resumes it (settle-step.ts). (A
+ * second close(true) would not help: BullMQ returns the first close's promise.)
  */
 export async function closeShardWorker(worker: Worker, logger: Logger, waitMs = WORKER_CLOSE_WAIT_MS): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
-  const outcome = await Promise.race([worker.close().then(() => 'closed' as const), timedOut]);
+  const closing = worker.close().then(() => 'closed' as const);
+  const outcome = await Promise.race([closing, timedOut]);
   clearTimeout(timer);
   if (outcome === 'closed') return;
-  logger.warn({ worker: worker.name, waitMs }, 'worker still busy at shutdown; closing it without waiting (its job goes to the next settler)');
-  await worker.close(true);
+  closing.catch(() => undefined);
+  logger.warn({ worker: worker.name, waitMs }, 'worker still busy at shutdown; stopping without it (its job goes to the next settler)');
 }
