@@ -155,7 +155,8 @@ describe('settle', () => {
     await scylla.execute('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1n, 100_012_345n, ...key], { prepare: true });
 
     const run = await settle(['reconcile', '--users', '10', '--wait', '--timeout', '60']);
-    expect(run.code).toBe(ExitCode.RECONCILE_ERRORS_FOUND);
+    // The output says what the run found, should it not be the corrupted row.
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(ExitCode.RECONCILE_ERRORS_FOUND);
     const id = /^enqueued reconciliation (\d+) /m.exec(run.stderr)?.[1];
     expect(id).toBeDefined();
 
