@@ -2,6 +2,7 @@
  * Reads of user_balances. A user's balance is the sum of their per-shard contribution rows,
  * all in the user's one partition: one single-partition read.
  */
+import pMap from 'p-map';
 import type cassandra from 'cassandra-driver';
 import { DomainError, balanceRowKey, decodeCorrectedRows, type BalanceRow, type BalanceRowKey, type CorrectedRow } from '@settlement/domain';
 
@@ -95,18 +96,17 @@ export class BalanceRepository {
     }
     const users = [...wanted.keys()];
     const found = new Map<BalanceRowKey, BalanceRow>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < users.length) {
-        const userId = users[next++]!;
+    await pMap(
+      users,
+      async (userId) => {
         const assets = wanted.get(userId)!;
         for (const row of await this.getUserRows(userId)) {
           if (row.shard !== shard || !assets.has(row.assetId)) continue;
           found.set(balanceRowKey(userId, row.assetId), { userId, assetId: row.assetId, available: row.available, locked: row.locked, version: row.version });
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.readConcurrency, users.length) }, worker));
+      },
+      { concurrency: this.readConcurrency },
+    );
     return found;
   }
 

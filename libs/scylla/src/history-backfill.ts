@@ -10,6 +10,7 @@
  * a copy of a row a settler also wrote is the same cells. Safe to re-run: the same rows at the
  * same timestamps.
  */
+import pMap from 'p-map';
 import type cassandra from 'cassandra-driver';
 import { FUNDING_HISTORY_STREAM, historyBucket } from '@settlement/domain';
 import { HistoryLayoutRepository } from './history-layout.js';
@@ -160,13 +161,6 @@ export class HistoryBackfill {
       if (prior === undefined || prior[3] < wt) index.set(key, [userId, stream, bucket, wt]);
     }
     for (const entry of index.values()) statements.push([this.cql.index, entry]);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < statements.length) {
-        const [query, params] = statements[next++]!;
-        await this.client.execute(query, params, { prepare: true, isIdempotent: true });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, statements.length) }, worker));
+    await pMap(statements, ([query, params]) => this.client.execute(query, params, { prepare: true, isIdempotent: true }), { concurrency });
   }
 }
