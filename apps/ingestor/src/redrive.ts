@@ -13,6 +13,10 @@
  * free (chaos seed 2: 3,850 funding messages every 30 s until the end). With `readWatermarks`,
  * a range whose shard's stored watermark has reached its end is not re-sent: its entry is
  * removed, only if it still holds the value read (a settler halting again records a new one).
+ *
+ * A range marked `reapply` is the batch that wrote the shard's watermark, which Redis lost
+ * while storage may hold it only in part (settle-step.ts goneWatermarkJob): it is re-sent
+ * although the watermark has reached its end, and its settler applies it again from its start.
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -122,7 +126,8 @@ export class Redriver {
       // Read once per poll, and only when a range is due.
       if (watermarks === undefined) watermarks = await this.watermarks();
       const stored = watermarks?.get(shard);
-      if (stored !== undefined && stored >= range.throughSeq) {
+      // A `reapply` range is the batch that wrote the watermark: it is due until the watermark is past it.
+      if (stored !== undefined && (range.reapply === true ? stored > range.throughSeq : stored >= range.throughSeq)) {
         const removed = await redis.eval(DELETE_IF_UNCHANGED, 1, haltedShardsKey(prefix), shard, value);
         this.sent.delete(shard);
         logger.info({ shard, afterSeq: range.afterSeq, throughSeq: range.throughSeq, watermark: stored, removed: removed === 1 }, 'halted range already settled (its settler stopped or moved on without clearing it): not re-sent, entry removed');

@@ -144,4 +144,28 @@ describe('Redriver', () => {
     expect((await jobsOf(shard)).length).toBeGreaterThan(0);
     await redis.hdel(key, shard);
   });
+
+  it('re-sends a reapply range (the watermark\'s own batch, lost from Redis) while the watermark is at its end, and drops it once past', async () => {
+    const shard = 'btc_usdt';
+    await queues.get(shard)!.obliterate({ force: true });
+    const own = sim.messages.filter((m) => m.shard === shard).map((m) => m.seq);
+    expect(own.length).toBeGreaterThan(12);
+    const key = haltedShardsKey(config.redis.prefix);
+    const range = { afterSeq: own[3]!, throughSeq: own[9]!, haltedAtMs: Date.now(), reapply: true };
+    let watermark = own[9]!;
+    const reads = async () => new Map([[shard, watermark]]);
+    await redis.hset(key, shard, encodeHaltedShardRange(range));
+    await redriver(true, reads).poll();
+    const jobs = await jobsOf(shard);
+    expect(jobs.flatMap((j) => j.messages.map((m) => m.seq)).sort((a, b) => (a < b ? -1 : 1))).toEqual(own.slice(4, 10));
+    expect(jobs.map((j) => j.prevLastSeq)).toContain(own[3]!);
+    expect(await redis.hexists(key, shard)).toBe(1);
+
+    // The settler applied it and went on: the entry is stale, not re-sent, removed.
+    await queues.get(shard)!.obliterate({ force: true });
+    watermark = own[10]!;
+    await redriver(true, reads).poll();
+    expect(await jobsOf(shard)).toEqual([]);
+    expect(await redis.hexists(key, shard)).toBe(0);
+  });
 });

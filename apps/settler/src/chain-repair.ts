@@ -6,7 +6,7 @@
  * halts: with `untilDone` it waits and looks again (a range re-sent by the engine arrives in the
  * wait list), else it reports and returns.
  */
-import { planChainRecovery, watermarkJobToReapply, type SettleJobDecode } from '@settlement/domain';
+import { goneWatermarkJob, planChainRecovery, watermarkJobToReapply, type SettleJobDecode } from '@settlement/domain';
 import { backoffDelayMs } from './retry.js';
 import type { RetainedJobs } from './retained-jobs.js';
 import type { HaltedRange, ShardSettlerDeps, ShardState } from './shard-settler.js';
@@ -35,7 +35,7 @@ export interface ChainRepairContext {
 }
 
 export async function repairChain(ctx: ChainRepairContext, jobId: string, requiredSeq: bigint, initial: ShardState, untilDone: boolean): Promise<ShardState> {
-  const { logger, metrics, settings, closing, shard } = ctx.deps;
+  const { logger, metrics, settings, shard } = ctx.deps;
   let state = initial;
   if (state.lastSeq < ctx.acknowledgedSeq) {
     metrics.storageRollbacks.inc({ shard });
@@ -56,17 +56,9 @@ export async function repairChain(ctx: ChainRepairContext, jobId: string, requir
       if (await loaded.job.isFailed().catch(() => false)) await loaded.job.remove().catch((error: unknown) => logger.warn({ err: error, shard, recoveredJobId: id }, 'could not remove a recovered failed job'));
     }
     if (decision.kind === 'halt') {
-      await ctx.setHalted({ afterSeq: decision.afterSeq, throughSeq: decision.throughSeq });
-      metrics.chainHalts.inc({ shard });
-      const delayMs = backoffDelayMs(attempt++, settings.retryInitialMs * 20, settings.retryMaxMs * 6);
-      logger.fatal(
-        { shard, jobId, afterSeq: decision.afterSeq, throughSeq: decision.throughSeq, delayMs },
-        'chain broken: no job in Redis holds the messages of this shard after afterSeq through throughSeq; shard halted until they are re-sent (the engine replays them to the ingestor from its replay endpoint, see README "When a shard halts")',
-      );
-      if (!untilDone) return ctx.readState(jobId);
-      if (closing.isSet) throw new ShutdownRequestedError(shard);
-      await closing.sleep(delayMs);
-      if (closing.isSet) throw new ShutdownRequestedError(shard);
+      const range = { afterSeq: decision.afterSeq, throughSeq: decision.throughSeq };
+      const message = 'chain broken: no job in Redis holds the messages of this shard after afterSeq through throughSeq; shard halted until they are re-sent (the engine replays them to the ingestor from its replay endpoint, see README "When a shard halts")';
+      if (!(await haltStep(ctx, jobId, range, attempt++, untilDone, message))) return ctx.readState(jobId);
     }
     state = await ctx.readState(jobId);
   }
@@ -75,24 +67,79 @@ export async function repairChain(ctx: ChainRepairContext, jobId: string, requir
 }
 
 /**
+ * One step of a halt: publishes the range the shard waits for (status, metric, the hash the
+ * ingestor re-drives from), logs it, and waits before the next look. False when the caller
+ * must not wait (`untilDone` unset).
+ */
+async function haltStep(ctx: ChainRepairContext, jobId: string, range: HaltedRange, attempt: number, untilDone: boolean, message: string): Promise<boolean> {
+  const { logger, metrics, settings, closing, shard } = ctx.deps;
+  await ctx.setHalted(range);
+  metrics.chainHalts.inc({ shard });
+  const delayMs = backoffDelayMs(attempt, settings.retryInitialMs * 20, settings.retryMaxMs * 6);
+  logger.fatal({ shard, jobId, afterSeq: range.afterSeq, throughSeq: range.throughSeq, delayMs }, message);
+  if (!untilDone) return false;
+  if (closing.isSet) throw new ShutdownRequestedError(shard);
+  await closing.sleep(delayMs);
+  if (closing.isSet) throw new ShutdownRequestedError(shard);
+  return true;
+}
+
+/**
  * Applies again, from its own start and through the row versions, the job whose batch wrote
  * the stored watermark (settle-step.ts, "reapply-watermark-job"): storage may hold that
- * acknowledged batch only in part. A job Redis no longer holds cannot be; that is logged (the
- * batch's batchlog replay and the reconciliation are what is left). Returns the state after.
+ * acknowledged batch only in part. When Redis no longer holds the job, goneWatermarkJob
+ * decides: a batch written within the retention is re-sent by the engine (reapplyRedriven);
+ * an older one was synced long ago. Returns the state after.
  */
-export async function reapplyWatermarkJob(ctx: ChainRepairContext, watermarkJobId: string, jobId: string): Promise<ShardState> {
-  const { logger, metrics, shard, storage } = ctx.deps;
+export async function reapplyWatermarkJob(ctx: ChainRepairContext, stored: ShardState, watermarkJobId: string, jobId: string, untilDone: boolean): Promise<ShardState> {
+  const { logger, metrics, shard, storage, settings } = ctx.deps;
   const generation = storage.generation;
   const loaded = await ctx.retryRedis('load_retained', () => ctx.retained.load(watermarkJobId), { jobId });
-  if (loaded === undefined) {
-    logger.warn({ shard, jobId, watermarkJobId }, 'the job that wrote the watermark is not a settlement job Redis still holds (gone, or a correction): its batch cannot be applied again');
-  } else {
+  if (loaded !== undefined) {
     logger.info({ shard, jobId, watermarkJobId }, 'storage was in doubt: applying the job that wrote the watermark again through row versions (its batch may have survived in part)');
     await ctx.settleRecovered(watermarkJobId, loaded.decoded, { resume: true });
     metrics.watermarkJobReapplies.inc({ shard });
+  } else {
+    const gone = goneWatermarkJob({ shard, watermarkJobId, writtenAtMs: stored.writtenAtMs, nowMs: Date.now(), retainedMs: settings.completedJobsRetainedMs, engineCanResend: settings.engineCanResend });
+    if (gone.kind === 'redrive') {
+      // Not noted as checked until applied: the next job of the shard waits for it too.
+      if (!(await reapplyRedriven(ctx, { ...gone, reapply: true }, watermarkJobId, jobId, untilDone))) return ctx.readState(jobId);
+    } else if (gone.kind === 'no-replay') {
+      logger.error({ shard, jobId, watermarkJobId, afterSeq: gone.afterSeq, throughSeq: gone.throughSeq }, 'the job that wrote the watermark is gone from Redis and there is no replay endpoint (zmq.replay_endpoint) to re-send it: if storage lost part of its batch, that part stays lost (README "Known limits"); the next reconciliation reports it');
+    } else if (gone.kind === 'durable') {
+      logger.info({ shard, jobId, watermarkJobId, ageMs: gone.ageMs }, 'the job that wrote the watermark aged out of Redis; its batch is older than the retention, long synced: nothing to apply again');
+    } else {
+      logger.warn({ shard, jobId, watermarkJobId }, 'the job that wrote the watermark is not a settlement job (a correction): its batch cannot be applied again (the batchlog replay and the reconciliation are what is left)');
+    }
   }
   ctx.noteWatermarkJobChecked(watermarkJobId, generation);
   return ctx.readState(jobId);
+}
+
+/**
+ * The watermark's job is gone from Redis (it came back empty) while its batch may be held
+ * only in part: the shard halts on that range with `reapply` set, the ingestor has the engine
+ * re-send it (redrive.ts), and the re-sent jobs are applied from their own start through the
+ * row versions. True once applied; false when not yet there and `untilDone` is unset.
+ */
+async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRange>, watermarkJobId: string, jobId: string, untilDone: boolean): Promise<boolean> {
+  const { logger, metrics, settings, shard } = ctx.deps;
+  for (let attempt = 0; ; attempt++) {
+    const retained = await ctx.retryRedis('scan_retained', () => ctx.retained.around(range.afterSeq, range.throughSeq), { jobId });
+    const plan = planChainRecovery({ watermark: range.afterSeq, requiredSeq: range.throughSeq, retained, jobsMax: settings.recoveryJobsMax });
+    const jobs = plan.kind === 're-apply' ? await Promise.all(plan.jobIds.map((id) => ctx.retryRedis('load_retained', () => ctx.retained.load(id), { jobId }))) : [];
+    if (jobs.length > 0 && jobs.every((job) => job !== undefined)) {
+      for (const [i, job] of jobs.entries()) {
+        logger.warn({ shard, jobId, watermarkJobId, redrivenJobId: plan.kind === 're-apply' ? plan.jobIds[i] : undefined }, 'applying the re-sent batch of the watermark\'s job again, through row versions');
+        await ctx.settleRecovered(job!.job.id!, job!.decoded, { resume: true });
+      }
+      metrics.watermarkJobReapplies.inc({ shard });
+      await ctx.setHalted(undefined);
+      return true;
+    }
+    const message = 'the job that wrote the watermark is gone from Redis (it came back without its data) while its batch may be held only in part by storage: shard halted until the engine re-sends its range (afterSeq through throughSeq), to apply it again through row versions (see README "When a shard halts")';
+    if (!(await haltStep(ctx, jobId, range, attempt, untilDone, message))) return false;
+  }
 }
 
 /**
@@ -104,7 +151,7 @@ export async function reapplyWatermarkJob(ctx: ChainRepairContext, watermarkJobI
 export async function verifyStorage(ctx: ChainRepairContext, jobId: string, view: { state: ShardState; trusted: boolean }, newestCompletedJobs: number): Promise<ShardState> {
   let state = view.state;
   const watermarkJobId = watermarkJobToReapply({ stored: state, trusted: view.trusted, watermarkJobChecked: ctx.watermarkJobChecked(state), jobId });
-  if (watermarkJobId !== undefined) state = await reapplyWatermarkJob(ctx, watermarkJobId, jobId);
+  if (watermarkJobId !== undefined) state = await reapplyWatermarkJob(ctx, state, watermarkJobId, jobId, false);
   const completed = await ctx.retryRedis('scan_completed', () => ctx.retained.highestCompletedSeq(newestCompletedJobs), { jobId });
   const required = completed !== undefined && completed > ctx.acknowledgedSeq ? completed : ctx.acknowledgedSeq;
   return required > state.lastSeq ? repairChain(ctx, jobId, required, state, false) : state;

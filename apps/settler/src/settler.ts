@@ -127,6 +127,8 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       retryMaxMs: s.retry_max_ms,
       cacheRowsMax: s.cache_rows_max,
       recoveryJobsMax: s.completed_jobs_retained_max,
+      completedJobsRetainedMs: s.completed_jobs_retained_s * 1000,
+      engineCanResend: config.zmq.replay_endpoint !== undefined,
     },
     ...{ client, writer, watermarks, trades, balances, deadLetters, fences, storage, changedUsers, logger, metrics, closing },
     redisPrefix: config.redis.prefix,

@@ -114,7 +114,7 @@ export class ShardKnowledge {
     const wm = await this.deps.watermarks.get(this.deps.shard, { consistency: this.deps.consistency });
     const state: ShardState = wm === undefined
       ? { lastSeq: 0n, writeTs: 0n, batchCount: 0n, exists: false, maxTradeId: undefined }
-      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId, lastJobId: wm.lastJobId };
+      : { lastSeq: wm.lastSeq, writeTs: wm.writeTs, batchCount: wm.batchCount, exists: true, maxTradeId: wm.maxTradeId, lastJobId: wm.lastJobId, writtenAtMs: wm.updatedAt?.getTime() };
     this.note(state, generation);
     return state;
   }

@@ -258,7 +258,7 @@ export class ShardSettler {
     for (let round = 0; step.kind !== 'apply'; round += 1) {
       if (round === 2) throw new Error(`shard ${shard}: job ${jobId} still cannot apply after the watermark's job and the chain were repaired (${step.kind}, watermark ${state.lastSeq})`);
       state = step.kind === 'reapply-watermark-job'
-        ? await reapplyWatermarkJob(this.chainRepairContext(), step.watermarkJobId, jobId)
+        ? await reapplyWatermarkJob(this.chainRepairContext(), state, step.watermarkJobId, jobId, true)
         : await repairChain(this.chainRepairContext(), jobId, step.requiredSeq, state, true);
       trusted = false;
       // The jobs applied first may have settled some of this job's trade ids.

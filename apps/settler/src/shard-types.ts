@@ -18,6 +18,10 @@ export interface ShardSettlerSettings {
   readonly cacheRowsMax: number;
   /** Jobs one chain recovery applies at most, and job ids read from each Redis list to find them. */
   readonly recoveryJobsMax: number;
+  /** How long completed jobs are retained (settler.completed_jobs_retained_s), ms. */
+  readonly completedJobsRetainedMs: number;
+  /** The ingestor can have the engine re-send a range (zmq.replay_endpoint is set). */
+  readonly engineCanResend: boolean;
 }
 
 export interface ShardSettlerDeps {
@@ -71,10 +75,14 @@ export interface ShardState extends CacheState {
   readonly maxTradeId: bigint | undefined;
   /** The job whose batch wrote the watermark, as read from it (undefined after our own writes). */
   readonly lastJobId?: string | undefined;
+  /** When that batch was written, by its writer's clock, ms since the epoch (as read; undefined after our own writes). */
+  readonly writtenAtMs?: number | undefined;
 }
 
 /** A range of the shard's chain that no retained job holds: the shard waits for it. */
 export interface HaltedRange {
   readonly afterSeq: bigint;
   readonly throughSeq: bigint;
+  /** The range is the watermark's own batch, to be re-sent and applied again (halted-shards.ts). */
+  readonly reapply?: boolean | undefined;
 }

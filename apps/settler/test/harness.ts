@@ -86,7 +86,7 @@ export function inProcessShardSettler(options: {
     market: catalog.markets.get(shard),
     assetIds: new Set(catalog.assets.keys()),
     feeAccountUserId: catalog.feeAccountUserId,
-    settings: { batchStatementsMax: options.batchStatementsMax ?? 600, batchBytesMax: options.batchBytesMax ?? 40_000, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000, recoveryJobsMax: 3_000 },
+    settings: { batchStatementsMax: options.batchStatementsMax ?? 600, batchBytesMax: options.batchBytesMax ?? 40_000, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000, recoveryJobsMax: 3_000, completedJobsRetainedMs: 3_600_000, engineCanResend: true },
     client: ks.client,
     writer: options.writer ?? new SettlementWriter({ client: ks.client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId }),
     watermarks: new WatermarkRepository(ks.client, keyspace),

@@ -15,7 +15,8 @@
 import type { Job, Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
-import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, balanceRowKey, encodeBigints, encodeSettlementJob, touchedRowKeys, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
+import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, balanceRowKey, decodeHaltedShardRange, encodeBigints, encodeSettlementJob, haltedShardsKey, touchedRowKeys, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
+import { waitFor } from '@settlement/testing';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { StorageWatch } from '../src/storage-watch.js';
 import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
@@ -182,6 +183,53 @@ describe('a batch left partly visible by a crash', () => {
     }
     const expectedSeqs = settled.filter((m) => m.kind === 'trade' && (m.buyerUserId === lostUser || m.sellerUserId === lostUser)).map((m) => m.seq);
     expect(expectedSeqs.filter((seq) => !historySeqs.has(seq))).toEqual([]);
+  }, 60_000);
+
+  // The compound case (seen once in CI's chaos test, 3 Dec): the node lost one partition of the
+  // batch that wrote the watermark AND Redis came back empty before that job was applied again,
+  // so the job is gone; the ingestor's catch-up re-sends only what follows the watermark. Fixed
+  // by having the engine re-send the watermark job's own range (a `reapply` halted range, read by
+  // the ingestor's Redriver, redrive.int.test.ts) and applying it from its start through the
+  // row versions before anything else (settle-step.ts goneWatermarkJob).
+  it('keeps every effect when storage lost one partition of the watermark\'s batch and Redis lost that job: the engine re-sends it', async () => {
+    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 36 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const jobs = toJobs(messages, 25).slice(0, 3);
+    const [j1, j2, j3] = await Promise.all(jobs.map(add));
+    const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
+    const lostUser = lastTrade?.kind === 'trade' ? lastTrade.buyerUserId : 0n;
+    const lossy = lossyWriter((s) => (isBalance(s) || s.query.includes('user_trades')) && s.params[0] === lostUser);
+    const first = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: lossy.writer, batchBytesMax: 1_000_000 });
+    await first.process(j1!);
+    lossy.arm();
+    await first.process(j2!);
+    expect(lossy.dropped.filter(isBalance).length).toBeGreaterThan(0);
+
+    // Redis comes back without its data: the completed jobs are gone; the ingestor's catch-up
+    // re-adds what follows the watermark (job 3). A settler takes the shard over.
+    await j1!.remove();
+    await j2!.remove();
+    const next = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
+    const settling = next.process(j3!);
+
+    // It halts on job 2's range, marked to be applied again, where the ingestor looks.
+    const key = haltedShardsKey(ks.config.redis.prefix);
+    const recorded = await waitFor('the reapply range in the halted hash', async () => {
+      const value = await bed.redis.hget(key, SHARD);
+      return value === null ? undefined : decodeHaltedShardRange(value);
+    }, 20_000, 50);
+    const firstOfJob2 = jobs[1]!.messages[0]!.seq;
+    expect(recorded).toMatchObject({ afterSeq: firstOfJob2 - 1n, throughSeq: jobs[1]!.messages.at(-1)!.seq, reapply: true });
+
+    // The engine re-sends it, as the Redriver adds it: chained from the range's start.
+    await queue.add(SETTLE_JOB_NAME, encodeSettlementJob(SHARD, recorded.afterSeq, jobs[1]!.messages), { jobId: `${jobs[1]!.jobId}-redrive.1` });
+    await settling;
+
+    expect(await bed.redis.hexists(key, SHARD)).toBe(0);
+    const watermark = await bed.watermarks.get(SHARD);
+    expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
+    const settled = jobs.flatMap((j) => j.messages);
+    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
   }, 60_000);
 
   // Fixed by writing the rows of a correction found applied again when its own batch wrote the

@@ -17,15 +17,21 @@ export interface HaltedShardRange {
   readonly throughSeq: bigint;
   /** When the settler recorded it, ms since the epoch. */
   readonly haltedAtMs: number;
+  /**
+   * The range is the batch that wrote the stored watermark, to be applied again (settle-step.ts
+   * goneWatermarkJob): storage may hold it only in part, so it is re-sent although the
+   * watermark has reached `throughSeq` — until the watermark is past it.
+   */
+  readonly reapply?: boolean | undefined;
 }
 
 const seq = z.string().regex(/^\d{1,20}$/, 'must be an unsigned decimal integer string').transform((v) => BigInt(v));
 const rangeSchema = z
-  .object({ afterSeq: seq, throughSeq: seq, haltedAtMs: z.number().int().nonnegative() })
+  .object({ afterSeq: seq, throughSeq: seq, haltedAtMs: z.number().int().nonnegative(), reapply: z.boolean().optional() })
   .refine((r) => r.afterSeq < r.throughSeq, { message: 'afterSeq must be below throughSeq', path: ['throughSeq'] });
 
 export function encodeHaltedShardRange(range: HaltedShardRange): string {
-  return JSON.stringify({ afterSeq: range.afterSeq.toString(), throughSeq: range.throughSeq.toString(), haltedAtMs: range.haltedAtMs });
+  return JSON.stringify({ afterSeq: range.afterSeq.toString(), throughSeq: range.throughSeq.toString(), haltedAtMs: range.haltedAtMs, ...(range.reapply === true ? { reapply: true } : {}) });
 }
 
 /** Decodes a field of the hash; a bad value names the field (it is then ignored by the reader, and logged). */

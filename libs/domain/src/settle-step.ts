@@ -22,6 +22,7 @@
  */
 import { DomainError } from './domain-error.js';
 import type { SettlementMessage } from './messages.js';
+import { parseSettlementJobId } from './job.js';
 import type { PlannedDeadLetter } from './settle-plan.js';
 
 /** The shard's stored state as the settler knows it. */
@@ -99,6 +100,53 @@ export function decideSettleStep(input: SettleStepInput): SettleStep {
 export function watermarkJobToReapply(input: Pick<SettleStepInput, 'stored' | 'trusted' | 'watermarkJobChecked' | 'jobId'>): string | undefined {
   const id = input.stored.lastJobId;
   return input.trusted || input.watermarkJobChecked || id === undefined || id === input.jobId ? undefined : id;
+}
+
+export type GoneWatermarkJob =
+  /**
+   * Have the engine re-send the job's range (`afterSeq` = the sequence before its first
+   * message, `throughSeq` = its last) and apply what comes back from its own start, through
+   * the row versions, before anything else.
+   */
+  | { readonly kind: 'redrive'; readonly afterSeq: bigint; readonly throughSeq: bigint }
+  /** Written longer ago than the retention: storage synced that batch long since. */
+  | { readonly kind: 'durable'; readonly ageMs: number }
+  /** Not a settlement job of this shard (a correction, an id from before ids named ranges). */
+  | { readonly kind: 'not-a-settlement-job' }
+  /** Nothing can re-send it: the ingestor has no replay endpoint (a documented limit, README). */
+  | { readonly kind: 'no-replay'; readonly afterSeq: bigint; readonly throughSeq: bigint };
+
+/**
+ * The job that wrote the stored watermark must be applied again (watermarkJobToReapply) but
+ * Redis no longer holds it: Redis came back empty, or the job aged out of the retention.
+ *
+ * Within the retention window (`retainedMs`, sized at several commit-log sync windows) the
+ * batch may still be held only in part — a node killed before its sync kept the watermark's
+ * partition and lost a user's rows — and only the engine can give the messages back: its
+ * range is re-driven. Going on without it would build on the user's old rows for good (seen in
+ * a chaos run: a node lost its tail mid-batch and Redis came back empty in the same recovery).
+ * Older than that, the batch was synced long ago: nothing can be missing. The age is the
+ * writer's wall clock (`updated_at`) against ours; clocks minutes apart do not matter against
+ * a window of an hour. An unknown write time is taken as recent: re-sending is safe, skipping is not.
+ * Without a replay endpoint (`engineCanResend` false) nothing can give the messages back:
+ * halting would stop the shard for good after every Redis restart, so it is reported instead.
+ */
+export function goneWatermarkJob(input: {
+  readonly shard: string;
+  readonly watermarkJobId: string;
+  readonly writtenAtMs: number | undefined;
+  readonly nowMs: number;
+  readonly retainedMs: number;
+  readonly engineCanResend: boolean;
+}): GoneWatermarkJob {
+  const range = parseSettlementJobId(input.watermarkJobId);
+  if (range === undefined || range.shard !== input.shard) return { kind: 'not-a-settlement-job' };
+  if (input.writtenAtMs !== undefined) {
+    const ageMs = input.nowMs - input.writtenAtMs;
+    if (ageMs > input.retainedMs) return { kind: 'durable', ageMs };
+  }
+  const lost = { afterSeq: range.firstSeq - 1n, throughSeq: range.lastSeq };
+  return input.engineCanResend ? { kind: 'redrive', ...lost } : { kind: 'no-replay', ...lost };
 }
 
 /** The job as the settler must have decoded it: a chain link whose messages follow its predecessor in order. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FUNDING_SHARD } from './catalog.js';
 import type { FundingMessage } from './messages.js';
-import { decideSettleStep, type SettleStepInput } from './settle-step.js';
+import { decideSettleStep, goneWatermarkJob, type SettleStepInput } from './settle-step.js';
 
 function deposit(seq: bigint): FundingMessage {
   return { kind: 'funding', shard: FUNDING_SHARD, seq, userId: 7n, sequenceId: seq, eventType: 'DEPOSIT', amount: 10n, currency: 1, relatedId: 0n, createdAt: 0n };
@@ -86,5 +86,33 @@ describe('decideSettleStep', () => {
   it('refuses a job whose messages do not follow its predecessor in order', () => {
     expect(() => decideSettleStep(input({ messages: [deposit(21n), deposit(21n)] }))).toThrow('Invalid settlement job funding-21-30: messages.seq: 21 is not above 21');
     expect(() => decideSettleStep(input({ prevLastSeq: 25n }))).toThrow('messages.seq: 21 is not above 25');
+  });
+
+  describe('goneWatermarkJob (the watermark\'s job is to be applied again but Redis no longer holds it)', () => {
+    const hourMs = 3_600_000;
+    const gone = (overrides: Partial<Parameters<typeof goneWatermarkJob>[0]> = {}) =>
+      goneWatermarkJob({ shard: 'btc_usdt', watermarkJobId: 'btc_usdt-101-150', writtenAtMs: 1_000_000, nowMs: 1_060_000, retainedMs: hourMs, engineCanResend: true, ...overrides });
+
+    it('has the engine re-send the job\'s range when it was written within the retention (Redis came back empty)', () => {
+      expect(gone()).toEqual({ kind: 'redrive', afterSeq: 100n, throughSeq: 150n });
+      // A re-sent job's id carries a suffix; a write time unknown is taken as recent; a writer's clock ahead too.
+      expect(gone({ watermarkJobId: 'btc_usdt-101-150-redrive.17' })).toEqual({ kind: 'redrive', afterSeq: 100n, throughSeq: 150n });
+      expect(gone({ writtenAtMs: undefined })).toMatchObject({ kind: 'redrive' });
+      expect(gone({ writtenAtMs: 1_180_000 })).toMatchObject({ kind: 'redrive' });
+    });
+
+    it('takes a batch written longer ago than the retention as synced', () => {
+      expect(gone({ nowMs: 1_000_000 + hourMs + 1 })).toEqual({ kind: 'durable', ageMs: hourMs + 1 });
+      expect(gone({ nowMs: 1_000_000 + hourMs })).toMatchObject({ kind: 'redrive' });
+    });
+
+    it('reports, not halts, when nothing can re-send it (no replay endpoint)', () => {
+      expect(gone({ engineCanResend: false })).toEqual({ kind: 'no-replay', afterSeq: 100n, throughSeq: 150n });
+    });
+
+    it('cannot re-drive what is not a settlement job of the shard', () => {
+      expect(gone({ watermarkJobId: 'rc-btc_usdt-0123456789abcdef' })).toEqual({ kind: 'not-a-settlement-job' });
+      expect(gone({ watermarkJobId: 'eth_usdt-101-150' })).toEqual({ kind: 'not-a-settlement-job' });
+    });
   });
 });
