@@ -15,6 +15,7 @@ export * from './correction-record.js';
 export * from './settle-job-decode.js';
 export * from './reconcile-job.js';
 export * from './reconcile.js';
+export * from './conservation.js';
 export { testCatalog, testCatalogInput } from './test-catalog.js';
 export * from './fencing.js';
 export * from './chain-recovery.js';

@@ -9,7 +9,7 @@
  * runs while the settler writes does not see a false difference.
  */
 import { FUNDING_SHARD } from './catalog.js';
-import { fundingEffects, supplyChange, tradeEffects, type BalanceDelta, type Party, type TradeEffectInput } from './effects.js';
+import { fundingEffects, tradeEffects, type BalanceDelta, type Party, type TradeEffectInput } from './effects.js';
 import { FundingEventType } from './messages.js';
 
 export const ReconcileFindingKind = {
@@ -159,11 +159,12 @@ export function tradeRowDeltas(row: TradeHistoryRow, feeAccountUserId: bigint): 
   return { ok: true, deltas: effects.map((d) => toHistoryDelta(d, row.symbol, row.seq)) };
 }
 
-const EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(FundingEventType));
+/** The funding event types the history may hold (anything else is invalid history). */
+export const FUNDING_EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(FundingEventType));
 
 export function fundingRowDeltas(row: FundingHistoryRow): HistoryDeltas {
-  if (!EVENT_TYPES.has(row.eventType)) {
-    return { ok: false, reason: `funding event seq ${row.seq}: event_type ${JSON.stringify(row.eventType)} is not one of ${[...EVENT_TYPES].join(', ')}` };
+  if (!FUNDING_EVENT_TYPES.has(row.eventType)) {
+    return { ok: false, reason: `funding event seq ${row.seq}: event_type ${JSON.stringify(row.eventType)} is not one of ${[...FUNDING_EVENT_TYPES].join(', ')}` };
   }
   const effects = fundingEffects({ userId: row.userId, eventType: row.eventType as FundingEventType, amount: row.amount, currency: row.currency });
   return { ok: true, deltas: effects.map((d) => toHistoryDelta(d, FUNDING_SHARD, row.seq)) };
@@ -324,70 +325,6 @@ export function negativeBalanceFindings(userId: bigint, rows: readonly ShardBala
     }
   }
   return findings;
-}
-
-/**
- * Conservation per asset: the sum over every account (fee account included) of available +
- * locked equals deposits − withdrawals. Feed it every stored balance row and every funding event.
- */
-export class ConservationTally {
-  private readonly balances = new Map<number, { available: bigint; locked: bigint }>();
-  private readonly supply = new Map<number, bigint>();
-  private invalidEvents = 0;
-
-  addBalanceRows(rows: readonly Pick<ShardBalanceRow, 'assetId' | 'available' | 'locked'>[]): void {
-    for (const row of rows) {
-      const sum = this.balances.get(row.assetId) ?? { available: 0n, locked: 0n };
-      this.balances.set(row.assetId, { available: sum.available + row.available, locked: sum.locked + row.locked });
-    }
-  }
-
-  addFundingEvent(event: Pick<FundingHistoryRow, 'eventType' | 'amount' | 'currency'>): void {
-    if (!EVENT_TYPES.has(event.eventType)) {
-      this.invalidEvents += 1;
-      return;
-    }
-    const change = supplyChange(fundingEffects({ userId: 0n, eventType: event.eventType as FundingEventType, amount: event.amount, currency: event.currency }));
-    for (const [assetId, delta] of change) this.supply.set(assetId, (this.supply.get(assetId) ?? 0n) + delta);
-  }
-
-  /** Per asset: the totals, and whether they agree. */
-  assets(): ConservationAsset[] {
-    const ids = [...new Set([...this.balances.keys(), ...this.supply.keys()])].sort((a, b) => a - b);
-    return ids.map((assetId) => {
-      const b = this.balances.get(assetId) ?? { available: 0n, locked: 0n };
-      const expected = this.supply.get(assetId) ?? 0n;
-      return { assetId, available: b.available, locked: b.locked, expected, ok: b.available + b.locked === expected };
-    });
-  }
-
-  findings(): ReconcileFinding[] {
-    const findings: ReconcileFinding[] = this.assets()
-      .filter((a) => !a.ok)
-      .map((a) => ({
-        kind: ReconcileFindingKind.CONSERVATION,
-        assetId: a.assetId,
-        expectedAvailable: a.expected,
-        actualAvailable: a.available,
-        actualLocked: a.locked,
-        message: `asset ${a.assetId}: all balances sum to ${a.available + a.locked} (available ${a.available}, locked ${a.locked}), deposits − withdrawals = ${a.expected}, difference ${a.available + a.locked - a.expected}`,
-      }));
-    if (this.invalidEvents > 0) {
-      findings.push({ kind: ReconcileFindingKind.INVALID_HISTORY, message: `ledger_events: ${this.invalidEvents} events with an unknown event_type were not counted` });
-    }
-    return findings;
-  }
-}
-
-export interface ConservationAsset {
-  readonly assetId: number;
-  /** Sum of available over all accounts, minor units. */
-  readonly available: bigint;
-  /** Sum of locked over all accounts, minor units. */
-  readonly locked: bigint;
-  /** Deposits − withdrawals, minor units. */
-  readonly expected: bigint;
-  readonly ok: boolean;
 }
 
 /** A recorded sequence gap as a finding (one per shard: the key has no sequence). */

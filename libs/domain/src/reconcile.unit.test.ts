@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { applyMessages, type BalanceRow } from './balances.js';
 import { FUNDING_SHARD } from './catalog.js';
+import { ConservationTally } from './conservation.js';
 import type { FundingMessage, SettlementMessage, TradeMessage } from './messages.js';
 import {
   BalanceRecompute,
-  ConservationTally,
   calculateBalanceFromTrades,
   confirmFindings,
   correctionRows,
