@@ -302,8 +302,9 @@ export class ShardSettler {
     if (options.recovering !== true) {
       this.prefetcher.start(jobId, plan.chunks, { cacheComplete: this.cache.complete, cacheHas: (key) => this.cache.has(key), stored: this.knowledge.remembered });
     }
+    let ownerChecked: Promise<void> | undefined;
     for (const [index, chunk] of plan.chunks.entries()) {
-      if (index > 0) await this.checkStillOwner();
+      if (ownerChecked !== undefined) await ownerChecked;
       const writeTs = this.fence.issue(state.writeTs);
       const batchCount = state.batchCount + 1n;
       // A resumed job's first chunks may end below the watermark its earlier attempt wrote;
@@ -320,6 +321,11 @@ export class ShardSettler {
         watermark: { lastSeq, maxTradeId: chunk.trades.length > 0 ? maxTradeId : undefined, batchCount, jobId, updatedAt: new Date() },
       });
       const generation = this.deps.storage.generation;
+      // The ownership check before the next chunk runs while this one is written, off the
+      // critical path: it was never what keeps a stale writer out (its batches lose by their
+      // older epoch, see fencing.ts), only what stops it early.
+      ownerChecked = index + 1 < plan.chunks.length ? this.checkStillOwner() : undefined;
+      ownerChecked?.catch(() => undefined);
       const started = performance.now();
       await this.cassandra('write', () => this.deps.writer.execute(statements), { jobId, lastSeq });
       metrics.writeLatency.observe({ shard }, (performance.now() - started) / 1000);
@@ -365,8 +371,9 @@ export class ShardSettler {
   }
 
   /**
-   * Before each further chunk: this process still holds the lock of the job in hand (a writer
-   * paused past its lock stops here; one that writes anyway loses by its older epoch).
+   * Before each further chunk (checked while the chunk before it is written): this process
+   * still holds the lock of the job in hand (a writer paused past its lock stops here; one that
+   * writes anyway loses by its older epoch).
    */
   private async checkStillOwner(): Promise<void> {
     const lock = this.lock;
