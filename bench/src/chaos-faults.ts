@@ -14,6 +14,9 @@ import type { FaultRecord } from './chaos-types.js';
 import { sleep, within } from './chaos-wait.js';
 import { describeWatermarks, type WatermarkProbe } from './chaos-watermarks.js';
 
+/** Longest a ring fault waits for the hints of the node that was away to be delivered, ms. */
+const HINTS_WAIT_MS = 120_000;
+
 export interface FaultInjectorOptions {
   /** The run's seeded generator, uniform in [0, 1). */
   readonly random: () => number;
@@ -184,8 +187,12 @@ export class FaultInjector {
     }
     const toMs = sinceStreamMs();
     this.absences.push({ kind: kill ? 'kill -9' : 'SIGSTOP', node, fromMs, toMs });
+    // One node at a time means one node behind at a time: the next fault waits until the writes
+    // this node missed were handed to it (ring.ts, waitForHintsDelivered).
+    const hints = await ring.waitForHintsDelivered(HINTS_WAIT_MS);
+    const caughtUp = hints.pending === 0 ? `hints delivered ${(hints.waitedMs / 1000).toFixed(1)} s later` : `hints still pending after ${(hints.waitedMs / 1000).toFixed(0)} s`;
     const after = await watermarks.read(15_000);
-    return { target: `node ${node} ${ring.hosts[node - 1]} (${kill ? 'kill -9' : 'SIGSTOP'})`, detail: `away ${((toMs - fromMs) / 1000).toFixed(1)} s; ${describeWatermarks(before, after)}` };
+    return { target: `node ${node} ${ring.hosts[node - 1]} (${kill ? 'kill -9' : 'SIGSTOP'})`, detail: `away ${((toMs - fromMs) / 1000).toFixed(1)} s, ${caughtUp}; ${describeWatermarks(before, after)}` };
   }
 
   /**
