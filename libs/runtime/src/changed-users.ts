@@ -21,19 +21,37 @@ export interface ChangedUsersOptions {
   readonly retainHours?: number;
 }
 
+/**
+ * How often the hour's set gets its expiry set again, ms: once per hour key would do, but a
+ * Redis that came back empty recreates the set without one.
+ */
+const EXPIRE_REFRESH_MS = 60_000;
+
 export class ChangedUsers {
   private readonly retainSeconds: number;
+  /** The key whose expiry this process last set, and when. */
+  private expired: { readonly key: string; readonly atMs: number } | undefined;
 
   constructor(private readonly options: ChangedUsersOptions) {
     this.retainSeconds = (options.retainHours ?? 48) * 3600;
   }
 
-  /** Records users whose rows a batch just changed (one round trip). */
+  /**
+   * Records users whose rows a batch just changed (one round trip): a plain SADD, with the
+   * expiry set again only when the hour changes or once a minute (a MULTI with EXPIRE on every
+   * batch cost the settlers ~30 µs of CPU per message, profiled at 1,000 msgs/s).
+   */
   async record(userIds: Iterable<bigint>, nowMs = Date.now()): Promise<void> {
     const members = [...new Set([...userIds].map(String))];
     if (members.length === 0) return;
     const key = changedUsersKey(this.options.prefix, hourOf(nowMs));
+    const expired = this.expired;
+    if (expired !== undefined && expired.key === key && nowMs - expired.atMs < EXPIRE_REFRESH_MS) {
+      await this.options.redis.sadd(key, ...members);
+      return;
+    }
     await this.options.redis.multi().sadd(key, ...members).expire(key, this.retainSeconds).exec();
+    this.expired = { key, atMs: nowMs };
   }
 
   /**
