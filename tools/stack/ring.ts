@@ -178,12 +178,11 @@ function nodeClient(address: string, port: number): cassandra.Client {
   });
 }
 
-/** The peers `address` lists in system.peers, or undefined while it does not answer. */
-async function peersOf(address: string, port: number): Promise<string[] | undefined> {
+/** Runs one query on the node at `address` alone; undefined while it does not answer. */
+async function queryNode<T>(address: string, port: number, cql: string, read: (result: cassandra.types.ResultSet) => T): Promise<T | undefined> {
   const client = nodeClient(address, port);
   try {
-    const result = await client.execute('SELECT peer FROM system.peers', [], { prepare: false, isIdempotent: true });
-    return result.rows.map((row) => (row['peer'] as { toString(): string }).toString());
+    return read(await client.execute(cql, [], { prepare: false, isIdempotent: true }));
   } catch {
     return undefined;
   } finally {
@@ -191,20 +190,18 @@ async function peersOf(address: string, port: number): Promise<string[] | undefi
   }
 }
 
+/** The peers `address` lists in system.peers, or undefined while it does not answer. */
+function peersOf(address: string, port: number): Promise<string[] | undefined> {
+  return queryNode(address, port, 'SELECT peer FROM system.peers', (result) => result.rows.map((row) => (row['peer'] as { toString(): string }).toString()));
+}
+
 /**
  * Hints `address` still holds for other nodes (system.hints, Cassandra 2.1: writes a replica
  * missed, kept by their coordinator until it is back), at most 100 counted; undefined while it
  * does not answer.
  */
-async function pendingHintsOf(address: string, port: number): Promise<number | undefined> {
-  const client = nodeClient(address, port);
-  try {
-    return (await client.execute('SELECT target_id FROM system.hints LIMIT 100', [], { prepare: false, isIdempotent: true })).rowLength;
-  } catch {
-    return undefined;
-  } finally {
-    await client.shutdown().catch(() => undefined);
-  }
+function pendingHintsOf(address: string, port: number): Promise<number | undefined> {
+  return queryNode(address, port, 'SELECT target_id FROM system.hints LIMIT 100', (result) => result.rowLength);
 }
 
 /** Polls until every running node answers CQL and lists every other node in system.peers. */

@@ -127,11 +127,12 @@ async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRa
   for (let attempt = 0; ; attempt++) {
     const retained = await ctx.retryRedis('scan_retained', () => ctx.retained.around(range.afterSeq, range.throughSeq), { jobId });
     const plan = planChainRecovery({ watermark: range.afterSeq, requiredSeq: range.throughSeq, retained, jobsMax: settings.recoveryJobsMax });
-    const jobs = plan.kind === 're-apply' ? await Promise.all(plan.jobIds.map((id) => ctx.retryRedis('load_retained', () => ctx.retained.load(id), { jobId }))) : [];
+    const jobIds = plan.kind === 're-apply' ? plan.jobIds : [];
+    const jobs = await Promise.all(jobIds.map((id) => ctx.retryRedis('load_retained', () => ctx.retained.load(id), { jobId })));
     if (jobs.length > 0 && jobs.every((job) => job !== undefined)) {
       for (const [i, job] of jobs.entries()) {
-        logger.warn({ shard, jobId, watermarkJobId, redrivenJobId: plan.kind === 're-apply' ? plan.jobIds[i] : undefined }, 'applying the re-sent batch of the watermark\'s job again, through row versions');
-        await ctx.settleRecovered(job!.job.id!, job!.decoded, { resume: true });
+        logger.warn({ shard, jobId, watermarkJobId, redrivenJobId: jobIds[i] }, 'applying the re-sent batch of the watermark\'s job again, through row versions');
+        await ctx.settleRecovered(jobIds[i]!, job!.decoded, { resume: true });
       }
       metrics.watermarkJobReapplies.inc({ shard });
       await ctx.setHalted(undefined);
