@@ -25,10 +25,15 @@ export class Receiver {
   private lastFrameAtMs = 0;
   private stopping = false;
 
+  /**
+   * @param readPauseMs after the socket runs empty, wait this long before the next receive
+   *   (zmq.read_pause_ms): each wake-up of the event loop then takes what arrived meanwhile.
+   */
   constructor(
     private readonly onFrame: (frame: Buffer, nowMs: number) => void,
     private readonly gate: ReceiverGate,
     private readonly logger: Logger,
+    private readonly readPauseMs = 0,
   ) {}
 
   async bindPull(endpoint: string, receiveHighWaterMark: number): Promise<void> {
@@ -83,7 +88,11 @@ export class Receiver {
         for (const frame of frames) this.onFrame(frame, nowMs);
       }
       sinceYield += 1;
-      if (sinceYield >= FRAMES_PER_YIELD) {
+      if (this.readPauseMs > 0 && !socket.readable && !this.stopping) {
+        // Nothing more queued: let the next messages gather instead of waking for each.
+        sinceYield = 0;
+        await sleep(this.readPauseMs);
+      } else if (sinceYield >= FRAMES_PER_YIELD) {
         sinceYield = 0;
         await yieldToEventLoop();
       }

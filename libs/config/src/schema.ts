@@ -103,6 +103,12 @@ export const settlementConfigSchema = z
       replay_endpoint: z.string().regex(/^tcp:\/\//, 'must be a tcp:// endpoint').optional(),
       /** ZMQ receive high-water mark, messages. */
       receive_high_water_mark: positiveInt.default(20_000),
+      /**
+       * After the socket runs empty, the ingestor waits this long before reading again, ms: the
+       * messages of that pause are read in one wake-up of the event loop instead of one each.
+       * 0 reads each message as it comes. Default 2.
+       */
+      read_pause_ms: nonNegativeInt.max(50).default(2),
     }),
     data_dir: z.string().min(1).default('./data'),
     backup: z
@@ -149,7 +155,7 @@ export const settlementConfigSchema = z
          * grow exactly when the settler is behind, at no latency cost. Default 1 000.
          */
         backlog_wait_ms: nonNegativeInt.max(60_000).default(1_000),
-        /** How often the ingestor looks at the shard queues' wait lists while a shard is backlogged, ms. Default 3. */
+        /** How often the ingestor looks at the shard queues' wait and active lists while a shard is backlogged, ms. Default 3. */
         backlog_poll_interval_ms: positiveInt.max(10_000).default(3),
         /** How often it looks while no shard is backlogged (a backlog is then found this much later), ms. Default 25. */
         backlog_idle_poll_interval_ms: positiveInt.max(10_000).default(25),

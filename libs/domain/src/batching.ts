@@ -13,9 +13,9 @@ export interface ShardBatcherOptions {
   /** How long a partial job waits for more messages, ms. */
   readonly maxWaitMs: number;
   /**
-   * How long a partial job waits while the shard's queue already has a job waiting, ms
-   * (default maxWaitMs). A job cut then would only queue behind that one, so the wait costs
-   * no latency and makes jobs larger exactly when the settler is behind.
+   * How long a partial job waits while the shard's settler is busy (a job of the shard waiting
+   * or being settled), ms (default maxWaitMs). A job cut then would only queue behind that one,
+   * so the wait costs no latency and makes jobs larger exactly when the settler is behind.
    */
   readonly backlogWaitMs?: number;
 }
@@ -72,7 +72,7 @@ export class ShardBatcher {
     return this.buffer[0]?.seq;
   }
 
-  /** Whether the shard's queue has a job waiting (the settler is behind); see backlogWaitMs. */
+  /** Whether the shard's settler is busy (a job waiting or being settled); see backlogWaitMs. */
   setBacklogged(backlogged: boolean): void {
     this.backlogged = backlogged;
   }
