@@ -150,9 +150,9 @@ export const settlementConfigSchema = z
         /** Messages asked for per replay request (the reply is one page). Default 1 000. */
         replay_page_messages: positiveInt.max(100_000).default(1_000),
         /**
-         * Longest a partial job waits to fill while its shard's queue already has a job waiting
-         * (the settler is behind), ms. It is cut as soon as the waiting job is taken, so jobs
-         * grow exactly when the settler is behind, at no latency cost. Default 1 000.
+         * Longest a partial job waits to fill while its shard's settler is busy (a job of the
+         * shard waiting or being settled), ms. It is cut as soon as the settler is free, so jobs
+         * grow exactly when the settler is busy, at no latency cost. Default 1 000.
          */
         backlog_wait_ms: nonNegativeInt.max(60_000).default(1_000),
         /** How often the ingestor looks at the shard queues' wait and active lists while a shard is backlogged, ms. Default 3. */
