@@ -24,6 +24,8 @@ export interface BenchService {
   /** Connected by waitUntilUp. */
   readonly client: cassandra.Client;
   readonly balances: BalanceRepository;
+  /** Where the apps' logs go. */
+  readonly logDir: string;
   /** Every process of the run: Cassandra, Redis, the apps and this one (the load generator). */
   readonly cpu: CpuMeter;
   /** Listens for completions and waits until every process published a heartbeat. */
@@ -69,6 +71,7 @@ export async function startService(options: {
   }));
   return {
     config,
+    logDir,
     redis,
     queues,
     tracker,
@@ -96,7 +99,7 @@ export async function startService(options: {
 }
 
 /** Deletes every key of the bench's queue prefix: a run starts on empty queues. */
-async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
+export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);

@@ -41,9 +41,14 @@ export class BenchKeyspaces {
     this.admin = createScyllaClient({ ...scyllaOptionsFromConfig(config), keyspace: undefined });
   }
 
+  /** Drops `keyspace` if it exists. */
+  async drop(keyspace: string): Promise<void> {
+    await this.admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  }
+
   /** Drops `keyspace` if it exists and creates it afresh. */
   async create(keyspace: string): Promise<void> {
-    await this.admin.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+    await this.drop(keyspace);
     await migrate(this.admin, { schemaDir: path.join(ROOT, 'schema'), keyspace, replicationFactor: this.ring?.replicationFactor ?? 1, symbols: this.config.symbols.map((s) => s.name) });
   }
 

@@ -14,6 +14,7 @@ import type { StepResult } from './bench-step.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import type { DurabilityCeilingResult } from './durability-ceiling.js';
 import { round } from './latency.js';
+import type { TransportFloorResult } from './transport-floor.js';
 
 /** Everything one run measured, for the summary and the printed report. */
 export interface BenchOutcome {
@@ -26,6 +27,8 @@ export interface BenchOutcome {
   readonly startRaw: RawCeilingMeasurement;
   readonly run: ServiceRun;
   readonly rawLatency: RawLatencyReference | undefined;
+  /** The half-max step's messages through ZMQ, an ingestor and BullMQ to a worker that settles nothing. */
+  readonly transportFloor: TransportFloorResult | undefined;
   readonly durability: DurabilityCeilingResult | undefined;
 }
 
@@ -45,11 +48,15 @@ export function summarize(o: BenchOutcome) {
   // messages; without any, the best step against the first ceiling.
   const ratioToFirstRaw = maxStep.settledPerS / raw.messagesPerS;
   const ratio = pairs.length === 0 ? ratioToFirstRaw : median(pairs.map((p) => p.ratio));
+  const rawHalf = o.rawLatency;
+  const serviceCpu = halfMaxServiceCpu(half);
+  // The targets of issue 19 and the developers' guide, each against the raw path of this run.
   const targets = {
-    ratioAtLeast075: ratio >= 0.75,
-    ratioAim090: ratio >= 0.9,
-    tradesPerSAtLeast5000: maxStep.settledPerS * maxStep.tradesShare >= 5000,
-    p99HalfMaxUnder50Ms: half.p99Ms < 50,
+    ratioMedianAtLeast090: ratio >= 0.9,
+    noPairUnder080: pairs.length > 0 && pairs.every((p) => p.ratio >= 0.8),
+    halfMaxP50WithinRawPlus10Ms: rawHalf !== undefined && half.p50Ms <= rawHalf.p50Ms + 10,
+    halfMaxP99Within2xRaw: rawHalf !== undefined && half.p99Ms <= 2 * rawHalf.p99Ms,
+    serviceCpuAtHalfMaxAtMost04Cores: serviceCpu.totalCores <= 0.4,
     balanceIdleP99Under5Ms: (idle?.service.p99Ms ?? Infinity) < 5,
     balanceUnderLoadWithin12xRaw: (underLoad?.service.p99Ms ?? Infinity) <= 1.2 * (underLoad?.raw.p99Ms ?? 0),
   };
@@ -86,7 +93,11 @@ export function summarize(o: BenchOutcome) {
     maxSettledTradesPerS: Math.round(maxStep.settledPerS * maxStep.tradesShare),
     serviceToRawRatio: round(ratio, 3),
     serviceToFirstRawRatio: round(ratioToFirstRaw, 3),
-    halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs, rawReference: o.rawLatency },
+    halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs, rawReference: o.rawLatency, transportFloor: o.transportFloor },
+    /** The service's own processes at half max: cores and µs of CPU per settled message, per process. */
+    halfMaxServiceCpu: serviceCpu,
+    /** The transport floor's processes at the same rate, the same way (absent if it failed). */
+    transportFloorCpu: o.transportFloor === undefined ? undefined : cpuPerMessage(o.transportFloor.cpuCores, ['ingestor', 'worker', 'redis'], o.transportFloor.ratePerS),
     balanceQueries: { idle, underLoad },
     /**
      * A user's trade history page of 100 rows (`GET /v1/users/:id/trades?limit=100` in process)
@@ -124,4 +135,24 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface ProcessCpu {
+  /** Process → cores and µs of CPU per message at the step's rate. */
+  readonly processes: Record<string, { cores: number; usPerMessage: number }>;
+  readonly totalCores: number;
+  readonly totalUsPerMessage: number;
+}
+
+/** The service's own processes at half max (the settlers summed): the CPU target's figures. */
+export function halfMaxServiceCpu(half: StepResult): ProcessCpu {
+  const settlers = Object.entries(half.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((sum, [, v]) => sum + v, 0);
+  return cpuPerMessage({ ...half.cpuCores, settlers }, ['ingestor', 'settlers', 'redis'], half.offeredPerS);
+}
+
+function cpuPerMessage(cores: Record<string, number>, names: readonly string[], ratePerS: number): ProcessCpu {
+  const usPer = (c: number): number => Math.round((c * 1e6) / Math.max(1, ratePerS));
+  const processes = Object.fromEntries(names.map((name) => [name, { cores: round(cores[name] ?? 0), usPerMessage: usPer(cores[name] ?? 0) }]));
+  const totalCores = names.reduce((sum, name) => sum + (cores[name] ?? 0), 0);
+  return { processes, totalCores: round(totalCores), totalUsPerMessage: usPer(totalCores) };
 }

@@ -41,6 +41,7 @@ import { StepRunner } from './bench-step.js';
 import { summarize, writeResults } from './bench-summary.js';
 import { round } from './latency.js';
 import { closedLoopWindowMessages } from './raw-ceiling.js';
+import { measureTransportFloor } from './transport-floor.js';
 
 const options = parseBenchOptions();
 
@@ -78,8 +79,9 @@ async function main(): Promise<void> {
     await service.stop();
   }
 
-  // 4. The latency reference, with the service stopped.
+  // 4. The latency references, with the service stopped: Cassandra alone, then the transport alone.
   const rawLatency = await rawPath.measureLatencyReference(simulator, catalog, run.halfSlice);
+  const transportFloor = await measureTransportFloor({ config, keyspaces, simulator, slice: run.halfSlice, machine, logDir: service.logDir });
   // The admin connection made the keyspaces, the raw latency reference's last.
   await keyspaces.close();
 
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
   const durability = await rawPath.measureDurabilityCost(config.data_dir);
 
   // Report.
-  const outcome = { benchStartedMs, options, config, ring, startRaw, run, rawLatency, durability };
+  const outcome = { benchStartedMs, options, config, ring, startRaw, run, rawLatency, transportFloor, durability };
   const summary = summarize(outcome);
   const jsonFile = writeResults(outcome, summary);
   printReport(outcome, summary, jsonFile);

@@ -12,6 +12,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export interface ChildAppOptions {
   /** App folder name under apps/. */
   readonly app: string;
+  /** Runs this script (relative to the repository) instead of apps/<app>/src/main.ts. */
+  readonly entry?: string;
   /** Label for logs, e.g. "settler-2". */
   readonly name: string;
   readonly env: NodeJS.ProcessEnv;
@@ -42,7 +44,7 @@ export class ChildApp {
   }
 
   start(): this {
-    const entry = path.join(ROOT, 'apps', this.options.app, 'src', 'main.ts');
+    const entry = path.join(ROOT, this.options.entry ?? path.join('apps', this.options.app, 'src', 'main.ts'));
     // e.g. SETTLEMENT_CHILD_NODE_FLAGS="--cpu-prof --cpu-prof-dir=data/prof" to profile the apps
     // a benchmark or the chaos run starts (such flags are not allowed in NODE_OPTIONS).
     const nodeFlags = (process.env['SETTLEMENT_CHILD_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);

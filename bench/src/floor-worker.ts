@@ -1,0 +1,44 @@
+/**
+ * The transport floor's consumer (transport-floor.ts): one BullMQ Worker per settlement queue,
+ * configured as the settler's (concurrency 1, its lock and stall settings), that decodes each
+ * job as the settler does and completes it without settling anything. What the service spends
+ * on top of this is the settling itself.
+ *
+ * Usage: tsx bench/src/floor-worker.ts (config from SETTLEMENT_CONFIG). Sets
+ * `<prefix>:floor-worker:ready` once every worker runs; SIGTERM closes them.
+ */
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { loadConfig } from '@settlement/config';
+import { MarketCatalog, decodeSettleJobLenient, settlementQueueName } from '@settlement/domain';
+
+const config = loadConfig();
+const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+const workers = new MarketCatalog(config).shards.map(
+  (shard) =>
+    new Worker(
+      settlementQueueName(shard),
+      async (job) => {
+        const decoded = decodeSettleJobLenient(job.data, shard);
+        if (!decoded.ok) throw new Error(`job ${job.id}: ${decoded.reason}`);
+        return decoded.messages.length;
+      },
+      {
+        connection,
+        prefix: config.redis.prefix,
+        concurrency: 1,
+        lockDuration: config.settler.lock_duration_ms,
+        maxStalledCount: config.settler.max_stalled_count,
+        stalledInterval: config.settler.stalled_interval_ms,
+      },
+    ),
+);
+await Promise.all(workers.map((w) => w.waitUntilReady()));
+await connection.set(`${config.redis.prefix}:floor-worker:ready`, String(process.pid));
+
+process.once('SIGTERM', () => {
+  void Promise.all(workers.map((w) => w.close())).finally(() => {
+    connection.disconnect();
+    process.exit(0);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * The transport floor of the half-max step: the same messages, at the same rate, through what
+ * the service puts between the engine and the settling — ZMQ, an ingestor process, Redis and
+ * BullMQ — to a worker process that takes each job as the settler does and completes it without
+ * settling anything (floor-worker.ts). Measured with the service stopped, like the raw
+ * pipeline. Its latency and CPU are what the transport alone costs in this run: the half-max
+ * targets (p50 within 10 ms of the raw pipeline, the service's own processes ≤ 0.4 cores) can
+ * be met only if this floor leaves room for the settling, so the report sets it beside both.
+ *
+ * It runs on a queue prefix, ZMQ port and keyspace of its own (the ingestor raises its position
+ * to the settled watermarks at start, and the service's are at the end of the stream), with
+ * the ingestor's position set to just before the slice, as if it had enqueued everything before.
+ */
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { SettlementConfig } from '@settlement/config';
+import { MarketCatalog, ingestPositionKey, settlementQueueName } from '@settlement/domain';
+import { sendPaced, type Simulator } from '@settlement/simulator';
+import { ChildApp, waitFor } from '@settlement/tools';
+import { say } from './bench-log.js';
+import type { BenchMachine } from './bench-machine.js';
+import type { StreamSlice } from './bench-raw.js';
+import { clearPrefix } from './bench-service.js';
+import type { BenchKeyspaces } from './bench-stack.js';
+import { CompletionTracker, type StageBreakdown } from './completions.js';
+import { writeConfigYaml } from './config-file.js';
+import { CpuMeter } from './cpu.js';
+
+export interface TransportFloorResult {
+  readonly ratePerS: number;
+  readonly messages: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly stages: StageBreakdown;
+  /** Cores per process while the slice was sent: redis, ingestor, worker, bench (the load generator). */
+  readonly cpuCores: Record<string, number>;
+}
+
+const FLOOR_KEYSPACE = 'bench_floor';
+const FLOOR_PREFIX = '{benchfloor}';
+/** The floor's ZMQ port: the service's plus this. */
+const FLOOR_PORT_OFFSET = 7;
+
+export async function measureTransportFloor(options: {
+  readonly config: Readonly<SettlementConfig>;
+  readonly keyspaces: BenchKeyspaces;
+  readonly simulator: Simulator;
+  readonly slice: StreamSlice;
+  readonly machine: BenchMachine;
+  readonly logDir: string;
+}): Promise<TransportFloorResult | undefined> {
+  const { simulator, slice, machine } = options;
+  await machine.waitForQuiet('before the transport floor');
+  say(`transport floor: the half-max step's ${slice.to - slice.from} messages at ${slice.ratePerS}/s through ZMQ, an ingestor and BullMQ to a worker that settles nothing`);
+  try {
+    return await measure(options);
+  } catch (error) {
+    // A reference that failed must not cost the run it is a reference for.
+    say(`transport floor failed, reported as missing: ${(error as Error).message}`);
+    return undefined;
+  } finally {
+    await options.keyspaces.drop(FLOOR_KEYSPACE).catch(() => undefined);
+  }
+}
+
+async function measure(options: Parameters<typeof measureTransportFloor>[0]): Promise<TransportFloorResult> {
+  const { simulator, slice, machine } = options;
+  const config: Readonly<SettlementConfig> = {
+    ...options.config,
+    scylladb: { ...options.config.scylladb, keyspace: FLOOR_KEYSPACE },
+    redis: { ...options.config.redis, prefix: FLOOR_PREFIX },
+    zmq: { ...options.config.zmq, settlement_port: options.config.zmq.settlement_port + FLOOR_PORT_OFFSET },
+    data_dir: path.join(options.config.data_dir, 'floor'),
+  };
+  await options.keyspaces.create(FLOOR_KEYSPACE);
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+  const queueNames = new MarketCatalog(config).shards.map(settlementQueueName);
+  const tracker = new CompletionTracker(simulator);
+  const apps: ChildApp[] = [];
+  try {
+    await clearPrefix(redis, config.redis.prefix);
+    await redis.hset(ingestPositionKey(config.redis.prefix), positionBefore(simulator, slice.from));
+    const env = { ...process.env, SETTLEMENT_CONFIG: writeConfigYaml(config, path.join(config.data_dir, 'bench-config.yaml')), LOG_LEVEL: 'warn' };
+    const ingestor = new ChildApp({ app: 'ingestor', name: 'floor-ingestor', env, logDir: options.logDir }).start();
+    const worker = new ChildApp({ app: 'floor-worker', entry: 'bench/src/floor-worker.ts', name: 'floor-worker', env, logDir: options.logDir }).start();
+    apps.push(ingestor, worker);
+    await tracker.listen(queueNames, { url: config.redis.url }, config.redis.prefix);
+    await waitFor('the floor ingestor and worker', async () => {
+      const ingestorUp = (await redis.keys(`${config.redis.prefix}:heartbeat:*`)).some((k) => k.includes(':ingestor:'));
+      return ingestorUp && (await redis.exists(`${config.redis.prefix}:floor-worker:ready`)) === 1;
+    }, 60_000);
+    const redisPid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
+    const cpu = new CpuMeter(() => ({ redis: Number.isInteger(redisPid) ? redisPid : undefined, ingestor: ingestor.pid, worker: worker.pid, bench: process.pid }));
+    const count = slice.to - slice.from;
+    cpu.start();
+    await sendPaced(count, (i, nowMs) => {
+      tracker.markSent(slice.from + i, nowMs);
+      return simulator.frameAt(slice.from + i, nowMs);
+    }, { mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: slice.ratePerS, lingerMs: 60_000 });
+    const cpuCores = cpu.stop();
+    await waitFor('the transport floor to complete every job', () => tracker.settled >= count, 120_000);
+    const latency = tracker.latency(slice.from, slice.to).summary();
+    const result = { ratePerS: slice.ratePerS, messages: count, p50Ms: latency.p50Ms, p99Ms: latency.p99Ms, maxMs: latency.maxMs, stages: tracker.stages(slice.from, slice.to), cpuCores };
+    say(`transport floor: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms; cores: ${Object.entries(cpuCores).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    return result;
+  } finally {
+    await Promise.allSettled(apps.map((a) => a.stop('SIGTERM')));
+    apps.forEach((a) => a.close());
+    await tracker.close();
+    await clearPrefix(redis, config.redis.prefix).catch(() => undefined);
+    await redis.quit();
+  }
+}
+
+/**
+ * The ingestor's position (libs/domain ingestPositionKey) after the stream's first `from`
+ * messages: each shard's last sequence, and "global", the last trade sequence (every one of
+ * them is a trade shard's sequence, the stream's output_sequence).
+ */
+function positionBefore(simulator: Simulator, from: number): Record<string, string> {
+  const last = new Map<string, bigint>();
+  let global = 0n;
+  for (let i = 0; i < from; i++) {
+    const m = simulator.messages[i]!;
+    if ((last.get(m.shard) ?? 0n) < m.seq) last.set(m.shard, m.seq);
+    if (m.kind === 'trade' && m.seq > global) global = m.seq;
+  }
+  return { ...Object.fromEntries([...last].map(([shard, seq]) => [shard, seq.toString()])), global: global.toString() };
+}
