@@ -50,7 +50,7 @@ export async function measureTransportFloor(options: {
   readonly machine: BenchMachine;
   readonly logDir: string;
 }): Promise<TransportFloorResult | undefined> {
-  const { simulator, slice, machine } = options;
+  const { slice, machine } = options;
   await machine.waitForQuiet('before the transport floor');
   say(`transport floor: the half-max step's ${slice.to - slice.from} messages at ${slice.ratePerS}/s through ZMQ, an ingestor and BullMQ to a worker that settles nothing`);
   try {
@@ -65,7 +65,7 @@ export async function measureTransportFloor(options: {
 }
 
 async function measure(options: Parameters<typeof measureTransportFloor>[0]): Promise<TransportFloorResult> {
-  const { simulator, slice, machine } = options;
+  const { simulator, slice } = options;
   const config: Readonly<SettlementConfig> = {
     ...options.config,
     scylladb: { ...options.config.scylladb, keyspace: FLOOR_KEYSPACE },
