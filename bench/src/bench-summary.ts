@@ -14,7 +14,7 @@ import type { StepResult } from './bench-step.js';
 import { renderChart, type ChartPoint } from './chart.js';
 import type { DurabilityCeilingResult } from './durability-ceiling.js';
 import { round } from './latency.js';
-import type { TransportFloorResult } from './transport-floor.js';
+import type { TransportFloor } from './transport-floor.js';
 
 /** Everything one run measured, for the summary and the printed report. */
 export interface BenchOutcome {
@@ -28,7 +28,7 @@ export interface BenchOutcome {
   readonly run: ServiceRun;
   readonly rawLatency: RawLatencyReference | undefined;
   /** The half-max step's messages through ZMQ, an ingestor and BullMQ to a worker that settles nothing. */
-  readonly transportFloor: TransportFloorResult | undefined;
+  readonly transportFloor: TransportFloor;
   readonly durability: DurabilityCeilingResult | undefined;
 }
 
@@ -96,8 +96,12 @@ export function summarize(o: BenchOutcome) {
     halfMaxLatency: { p50Ms: half.p50Ms, p99Ms: half.p99Ms, maxMs: half.maxMs, rawReference: o.rawLatency, transportFloor: o.transportFloor },
     /** The service's own processes at half max: cores and µs of CPU per settled message, per process. */
     halfMaxServiceCpu: serviceCpu,
-    /** The transport floor's processes at the same rate, the same way (absent if it failed). */
-    transportFloorCpu: o.transportFloor === undefined ? undefined : cpuPerMessage(o.transportFloor.cpuCores, ['ingestor', 'worker', 'redis'], o.transportFloor.ratePerS),
+    /**
+     * The transport floor's processes at the same rate, the same way, with jobs held as long as
+     * the service's (so of the service's size); absent if it failed.
+     */
+    transportFloorCpu: o.transportFloor.held === undefined ? undefined : cpuPerMessage(o.transportFloor.held.cpuCores, ['ingestor', 'worker', 'redis'], o.transportFloor.held.ratePerS),
+    transportFloorImmediateCpu: o.transportFloor.immediate === undefined ? undefined : cpuPerMessage(o.transportFloor.immediate.cpuCores, ['ingestor', 'worker', 'redis'], o.transportFloor.immediate.ratePerS),
     balanceQueries: { idle, underLoad },
     /**
      * A user's trade history page of 100 rows (`GET /v1/users/:id/trades?limit=100` in process)

@@ -38,7 +38,7 @@ import { printReport } from './bench-report.js';
 import { startService } from './bench-service.js';
 import { BenchKeyspaces, startStack } from './bench-stack.js';
 import { StepRunner } from './bench-step.js';
-import { summarize, writeResults } from './bench-summary.js';
+import { halfMaxStep, summarize, writeResults } from './bench-summary.js';
 import { round } from './latency.js';
 import { closedLoopWindowMessages } from './raw-ceiling.js';
 import { measureTransportFloor } from './transport-floor.js';
@@ -81,7 +81,8 @@ async function main(): Promise<void> {
 
   // 4. The latency references, with the service stopped: Cassandra alone, then the transport alone.
   const rawLatency = await rawPath.measureLatencyReference(simulator, catalog, run.halfSlice);
-  const transportFloor = await measureTransportFloor({ config, keyspaces, simulator, slice: run.halfSlice, machine, logDir: service.logDir });
+  const jobMeanMs = Object.fromEntries(Object.entries(halfMaxStep(run).shards).map(([shard, t]) => [shard, t.jobMeanMs]));
+  const transportFloor = await measureTransportFloor({ config, keyspaces, simulator, slice: run.halfSlice, jobMeanMs, machine, logDir: service.logDir });
   // The admin connection made the keyspaces, the raw latency reference's last.
   await keyspaces.close();
 

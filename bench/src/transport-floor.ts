@@ -1,15 +1,20 @@
 /**
  * The transport floor of the half-max step: the same messages, at the same rate, through what
  * the service puts between the engine and the settling — ZMQ, an ingestor process, Redis and
- * BullMQ — to a worker process that takes each job as the settler does and completes it without
- * settling anything (floor-worker.ts). Measured with the service stopped, like the raw
- * pipeline. Its latency and CPU are what the transport alone costs in this run: the half-max
- * targets (p50 within 10 ms of the raw pipeline, the service's own processes ≤ 0.4 cores) can
- * be met only if this floor leaves room for the settling, so the report sets it beside both.
+ * BullMQ — to a worker process that takes each job as the settler does and settles nothing
+ * (floor-worker.ts). Measured with the service stopped, like the raw pipeline, twice:
  *
- * It runs on a queue prefix, ZMQ port and keyspace of its own (the ingestor raises its position
- * to the settled watermarks at start, and the service's are at the end of the stream), with
- * the ingestor's position set to just before the slice, as if it had enqueued everything before.
+ *  - jobs completed at once: the transport's own latency (the ingestor cuts a job after
+ *    batch.max_wait_ms, the worker takes and completes it);
+ *  - jobs held as long as the service's settler took per job of that shard (its mean job time
+ *    in the half-max step): the ingestor then cuts jobs of the service's size, so the CPU of
+ *    these processes is what the transport costs the service at its job sizes.
+ *
+ * The half-max targets (p50 within 10 ms of the raw pipeline, the service's own processes
+ * ≤ 0.4 cores) can be met only if this floor leaves room for the settling: the report sets it
+ * beside both. It runs on a queue prefix, ZMQ port and keyspace of its own (the ingestor raises
+ * its position to the settled watermarks at start, and the service's are at the end of the
+ * stream), with the ingestor's position set to just before the slice.
  */
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -25,6 +30,13 @@ import type { BenchKeyspaces } from './bench-stack.js';
 import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
 import { CpuMeter } from './cpu.js';
+
+export interface TransportFloor {
+  /** Jobs completed as soon as taken. */
+  readonly immediate: TransportFloorResult | undefined;
+  /** Jobs held as long as the service took per job of their shard (`holdMs`). */
+  readonly held: (TransportFloorResult & { readonly holdMs: Record<string, number> }) | undefined;
+}
 
 export interface TransportFloorResult {
   readonly ratePerS: number;
@@ -47,24 +59,32 @@ export async function measureTransportFloor(options: {
   readonly keyspaces: BenchKeyspaces;
   readonly simulator: Simulator;
   readonly slice: StreamSlice;
+  /** The service's mean job time per shard in the half-max step, ms. */
+  readonly jobMeanMs: Record<string, number>;
   readonly machine: BenchMachine;
   readonly logDir: string;
-}): Promise<TransportFloorResult | undefined> {
+}): Promise<TransportFloor> {
   const { slice, machine } = options;
-  await machine.waitForQuiet('before the transport floor');
-  say(`transport floor: the half-max step's ${slice.to - slice.from} messages at ${slice.ratePerS}/s through ZMQ, an ingestor and BullMQ to a worker that settles nothing`);
-  try {
-    return await measure(options);
-  } catch (error) {
-    // A reference that failed must not cost the run it is a reference for.
-    say(`transport floor failed, reported as missing: ${(error as Error).message}`);
-    return undefined;
-  } finally {
-    await options.keyspaces.drop(FLOOR_KEYSPACE).catch(() => undefined);
-  }
+  const run = async (what: string, holdMs: Record<string, number>): Promise<TransportFloorResult | undefined> => {
+    await machine.waitForQuiet(`before the transport floor (${what})`);
+    say(`transport floor (${what}): the half-max step's ${slice.to - slice.from} messages at ${slice.ratePerS}/s through ZMQ, an ingestor and BullMQ to a worker that settles nothing`);
+    try {
+      return await measure(options, holdMs, what);
+    } catch (error) {
+      // A reference that failed must not cost the run it is a reference for.
+      say(`transport floor (${what}) failed, reported as missing: ${(error as Error).message}`);
+      return undefined;
+    } finally {
+      await options.keyspaces.drop(FLOOR_KEYSPACE).catch(() => undefined);
+    }
+  };
+  const immediate = await run('jobs done at once', {});
+  const holdMs = Object.fromEntries(Object.entries(options.jobMeanMs).map(([shard, ms]) => [shard, Math.round(ms)]));
+  const held = await run('jobs held as long as the service took', holdMs);
+  return { immediate, held: held === undefined ? undefined : { ...held, holdMs } };
 }
 
-async function measure(options: Parameters<typeof measureTransportFloor>[0]): Promise<TransportFloorResult> {
+async function measure(options: Parameters<typeof measureTransportFloor>[0], holdMs: Record<string, number>, what: string): Promise<TransportFloorResult> {
   const { simulator, slice } = options;
   const config: Readonly<SettlementConfig> = {
     ...options.config,
@@ -81,7 +101,7 @@ async function measure(options: Parameters<typeof measureTransportFloor>[0]): Pr
   try {
     await clearPrefix(redis, config.redis.prefix);
     await redis.hset(ingestPositionKey(config.redis.prefix), positionBefore(simulator, slice.from));
-    const env = { ...process.env, SETTLEMENT_CONFIG: writeConfigYaml(config, path.join(config.data_dir, 'bench-config.yaml')), LOG_LEVEL: 'warn' };
+    const env = { ...process.env, SETTLEMENT_CONFIG: writeConfigYaml(config, path.join(config.data_dir, 'bench-config.yaml')), LOG_LEVEL: 'warn', FLOOR_HOLD_MS: JSON.stringify(holdMs) };
     const ingestor = new ChildApp({ app: 'ingestor', name: 'floor-ingestor', env, logDir: options.logDir }).start();
     const worker = new ChildApp({ app: 'floor-worker', entry: 'bench/src/floor-worker.ts', name: 'floor-worker', env, logDir: options.logDir }).start();
     apps.push(ingestor, worker);
@@ -102,7 +122,7 @@ async function measure(options: Parameters<typeof measureTransportFloor>[0]): Pr
     await waitFor('the transport floor to complete every job', () => tracker.settled >= count, 120_000);
     const latency = tracker.latency(slice.from, slice.to).summary();
     const result = { ratePerS: slice.ratePerS, messages: count, p50Ms: latency.p50Ms, p99Ms: latency.p99Ms, maxMs: latency.maxMs, stages: tracker.stages(slice.from, slice.to), cpuCores };
-    say(`transport floor: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms; cores: ${Object.entries(cpuCores).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    say(`transport floor (${what}): p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms; cores: ${Object.entries(cpuCores).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     return result;
   } finally {
     await Promise.allSettled(apps.map((a) => a.stop('SIGTERM')));
