@@ -14,11 +14,13 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@settlement/config';
 import { MarketCatalog, decodeSettleJobLenient, settlementQueueName } from '@settlement/domain';
+import { announceJobsDone } from '@settlement/runtime';
 
 const config = loadConfig();
 const holdMs = JSON.parse(process.env['FLOOR_HOLD_MS'] ?? '{}') as Record<string, number>;
 const connection = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-const workers = new MarketCatalog(config).shards.map(
+const shards = new MarketCatalog(config).shards;
+const workers = shards.map(
   (shard) =>
     new Worker(
       settlementQueueName(shard),
@@ -39,6 +41,8 @@ const workers = new MarketCatalog(config).shards.map(
       },
     ),
 );
+// As the settler does (shard-worker.ts): the ingestor cuts a held job when told the shard is free.
+shards.forEach((shard, i) => announceJobsDone(workers[i]!, connection, config.redis.prefix, shard));
 await Promise.all(workers.map((w) => w.waitUntilReady()));
 await connection.set(`${config.redis.prefix}:floor-worker:ready`, String(process.pid));
 

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DEAD_LETTER_QUEUE, FUNDING_SHARD, MarketCatalog } from '@settlement/domain';
-import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, startHeartbeat, type AppContext } from '@settlement/runtime';
+import { completedJobsRetainedOf, createRedisConnection, createSettlementQueue, listenJobsDone, startHeartbeat, type AppContext } from '@settlement/runtime';
 import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, SequenceGapRepository, WatermarkRepository } from '@settlement/scylla';
+import { BacklogWatch } from './backlog-watch.js';
 import { CassandraWriter } from './cassandra-writer.js';
 import { IngestCounts } from './counters.js';
 import { FailedFile } from './failed-file.js';
@@ -156,9 +157,12 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   // it also keeps the poll's replies from waiting behind a large job MULTI.
   const pollRedis = redis.duplicate();
   pollRedis.on('error', () => undefined);
-  const stopBacklogPoll = pollBacklog(pollRedis, catalog.shards, queues, { backloggedMs: ing.backlog_poll_interval_ms, idleMs: ing.backlog_idle_poll_interval_ms }, ingestor);
-  shutdown.add('backlog poll', async () => {
-    stopBacklogPoll();
+  const backlog = new BacklogWatch(pollRedis, new Map(catalog.shards.map((shard, i) => [shard, queues[i]!])), { backloggedMs: ing.backlog_poll_interval_ms, idleMs: ing.backlog_idle_poll_interval_ms }, ingestor);
+  const stopListening = listenJobsDone(redis, config.redis.prefix, backlog.jobDone);
+  backlog.start();
+  shutdown.add('backlog watch', async () => {
+    backlog.stop();
+    stopListening();
     await pollRedis.quit().catch(() => pollRedis.disconnect());
   });
   const receiver = new Receiver(ingestor.onFrame, ingestor, logger, config.zmq.read_pause_ms);
@@ -277,59 +281,4 @@ async function waitForRedis(redis: Redis, url: string, logger: AppContext['logge
     }
     await sleep(100);
   }
-}
-
-/**
- * Watches each shard queue's wait and active lists: two pipelined LLENs per shard every interval
- * while messages are buffered. A shard with a job waiting or being settled is backlogged, and its
- * partial jobs wait longer to fill (see ingestor.backlog_wait_ms): a job cut while the settler
- * writes the previous one could only queue behind it, so the shard's next job is cut when the
- * settler is free and holds everything that arrived meanwhile — one job per write instead of a
- * small job that waits a whole write and a larger one after it. A failed poll changes nothing.
- */
-function pollBacklog(redis: Redis, shards: readonly string[], queues: readonly Queue[], intervals: { backloggedMs: number; idleMs: number }, ingestor: Ingestor): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  // Fast only while a shard is backlogged: a held partial job is cut as soon as the settler
-  // is free. Otherwise slowly: a backlog found a little later only means jobs cut
-  // smaller meanwhile, and a poll every 3 ms cost the ingestor ~22 µs of CPU per message at
-  // 1,000 msgs/s (profiled), for answers nobody used.
-  let backlogged = false;
-  const schedule = (): void => {
-    if (stopped) return;
-    timer = setTimeout(poll, backlogged ? intervals.backloggedMs : intervals.idleMs);
-    timer.unref();
-  };
-  const poll = (): void => {
-    // Nothing buffered, nothing to decide: an idle ingestor does not ask.
-    if (ingestor.bufferedMessages === 0) {
-      backlogged = false;
-      schedule();
-      return;
-    }
-    const pipeline = redis.pipeline();
-    shards.forEach((_shard, i) => pipeline.llen(queues[i]!.keys.wait!).llen(queues[i]!.keys.active!));
-    void pipeline
-      .exec()
-      .then((results) => {
-        if (results === null) return;
-        let any = false;
-        shards.forEach((shard, i) => {
-          const [waitError, waiting] = results[2 * i]!;
-          const [activeError, active] = results[2 * i + 1]!;
-          if (waitError !== null || activeError !== null) return;
-          const busy = Number(waiting) > 0 || Number(active) > 0;
-          any ||= busy;
-          ingestor.setBacklogged(shard, busy);
-        });
-        backlogged = any;
-      })
-      .catch(() => undefined)
-      .finally(schedule);
-  };
-  schedule();
-  return () => {
-    stopped = true;
-    if (timer !== undefined) clearTimeout(timer);
-  };
 }

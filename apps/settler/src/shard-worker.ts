@@ -10,6 +10,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { SettlementConfig } from '@settlement/config';
 import { settlementQueueName, shardLeaseKey } from '@settlement/domain';
+import { announceJobsDone } from '@settlement/runtime';
 import type { Closing } from './closing.js';
 import { ShardLease } from './shard-lease.js';
 import type { ShardSettler } from './shard-settler.js';
@@ -45,6 +46,8 @@ export function startShardWorker(options: ShardWorkerOptions): { worker: Worker;
     name: `settler:${hostname()}:${process.pid}`,
   });
   worker.on('failed', (job, error) => logger.error({ err: error, shard, jobId: job?.id }, 'settlement job failed'));
+  // Tells the ingestor the shard's settler is free: it cuts the shard's held partial job now.
+  announceJobsDone(worker, options.redis, config.redis.prefix, shard);
   worker.on('error', (error) => logger.error({ err: error, shard }, 'worker error'));
   let running = false;
   const run = (): void => {

@@ -155,8 +155,12 @@ export const settlementConfigSchema = z
          * grow exactly when the settler is busy, at no latency cost. Default 1 000.
          */
         backlog_wait_ms: nonNegativeInt.max(60_000).default(1_000),
-        /** How often the ingestor looks at the shard queues' wait and active lists while a shard is backlogged, ms. Default 3. */
-        backlog_poll_interval_ms: positiveInt.max(10_000).default(3),
+        /**
+         * How often the ingestor looks at the shard queues' wait and active lists while a shard
+         * is backlogged, ms: the fallback; a settler's notice of a finished job makes it look at
+         * once. Default 20.
+         */
+        backlog_poll_interval_ms: positiveInt.max(10_000).default(20),
         /** How often it looks while no shard is backlogged (a backlog is then found this much later), ms. Default 25. */
         backlog_idle_poll_interval_ms: positiveInt.max(10_000).default(25),
         /** Jobs written to Redis in one MULTI. Default 200. */

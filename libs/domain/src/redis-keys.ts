@@ -44,6 +44,15 @@ export function shardWriterKey(prefix: string, shard: string): string {
   return `${prefix}:settle:writer:${shard}`;
 }
 
+/**
+ * A pub/sub channel, not a key: a settler publishes a shard's name on it each time it has
+ * finished a job of that shard (JobsDoneNotice), so the ingestor cuts the shard's held partial
+ * job at once instead of at its next poll of the queue.
+ */
+export function jobsDoneChannel(prefix: string): string {
+  return `${prefix}:settle:jobs-done`;
+}
+
 /** Redis's copy of a shard's fencing epoch (ShardFence: outlives a lost fence row). */
 export function shardEpochKey(prefix: string, shard: string): string {
   return `${prefix}:settle:epoch:${shard}`;

@@ -12,6 +12,7 @@ describe('Redis keys', () => {
     expect(keys.settlerWantingKey(p)).toBe('{settlement}:settle:wanting');
     expect(keys.shardLeaseKey(p, 'btc_usdt')).toBe('{settlement}:settle:lease:btc_usdt');
     expect(keys.shardWriterKey(p, 'btc_usdt')).toBe('{settlement}:settle:writer:btc_usdt');
+    expect(keys.jobsDoneChannel(p)).toBe('{settlement}:settle:jobs-done');
     expect(keys.shardEpochKey(p, 'btc_usdt')).toBe('{settlement}:settle:epoch:btc_usdt');
     expect(keys.changedUsersKey(p, 499_000)).toBe('{settlement}:reconcile:changed:499000');
     expect(keys.heartbeatKey(p, 'settler', 'ab12cd34')).toBe('{settlement}:heartbeat:settler:ab12cd34');

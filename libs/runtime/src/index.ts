@@ -13,4 +13,5 @@ export { startHeartbeat, encodeHeartbeat, decodeHeartbeat } from './heartbeat.js
 export { heartbeatPattern } from '@settlement/domain';
 export type { Heartbeat } from './heartbeat.js';
 export { ChangedUsers, hourOf, HOUR_MS } from './changed-users.js';
+export { announceJobsDone, listenJobsDone } from './jobs-done.js';
 export { renderTable } from './text-table.js';
