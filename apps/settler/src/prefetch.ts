@@ -73,6 +73,13 @@ export class NextJobPrefetcher {
    * needs it: the prefetch (two Redis reads and the job's JSON) is then skipped.
    */
   tradeReadNeeded = true;
+  /**
+   * Whether the last job read balance rows its cache did not hold. While the cache holds every
+   * row the jobs touch (the steady state once the active users are cached) a prefetch has no
+   * row to read ahead either, and is skipped like above; the first job that misses a row turns
+   * it back on for the jobs after it.
+   */
+  rowReadNeeded = true;
 
   constructor(private readonly deps: PrefetcherDeps) {}
 
@@ -111,7 +118,7 @@ export class NextJobPrefetcher {
   /** Looks at the job BullMQ hands out next (the right end of the wait list) and starts its reads. */
   start(jobId: string, chunks: readonly SettleChunk[], view: PrefetchView): void {
     const token = ++this.token;
-    if (view.cacheComplete && !this.tradeReadNeeded) return;
+    if ((view.cacheComplete || !this.rowReadNeeded) && !this.tradeReadNeeded) return;
     const writtenSince = new Map<bigint, bigint>();
     const rowsWrittenSince = new Set<BalanceRowKey>();
     for (const chunk of chunks) {

@@ -387,6 +387,7 @@ export class ShardSettler {
     if (this.cache.complete) return undefined;
     const missing: { userId: bigint; assetId: number }[] = [];
     for (const [key, k] of touchedRowKeys(messages, this.deps.feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
+    this.prefetcher.rowReadNeeded = missing.length > 0;
     if (missing.length === 0) return undefined;
     const loaded = await this.cassandra('load_rows', () => this.deps.balances.loadShardRows(this.shard, missing), { jobId, rows: missing.length });
     this.cache.putLoaded(loaded);
