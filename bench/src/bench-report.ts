@@ -160,11 +160,14 @@ function halfMaxBounds(o: BenchOutcome, summary: BenchSummary): string[] {
   }
   if (!t.serviceCpuAtHalfMaxAtMost04Cores) {
     const floorCpu = summary.transportFloorCpu!;
-    const settleCores = round(summary.halfMaxServiceCpu.totalCores - floorCpu.totalCores);
+    const service = summary.halfMaxServiceCpu;
+    const room = floorCpu.totalCores >= 0.4
+      ? `already ${round(floorCpu.totalCores - 0.4)} cores over the target before any settling`
+      : `leaving ${round(0.4 - floorCpu.totalCores)} cores of the target for the settling`;
     lines.push(
-      `CPU target missed: the service's own processes ${summary.halfMaxServiceCpu.totalCores} cores > 0.4. The transport alone at the service's job sizes (ingestor, BullMQ worker, Redis; jobs held) takes ${floorCpu.totalCores} ` +
-        `(${floorCpu.totalUsPerMessage} µs per message), leaving ${round(0.4 - floorCpu.totalCores)} cores for the settling, which takes ${settleCores} on top of it ` +
-        `(the raw pipeline settles the same messages with ${raw.cpuCores['bench'] ?? '?'} cores, its load generator included).`,
+      `CPU target missed: the service's own processes ${service.totalCores} cores (${service.totalUsPerMessage} µs per message) > 0.4. The transport alone at the service's job sizes ` +
+        `(ingestor, BullMQ worker, Redis; jobs held) takes ${floorCpu.totalCores} cores (${floorCpu.totalUsPerMessage} µs per message), ${room}; ` +
+        `the raw pipeline's settling of the same messages, in-process, takes ${raw.cpuCores['bench'] ?? '?'} cores with its load generator.`,
     );
   }
   return lines;
