@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { ROOT } from '@settlement/tools';
 import type { BalanceQueryResult } from './balance-queries.js';
-import { halfMaxStep, type BenchOutcome, type BenchSummary } from './bench-summary.js';
+import { halfMaxStep, settlerCores, type BenchOutcome, type BenchSummary } from './bench-summary.js';
 import type { HistoryQueryResult } from './history-queries.js';
 import { round } from './latency.js';
 import type { RawCeilingResult } from './raw-ceiling.js';
@@ -44,7 +44,7 @@ export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: st
         r.label, r.offeredPerS, r.achievedOfferPerS, r.settledPerS, r.p50Ms, r.p99Ms, r.maxMs, r.queueDepthMax,
         r.cassandraGc === undefined ? 'n/a' : `${r.cassandraGc.maxMs}·${r.cassandraGc.totalMs}`,
         r.cpuCores['cassandra'] ?? NaN,
-        round(Object.entries(r.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((s, [, v]) => s + v, 0)),
+        round(settlerCores(r.cpuCores)),
         r.cpuCores['ingestor'] ?? NaN, r.cpuCores['redis'] ?? NaN, r.cpuCores['bench+simulator'] ?? NaN,
       ]),
     ) + '\n\n',

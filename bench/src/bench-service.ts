@@ -59,12 +59,12 @@ export async function startService(options: {
   const queues = queueNames.map((name) => new Queue(name, { connection: { url: config.redis.url }, prefix: config.redis.prefix }));
   const client = createScyllaClient(scyllaOptionsFromConfig(config));
   const balances = new BalanceRepository(client, config.scylladb.keyspace);
-  const redisPid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
-  if (Number.isInteger(redisPid)) machine.pinToOtherCores(redisPid);
+  const redisPid = await redisServerPid(redis);
+  if (redisPid !== undefined) machine.pinToOtherCores(redisPid);
   const cpu = new CpuMeter(() => ({
     cassandra: machine.cassandraPid,
     ...machine.otherNodes(),
-    redis: Number.isInteger(redisPid) ? redisPid : undefined,
+    redis: redisPid,
     ingestor: ingestor.pid,
     ...Object.fromEntries(settlers.map((s, i) => [`settler-${i + 1}`, s.pid])),
     'bench+simulator': process.pid,
@@ -96,6 +96,12 @@ export async function startService(options: {
       await client.shutdown();
     },
   };
+}
+
+/** The Redis server's pid (its CPU is the service's too), if it says. */
+export async function redisServerPid(redis: Redis): Promise<number | undefined> {
+  const pid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
+  return Number.isInteger(pid) ? pid : undefined;
 }
 
 /** Deletes every key of the bench's queue prefix: a run starts on empty queues. */

@@ -150,8 +150,12 @@ export interface ProcessCpu {
 
 /** The service's own processes at half max (the settlers summed): the CPU target's figures. */
 export function halfMaxServiceCpu(half: StepResult): ProcessCpu {
-  const settlers = Object.entries(half.cpuCores).filter(([k]) => k.startsWith('settler')).reduce((sum, [, v]) => sum + v, 0);
-  return cpuPerMessage({ ...half.cpuCores, settlers }, ['ingestor', 'settlers', 'redis'], half.offeredPerS);
+  return cpuPerMessage({ ...half.cpuCores, settlers: settlerCores(half.cpuCores) }, ['ingestor', 'settlers', 'redis'], half.offeredPerS);
+}
+
+/** The settler processes' cores together (the meter names them settler-1, settler-2, …). */
+export function settlerCores(cpuCores: Record<string, number>): number {
+  return Object.entries(cpuCores).filter(([k]) => k.startsWith('settler')).reduce((sum, [, v]) => sum + v, 0);
 }
 
 function cpuPerMessage(cores: Record<string, number>, names: readonly string[], ratePerS: number): ProcessCpu {

@@ -25,7 +25,7 @@ import { ChildApp, waitFor } from '@settlement/tools';
 import { say } from './bench-log.js';
 import type { BenchMachine } from './bench-machine.js';
 import type { StreamSlice } from './bench-raw.js';
-import { clearPrefix } from './bench-service.js';
+import { clearPrefix, redisServerPid } from './bench-service.js';
 import type { BenchKeyspaces } from './bench-stack.js';
 import { CompletionTracker, type StageBreakdown } from './completions.js';
 import { writeConfigYaml } from './config-file.js';
@@ -110,8 +110,8 @@ async function measure(options: Parameters<typeof measureTransportFloor>[0], hol
       const ingestorUp = (await redis.keys(`${config.redis.prefix}:heartbeat:*`)).some((k) => k.includes(':ingestor:'));
       return ingestorUp && (await redis.exists(`${config.redis.prefix}:floor-worker:ready`)) === 1;
     }, 60_000);
-    const redisPid = Number((await redis.info('server')).match(/process_id:(\d+)/)?.[1]);
-    const cpu = new CpuMeter(() => ({ redis: Number.isInteger(redisPid) ? redisPid : undefined, ingestor: ingestor.pid, worker: worker.pid, bench: process.pid }));
+    const redisPid = await redisServerPid(redis);
+    const cpu = new CpuMeter(() => ({ redis: redisPid, ingestor: ingestor.pid, worker: worker.pid, bench: process.pid }));
     const count = slice.to - slice.from;
     cpu.start();
     await sendPaced(count, (i, nowMs) => {
