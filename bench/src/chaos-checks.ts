@@ -35,6 +35,7 @@ async function balanceChecks(client: cassandra.Client, expected: ExpectedResult)
  */
 async function tradeCheck(client: cassandra.Client, messages: Simulator['messages']): Promise<{ check: ChaosCheck; trades: number }> {
   const wantTrades = new Map<string, Set<string>>();
+  const seqOfTrade = new Map<string, bigint>();
   for (const m of messages) {
     if (m.kind !== 'trade') continue;
     const id = /"trade_id":(\d+)/.exec(m.head)?.[1];
@@ -42,6 +43,7 @@ async function tradeCheck(client: cassandra.Client, messages: Simulator['message
     let set = wantTrades.get(m.shard);
     if (set === undefined) wantTrades.set(m.shard, (set = new Set()));
     set.add(id);
+    seqOfTrade.set(`${m.shard}:${id}`, m.seq);
   }
   const tradeProblems: string[] = [];
   let tradesFound = 0;
@@ -53,7 +55,10 @@ async function tradeCheck(client: cassandra.Client, messages: Simulator['message
     tradesFound += seen.size;
     const missing = [...want].filter((id) => !seen.has(id));
     const extra = [...seen].filter((id) => !want.has(id));
-    if (missing.length || extra.length) tradeProblems.push(`${symbol}: ${missing.length} missing, ${extra.length} unexpected`);
+    // The sequences of the missing trades say which job lost them (its id names its range).
+    const missingSeqs = missing.map((id) => seqOfTrade.get(`${symbol}:${id}`)!).sort((a, b) => (a < b ? -1 : 1));
+    const where = missingSeqs.length > 0 ? ` (seqs ${missingSeqs.slice(0, 20).join(', ')}${missingSeqs.length > 20 ? ', …' : ''})` : '';
+    if (missing.length || extra.length) tradeProblems.push(`${symbol}: ${missing.length} missing${where}, ${extra.length} unexpected`);
   }
   return {
     check: { name: 'every trade settled, none unexpected', ok: tradeProblems.length === 0, detail: tradeProblems.length ? tradeProblems.join('; ') : `${tradesFound} trades` },

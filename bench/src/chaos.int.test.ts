@@ -11,6 +11,7 @@
  *
  * Its ports (16 500-16 503, Cassandra's storage port 14 461) are used by no other test.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { FAULT_KINDS, runChaos } from './chaos-run.js';
 
 describe('chaos run', () => {
   it('settles 3 000 trades exactly through one fault of every kind', async () => {
+    const workDir = path.join(ROOT, 'data', 'chaos', 'int-test');
     const report = await runChaos({
       trades: 3_000,
       faults: FAULT_KINDS.length,
@@ -29,11 +31,13 @@ describe('chaos run', () => {
       settlers: 2,
       portBase: 16_500,
       logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn', base: { app: 'chaos-test' } }, pino.destination(2)),
-      workDir: path.join(ROOT, 'data', 'chaos', 'int-test'),
+      workDir,
       // Ends with the checks (and what lagged) well inside the test's timeout.
       settleTimeoutMs: 150_000,
     });
     // Logged in full so a failure shows every check and fault, not only the first assertion.
+    // CI keeps no work directory: a failed run prints what its processes warned about first.
+    if (!report.ok) printProcessWarnings(path.join(workDir, 'logs'));
     process.stderr.write(`${JSON.stringify({ faults: report.faults, checks: report.checks, settledMs: report.settledMs, elapsedMs: report.elapsedMs })}\n`);
 
     expect(report.commitlog).toBe('periodic');
@@ -59,3 +63,25 @@ describe('chaos run', () => {
     expect(report.ok).toBe(true);
   }, 300_000);
 });
+
+/**
+ * The warnings and errors each process logged (pino level ≥ 40), one short line each (time,
+ * shard, job, message), at most the last `perFile` of each log.
+ */
+function printProcessWarnings(logDir: string, perFile = 40): void {
+  for (const file of readdirSync(logDir).sort()) {
+    const lines: string[] = [];
+    for (const line of readFileSync(path.join(logDir, file), 'utf8').split('\n')) {
+      if (!/"level":(4|5|6)0/.test(line)) continue;
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        const { time, shard, jobId, msg } = entry;
+        const extra = ['watermark', 'acknowledged', 'afterSeq', 'throughSeq', 'recoveredJobId', 'redrivenJobId', 'watermarkJobId', 'from'].filter((k) => entry[k] !== undefined).map((k) => `${k}=${String(entry[k])}`);
+        lines.push(`${String(time)} ${String(shard ?? '-')} ${String(jobId ?? '-')} ${String(msg).slice(0, 90)} ${extra.join(' ')}`);
+      } catch {
+        lines.push(line.slice(0, 200));
+      }
+    }
+    process.stderr.write(`--- ${file}: ${lines.length} warnings and errors${lines.length > perFile ? `, the last ${perFile}` : ''}\n${lines.slice(-perFile).join('\n')}\n`);
+  }
+}

@@ -14,7 +14,7 @@ import type { JobOutcome, ShardSettlerDeps, ShardState } from './shard-settler.j
 export interface CorrectionContext {
   readonly deps: ShardSettlerDeps;
   readonly cache: BalanceCache;
-  /** Claims the shard and reads its watermark. */
+  /** Claims the shard and reads its watermark, the watermark's job applied again first if in doubt. */
   readState(jobId: string): Promise<ShardState>;
   /** Runs a Cassandra request the settler's way (no in-place retry; the job starts again). */
   cassandra<T>(op: string, fn: () => Promise<T>, fields?: Record<string, unknown>): Promise<T>;

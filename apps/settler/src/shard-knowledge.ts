@@ -77,6 +77,9 @@ export class ShardKnowledge {
    */
   async trusted(): Promise<ShardState | undefined> {
     if (this.stored === undefined || this.storedGeneration !== this.deps.storage.generation) return undefined;
+    // Read after a doubt, and the job that wrote its watermark not applied again yet (a verify
+    // job that found it gone from Redis waits for the engine to re-send it): still in doubt.
+    if (this.stored.lastJobId !== undefined && !this.watermarkJobChecked(this.stored)) return undefined;
     try {
       return (await (await this.redis()).get(this.claimKey)) === this.token ? this.stored : undefined;
     } catch {

@@ -22,6 +22,7 @@ import {
   shardEpochKey,
   shrinkBatchBytes,
   touchedRowKeys,
+  watermarkJobToReapply,
   type BalanceRow,
   type BalanceRowKey,
   type CorrectionJob,
@@ -416,12 +417,23 @@ export class ShardSettler {
     };
   }
 
+  /**
+   * The shard's state as read now (claimed), once the job that wrote its watermark is applied
+   * again if it was not since the last doubt (settle-step.ts): a correction writes the watermark
+   * under its own id, and a half-kept batch it wrote over would never be applied again.
+   */
+  private async settledView(jobId: string): Promise<ShardState> {
+    const state = await this.claimAndRead(jobId);
+    const pending = watermarkJobToReapply({ stored: state, trusted: false, watermarkJobChecked: this.knowledge.watermarkJobChecked(state), jobId });
+    return pending === undefined ? state : reapplyWatermarkJob(this.chainRepairContext(), state, pending, jobId, true);
+  }
+
   /** What a correction needs of this settler (see correction.ts). */
   private correctionContext(): Parameters<typeof applyCorrection>[0] {
     return {
       deps: this.deps,
       cache: this.cache,
-      readState: (jobId) => this.claimAndRead(jobId),
+      readState: (jobId) => this.settledView(jobId),
       cassandra: (op, fn, fields) => this.cassandra(op, fn, fields),
       stampBatch: async (state, jobId) => {
         await this.ensureEpoch(state, jobId);

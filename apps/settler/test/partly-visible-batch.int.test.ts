@@ -15,7 +15,7 @@
 import type { Job, Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestKeyspace } from '@settlement/testing';
-import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, balanceRowKey, decodeHaltedShardRange, encodeBigints, encodeSettlementJob, haltedShardsKey, touchedRowKeys, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
+import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, VERIFY_JOB_NAME, balanceRowKey, decodeHaltedShardRange, encodeBigints, encodeSettlementJob, haltedShardsKey, touchedRowKeys, verifyJobId, type CorrectionJob, type MarketCatalog } from '@settlement/domain';
 import { waitFor } from '@settlement/testing';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { StorageWatch } from '../src/storage-watch.js';
@@ -87,7 +87,9 @@ function lossyWriter(lost: (statement: CqlStatement) => boolean): { writer: Sett
     if (!armed) return real.execute(statements);
     armed = false;
     dropped.push(...statements.filter(lost));
-    return real.execute(statements.filter((s) => !lost(s)));
+    const kept = statements.filter((s) => !lost(s));
+    // A batch lost whole: acknowledged, nothing stored.
+    if (kept.length > 0) await real.execute(kept);
   };
   return { writer, arm: () => (armed = true), dropped };
 }
@@ -232,14 +234,67 @@ describe('a batch left partly visible by a crash', () => {
     await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
   }, 60_000);
 
+  // Seen in CI's chaos test (4 Dec): storage lost the tail after a kill -9 (one user's rows of
+  // the watermark's batch among it), Redis came back empty while the settler was applying the
+  // lost jobs again, and the engine re-sent the lost range. A verify job found the watermark's
+  // job gone, asked for it to be re-sent, and then repaired the chain from the re-sent jobs
+  // anyway: the watermark moved past the half-kept batch, so nothing applied it again (10
+  // trades missing, their users' rows without them). Fixed: a verify job writes nothing over a
+  // watermark whose job waits to be re-sent (chain-repair.ts, verifyStorage).
+  it('writes nothing over the watermark\'s half-kept batch while its job waits to be re-sent, though the jobs after it are there', async () => {
+    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 37 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const jobs = toJobs(messages, 25).slice(0, 3);
+    const [j1, j2, j3] = await Promise.all(jobs.map(add));
+    const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
+    const lostUser = lastTrade?.kind === 'trade' ? lastTrade.buyerUserId : 0n;
+    // Job 2's batch loses one user's rows; job 3's batch is lost whole (acknowledged, then gone).
+    let lost: (s: CqlStatement) => boolean = (s) => (isBalance(s) || s.query.includes('user_trades')) && s.params[0] === lostUser;
+    const lossy = lossyWriter((s) => lost(s));
+    const storage = new StorageWatch();
+    const settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: lossy.writer, storage, batchBytesMax: 1_000_000 });
+    await settler.process(j1!);
+    lossy.arm();
+    await settler.process(j2!);
+    lost = () => true;
+    lossy.arm();
+    await settler.process(j3!);
+    expect(settler.acknowledged).toBe(jobs[2]!.messages.at(-1)!.seq);
+    const job2Last = jobs[1]!.messages.at(-1)!.seq;
+    expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(job2Last);
+
+    // Redis comes back empty; the range after the watermark is re-sent (job 3 again); the
+    // settler learns of the storage event and checks storage with a verify job.
+    for (const job of [j1, j2, j3]) await job!.remove();
+    const resent3 = await queue.add(SETTLE_JOB_NAME, encodeSettlementJob(SHARD, job2Last, jobs[2]!.messages), { jobId: `${jobs[2]!.jobId}-redrive.1` });
+    storage.bump();
+    const verify = await queue.add(VERIFY_JOB_NAME, { v: 1, shard: SHARD }, { jobId: verifyJobId(SHARD, Date.now()) });
+    await settler.process(verify);
+
+    // Nothing written over job 2's batch; the shard waits for job 2's range, to apply it again.
+    expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(job2Last);
+    const recorded = decodeHaltedShardRange((await bed.redis.hget(haltedShardsKey(ks.config.redis.prefix), SHARD))!);
+    expect(recorded).toMatchObject({ afterSeq: jobs[1]!.messages[0]!.seq - 1n, throughSeq: job2Last, reapply: true });
+
+    // The engine re-sends it; the re-sent job 3 applies after it.
+    await queue.add(SETTLE_JOB_NAME, encodeSettlementJob(SHARD, recorded.afterSeq, jobs[1]!.messages), { jobId: `${jobs[1]!.jobId}-redrive.2` });
+    await settler.process(resent3);
+
+    expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
+    const settled = jobs.flatMap((j) => j.messages);
+    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+  }, 60_000);
+
   // Fixed by writing the rows of a correction found applied again when its own batch wrote the
   // watermark and they still show the values it corrected (shard-settler.ts, correct()).
   it('keeps a reconciler correction whose batch survived only as its record and the watermark', async () => {
     const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 34 });
     const messages = stream.messages.filter((m) => m.shard === SHARD);
     const [j1, j2] = toJobs(messages, 25).slice(0, 2);
-    const first = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
-    await first.process(await add(j1!));
+    // The settler that will die wrote job 1 itself: nothing is in doubt when the correction comes.
+    const dying = dyingWriter((s) => !isBalance(s));
+    const dead = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: dying.writer });
+    await dead.process(await add(j1!));
 
     // Two rows the next job touches get a correction, as a reconciler would send it.
     const stored = await bed.balances.loadShardRows(SHARD, [...touchedRowKeys(j2!.messages, catalog.feeAccountUserId).values()]);
@@ -248,9 +303,7 @@ describe('a batch left partly visible by a crash', () => {
     const rows = targets.map((r) => ({ userId: r.userId, assetId: r.assetId, availableDelta: 1_000n, lockedDelta: -7n, version: r.version }));
     const correctionJob = await queue.add(CORRECT_JOB_NAME, encodeBigints<CorrectionJob>({ v: 1, shard: SHARD, correctionId: 'c-partly', reconciliationJobId: 'rec-1', rows }), { jobId: 'correct-partly' });
 
-    const dying = dyingWriter((s) => !isBalance(s));
     dying.arm();
-    const dead = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: dying.writer });
     void dead.process(correctionJob);
     const heldBack = await dying.cut;
     expect(heldBack.filter(isBalance)).toHaveLength(2);

@@ -81,7 +81,11 @@ export function decideSettleStep(input: SettleStepInput): SettleStep {
   const { stored } = input;
   const watermarkJobId = input.recovering ? undefined : watermarkJobToReapply(input);
   if (watermarkJobId !== undefined) return { kind: 'reapply-watermark-job', watermarkJobId };
-  const required = input.recovering || input.acknowledgedSeq <= input.prevLastSeq ? input.prevLastSeq : input.acknowledgedSeq;
+  // What must be stored before the job applies: its predecessor, and everything this settler saw
+  // acknowledged unless the job itself carries it (a job re-sent after Redis lost the queue
+  // continues the stored watermark and reaches the acknowledged sequence: it is the repair).
+  const carriesAcknowledged = input.acknowledgedSeq <= input.prevLastSeq || input.acknowledgedSeq <= highestSeqOf(input);
+  const required = input.recovering || carriesAcknowledged ? input.prevLastSeq : input.acknowledgedSeq;
   if (required > stored.lastSeq) return { kind: 'recover', requiredSeq: required };
 
   const resumed = input.resume === true || (!input.trusted && stored.lastJobId === input.jobId && input.prevLastSeq < stored.lastSeq);
@@ -147,6 +151,13 @@ export function goneWatermarkJob(input: {
   }
   const lost = { afterSeq: range.firstSeq - 1n, throughSeq: range.lastSeq };
   return input.engineCanResend ? { kind: 'redrive', ...lost } : { kind: 'no-replay', ...lost };
+}
+
+/** The highest sequence the job carries, valid or rejected (a dead letter is settled too); prevLastSeq when none. */
+function highestSeqOf(input: Pick<SettleStepInput, 'prevLastSeq' | 'messages' | 'rejected'>): bigint {
+  let highest = input.messages.at(-1)?.seq ?? input.prevLastSeq;
+  for (const r of input.rejected) if (r.seq !== undefined && r.seq > highest) highest = r.seq;
+  return highest;
 }
 
 /** The job as the settler must have decoded it: a chain link whose messages follow its predecessor in order. */

@@ -83,6 +83,17 @@ describe('decideSettleStep', () => {
     expect(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 45n, recovering: true }))).toMatchObject({ kind: 'apply', floor: 20n });
   });
 
+  it('applies a job that continues the stored watermark and itself carries everything acknowledged (re-sent after Redis lost the queue)', () => {
+    // Storage lost 21-30 after this settler saw them acknowledged; the engine re-sent them as this job.
+    expect(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 30n }))).toMatchObject({ kind: 'apply', floor: 20n });
+    expect(seqs(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 27n })))).toEqual([21n, 24n, 27n, 30n]);
+    // A rejected message at the end is carried too (it is dead-lettered in order).
+    const withRejectedTail = input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 31n, rejected: [{ seq: 31n, code: 'INVALID_MESSAGE', reason: 'bad', field: 'amount', raw: '{}' }] });
+    expect(decideSettleStep(withRejectedTail)).toMatchObject({ kind: 'apply', floor: 20n });
+    // One sequence past what it carries: the rest must be applied first.
+    expect(decideSettleStep(input({ stored: { lastSeq: 20n }, trusted: false, acknowledgedSeq: 31n }))).toEqual({ kind: 'recover', requiredSeq: 31n });
+  });
+
   it('refuses a job whose messages do not follow its predecessor in order', () => {
     expect(() => decideSettleStep(input({ messages: [deposit(21n), deposit(21n)] }))).toThrow('Invalid settlement job funding-21-30: messages.seq: 21 is not above 21');
     expect(() => decideSettleStep(input({ prevLastSeq: 25n }))).toThrow('messages.seq: 21 is not above 25');
