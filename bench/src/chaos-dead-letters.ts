@@ -2,7 +2,7 @@
  * The chaos run's dead-letter checks: every malformed message kept with a reason naming the
  * right field, and nothing valid kept. A malformed message can be kept in three places: the
  * dead_letters table, the failed-trades file (where the ingestor puts what Cassandra did not
- * take) or the dead-letter queue.
+ * take), the dead-letters file (the ingestor's own copy of each) or the dead-letter queue.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -42,14 +42,18 @@ async function keptDeadLetters(input: DeadLetterCheckInput): Promise<Map<string,
       kept.set(row['raw'] as string, { where: `dead_letters ${shard}: ${row['reason'] as string}`, field: (row['field'] as string | null) ?? null });
     }
   }
-  const failedFile = path.join(config.data_dir, config.backup.failed_trades_file);
-  if (existsSync(failedFile)) {
-    for (const line of readFileSync(failedFile, 'utf8').split('\n')) {
+  for (const [file, label] of [
+    [config.backup.failed_trades_file, 'failed-trades file'],
+    [config.backup.dead_letters_file, 'dead-letters file'],
+  ] as const) {
+    const filePath = path.join(config.data_dir, file);
+    if (!existsSync(filePath)) continue;
+    for (const line of readFileSync(filePath, 'utf8').split('\n')) {
       if (!line.trim()) continue;
       try {
         const entry = JSON.parse(line) as { kind?: string; raw?: unknown; reason?: unknown; field?: unknown };
         if (entry.kind === 'dead_letter' && typeof entry.raw === 'string' && !kept.has(entry.raw)) {
-          kept.set(entry.raw, { where: `failed-trades file: ${String(entry.reason)}`, field: typeof entry.field === 'string' ? entry.field : null });
+          kept.set(entry.raw, { where: `${label}: ${String(entry.reason)}`, field: typeof entry.field === 'string' ? entry.field : null });
         }
       } catch {
         // A torn last line after a kill: its message is also in the table or the queue.

@@ -1,17 +1,20 @@
 /**
  * Writes dead letters and sequence gaps to Cassandra off the hot path: a bounded queue served by
  * a fixed number of concurrent writes. A write that fails, or a record that finds the queue
- * full, goes to the failed-trades file instead; never dropped, never blocking ingestion.
+ * full, goes to the failed-trades file instead; never dropped, never blocking ingestion. Every
+ * dead letter is also appended to the dead-letters file first (failed-file.ts says why).
  */
 import type { DeadLetterRepository, SequenceGapRepository } from '@settlement/scylla';
 import type { Logger } from '@settlement/runtime';
-import type { FailedFile } from './failed-file.js';
+import type { FailedFile, JsonLinesFile } from './failed-file.js';
 
 export interface CassandraWriterOptions {
   /** Writes in flight at once. */
   readonly concurrency: number;
   /** Records waiting; beyond this they go to the file at once. */
   readonly queueMax: number;
+  /** Where every dead letter is appended before its Cassandra write (backup.dead_letters_file). */
+  readonly deadLettersFile?: JsonLinesFile;
 }
 
 export interface IngestorDeadLetter {
@@ -50,6 +53,13 @@ export class CassandraWriter {
   }
 
   deadLetter(record: IngestorDeadLetter): void {
+    const file = this.options.deadLettersFile;
+    try {
+      file?.appendLine({ kind: 'dead_letter', at: new Date().toISOString(), ...record });
+    } catch (error) {
+      // Cassandra and the Redis queue still get it; only the copy that outlives both is missing.
+      this.logger.error({ err: error, shard: record.shard, file: file?.file }, 'dead letter not appended to the dead-letters file');
+    }
     this.submit({ kind: 'dead_letter', record });
   }
 

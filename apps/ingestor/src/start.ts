@@ -13,7 +13,7 @@ import { createScyllaClient, DeadLetterRepository, scyllaOptionsFromConfig, Sequ
 import { BacklogWatch } from './backlog-watch.js';
 import { CassandraWriter } from './cassandra-writer.js';
 import { IngestCounts } from './counters.js';
-import { FailedFile } from './failed-file.js';
+import { FailedFile, JsonLinesFile } from './failed-file.js';
 import { Flusher } from './flusher.js';
 import { GapFillWriter } from './gap-fill-writer.js';
 import { Ingestor } from './ingestor.js';
@@ -104,12 +104,17 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   logger.info({ state: Object.fromEntries(state), spooledUnits: spooled.length }, 'ingest state loaded');
 
   const failedFile = new FailedFile(path.resolve(config.data_dir, config.backup.failed_trades_file));
+  const deadLettersFile = path.resolve(config.data_dir, config.backup.dead_letters_file);
   const gapFills = new GapFillWriter(new SequenceGapRepository(scylla, config.scylladb.keyspace), failedFile, logger);
   const cassandra = new CassandraWriter(
     new DeadLetterRepository(scylla, config.scylladb.keyspace),
     new SequenceGapRepository(scylla, config.scylladb.keyspace),
     failedFile,
-    { concurrency: ing.dead_letter_concurrency, queueMax: ing.dead_letter_queue_max },
+    {
+      concurrency: ing.dead_letter_concurrency,
+      queueMax: ing.dead_letter_queue_max,
+      deadLettersFile: new JsonLinesFile(deadLettersFile),
+    },
     logger,
   );
 
@@ -185,6 +190,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   // Dead letters written again from Redis: Cassandra may have lost its last acknowledged rows.
   const restorer = new DeadLetterRestorer({
     queue: deadLetterQueue,
+    file: deadLettersFile,
     repository: new DeadLetterRepository(scylla, config.scylladb.keyspace),
     intervalMs: ing.dead_letter_restore_interval_ms,
     newestMax: ing.dead_letter_restore_max,

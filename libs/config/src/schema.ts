@@ -117,6 +117,11 @@ export const settlementConfigSchema = z
         spool_file: z.string().min(1).default('ingest-spool.jsonl'),
         /** Messages that cannot even be dead-lettered in Cassandra land here, relative to data_dir. */
         failed_trades_file: z.string().min(1).default('failed-trades.jsonl'),
+        /**
+         * Every bad frame the ingestor dead-letters, one JSON line each, relative to data_dir: the
+         * copy that survives Cassandra losing its last seconds and Redis coming back empty at once.
+         */
+        dead_letters_file: z.string().min(1).default('dead-letters.jsonl'),
       })
       .prefault({}),
     /** global: output_sequence is one counter across symbols; per_symbol: one per symbol. */
