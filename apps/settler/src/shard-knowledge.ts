@@ -122,10 +122,15 @@ export class ShardKnowledge {
     return state;
   }
 
-  /** After an acknowledged batch of job `jobId`, written while the StorageWatch was at `generation`. */
-  noteWritten(state: ShardState, generation: number, jobId: string): void {
+  /**
+   * After an acknowledged batch of job `jobId`, written while the StorageWatch was at `generation`.
+   * `reachesWatermark`: the batch ends at the watermark it wrote, so storage holds the job's part
+   * up to it whole; false for a chunk of a job applied again from its start that ends below the
+   * watermark it found (the rest of that job's batch is still in doubt).
+   */
+  noteWritten(state: ShardState, generation: number, jobId: string, reachesWatermark = true): void {
     this.note(state, generation);
-    this.checkedWatermarkJob = { jobId, generation };
+    this.checkedWatermarkJob = reachesWatermark ? { jobId, generation } : undefined;
     this.acknowledged = maxBig(this.acknowledged, state.lastSeq);
   }
 

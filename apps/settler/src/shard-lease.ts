@@ -44,6 +44,7 @@ export class ShardLease {
   private timer: NodeJS.Timeout | undefined;
   private held = false;
   private stopped = false;
+  private checking = false;
   /** Since when this process has seen the lease free, epoch ms. */
   private freeSinceMs: number | undefined;
 
@@ -54,7 +55,15 @@ export class ShardLease {
   }
 
   start(): void {
-    const tick = () => void this.tick().catch((error: unknown) => this.options.logger.debug({ err: error, shard: this.options.shard }, 'lease check failed'));
+    // One check at a time: while Redis is away its commands wait, and checks piling up behind
+    // them would all find the lease gone at once when it is back (one "lost" each).
+    const tick = () => {
+      if (this.checking) return;
+      this.checking = true;
+      void this.tick()
+        .catch((error: unknown) => this.options.logger.debug({ err: error, shard: this.options.shard }, 'lease check failed'))
+        .finally(() => (this.checking = false));
+    };
     tick();
     this.timer = setInterval(tick, Math.max(50, Math.floor(this.options.leaseMs / 3)));
     this.timer.unref();

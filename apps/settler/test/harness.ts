@@ -27,8 +27,10 @@ export interface TestBed {
   close(): Promise<void>;
 }
 
-export async function openTestBed(overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestBed> {
-  const ks = await createTestKeyspace(testConfig(overrides));
+export async function openTestBed(overrides: Parameters<typeof testConfig>[0] = {}, options: { redisUrl?: string } = {}): Promise<TestBed> {
+  const created = await createTestKeyspace(testConfig(overrides));
+  // A test that restarts its own redis-server points everything at it (testConfig sets the stack's).
+  const ks = options.redisUrl === undefined ? created : { ...created, config: { ...created.config, redis: { ...created.config.redis, url: options.redisUrl } } };
   const catalog = new MarketCatalog(ks.config);
   const redis = createRedisConnection(ks.config.redis.url);
   const queues = new Map(catalog.shards.map((shard) => [shard, createSettlementQueue(shard, { connection: redis, prefix: ks.config.redis.prefix })]));

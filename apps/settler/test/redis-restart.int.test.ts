@@ -1,0 +1,95 @@
+/**
+ * A settler goes on settling after Redis comes back empty (kill -9 of a Redis without
+ * persistence, as the machine's and compose's Redis run), again and again.
+ *
+ * Seen in a chaos run (4 Dec, seed 43): the settler found its shard lease gone as Redis came
+ * back, paused the shard's BullMQ worker while the worker's blocking connection was still
+ * reconnecting, and the pause, which disconnects that connection, left it closed for good: the
+ * lease was taken again a few seconds later, but the worker took no job for the rest of the run
+ * (six minutes, two shards), and at shutdown it was "still busy".
+ *
+ * Runs a real settler (child of this process) against a private redis-server it kills with
+ * SIGKILL and starts again, empty, between rounds of jobs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@settlement/runtime';
+import { freePort } from '@settlement/testing';
+import { startSettler, type RunningSettler } from '../src/index.js';
+import { enqueue, expectBalances, openTestBed, usersOf, waitFor, waitForWatermarks, type TestBed } from './harness.js';
+import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
+
+const SHARD = 'btc_usdt';
+let redisPort: number;
+let redisServer: ChildProcess | undefined;
+let bed: TestBed;
+let settler: RunningSettler | undefined;
+
+function startRedis(): ChildProcess {
+  return spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+}
+
+async function killRedis(): Promise<void> {
+  const child = redisServer;
+  redisServer = undefined;
+  if (child === undefined || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+beforeAll(async () => {
+  redisPort = await freePort();
+  redisServer = startRedis();
+  bed = await openTestBed({ settler: { shard_lease_ms: 900 } }, { redisUrl: `redis://127.0.0.1:${redisPort}` });
+  await waitFor('private Redis', async () => (await bed.redis.ping().catch(() => '')) === 'PONG', 10_000);
+});
+
+afterAll(async () => {
+  await settler?.close();
+  await bed?.close().catch(() => undefined);
+  await killRedis();
+});
+
+describe('a settler across Redis restarts', () => {
+  it('settles the jobs added after each time Redis came back empty', { timeout: 180_000 }, async () => {
+    const stream = generateStream({ catalog: bed.catalog, messages: 4_000, users: 30, seed: 41 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const jobs = toJobs(messages, 10);
+    const rounds = 3;
+    const perRound = 4;
+    expect(jobs.length).toBeGreaterThan(rounds * perRound * 2);
+    settler = await startSettler({ config: bed.ks.config, logger: createLogger({ app: 'settler-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' }), heartbeatIntervalMs: 200 });
+    const lastSeqOf = (index: number): bigint => jobs[index]!.messages.at(-1)!.seq;
+
+    let next = 0;
+    await enqueue(bed.queues, jobs.slice(0, perRound));
+    next = perRound;
+    await waitForWatermarks(bed.watermarks, new Map([[SHARD, lastSeqOf(next - 1)]]), 30_000);
+    for (let round = 0; round < rounds; round++) {
+      // The job after next comes first: the settler holds it, halted on the hole before it (as
+      // when Redis lost a job), when Redis dies.
+      const [missing, held] = [jobs[next]!, jobs[next + 1]!];
+      await enqueue(bed.queues, [held]);
+      await sleep(500);
+      await killRedis();
+      // Down long enough for the connections' reconnect delays to grow apart (up to 2 s each):
+      // the lease renewal finds the lease gone while the worker's connection still reconnects.
+      await sleep(2_500);
+      redisServer = startRedis();
+      await waitFor('Redis back', async () => (await bed.redis.ping().catch(() => '')) === 'PONG', 10_000);
+      // The engine re-sends the hole (as the Redriver adds it), then the jobs after.
+      await enqueue(bed.queues, [missing]);
+      await waitForWatermarks(bed.watermarks, new Map([[SHARD, lastSeqOf(next + 1)]]), 30_000);
+      await sleep(2_000);
+      const after = jobs.slice(next + 2, next + 2 + perRound);
+      await enqueue(bed.queues, after);
+      next += 2 + perRound;
+      // Only a worker that took jobs again settles these.
+      await waitForWatermarks(bed.watermarks, new Map([[SHARD, lastSeqOf(next - 1)]]), 30_000);
+    }
+    const applied = jobs.slice(0, next).flatMap((j) => j.messages);
+    await expectBalances(bed.balances, expectedBalances(applied, bed.catalog.feeAccountUserId), usersOf(applied, bed.catalog.feeAccountUserId));
+  });
+});
