@@ -23,6 +23,7 @@ import {
   TradeRepository,
   WatermarkRepository,
   connectWhenReachable,
+  whenReachable,
   createScyllaClient,
   scyllaOptionsFromConfig,
 } from '@settlement/scylla';
@@ -94,7 +95,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
   const changedUsers = new ChangedUsers({ redis, prefix: config.redis.prefix });
   const assetIds = new Set(catalog.assets.keys());
   await warnAboutDurability({ redis, replication, keyspace, logger });
-  const historyMode = await keepHistoryModeCurrent({ layout: historyLayout, writer, config, logger, refreshMs: options.historyModeRefreshMs });
+  const historyMode = await whenReachable('read the history layout', () => keepHistoryModeCurrent({ layout: historyLayout, writer, config, logger, refreshMs: options.historyModeRefreshMs }), { logger, retryMaxMs: s.retry_max_ms });
 
   const queues = new Map<string, Queue>();
   const settlers = new Map<string, ShardSettler>();

@@ -28,12 +28,22 @@ function unreachableKind(error: unknown): string | undefined {
 }
 
 export async function connectWhenReachable(client: cassandra.Client, options: ConnectWhenReachableOptions): Promise<void> {
+  await whenReachable('connect', () => client.connect(), options);
+}
+
+/**
+ * Runs one start-up step that reads Cassandra (`what` names it in the log), again while the
+ * cluster is unreachable: connected is not enough, a node killed during start-up fails the next
+ * read (chaos run, 4 Dec: a settler SIGSTOPped mid-start woke to a Cassandra being killed, its
+ * history-layout read failed, and it exited 1).
+ */
+export async function whenReachable<T>(what: string, step: () => Promise<T>, options: ConnectWhenReachableOptions): Promise<T> {
   let loggedAtMs = 0;
   let attempts = 0;
-  await pRetry(
+  const result = await pRetry(
     async () => {
       attempts += 1;
-      await client.connect();
+      return step();
     },
     {
       retries: Number.POSITIVE_INFINITY,
@@ -45,9 +55,10 @@ export async function connectWhenReachable(client: cassandra.Client, options: Co
         const kind = unreachableKind(error);
         if (kind === undefined || Date.now() - loggedAtMs < WAITING_LOG_INTERVAL_MS) return;
         loggedAtMs = Date.now();
-        options.logger.warn({ err: error, kind, attempt: attemptNumber - 1 }, 'waiting for Cassandra');
+        options.logger.warn({ err: error, kind, attempt: attemptNumber - 1, step: what }, 'waiting for Cassandra');
       },
     },
   );
-  if (attempts > 1) options.logger.info({ attempts }, 'Cassandra reachable');
+  if (attempts > 1) options.logger.info({ attempts, step: what }, 'Cassandra reachable');
+  return result;
 }

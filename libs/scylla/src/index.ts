@@ -1,5 +1,5 @@
 export { createScyllaClient, scyllaOptionsFromConfig, u64FromCql, u64ToCql, CONSISTENCY } from './client.js';
-export { connectWhenReachable, type ConnectWhenReachableOptions } from './connect-when-reachable.js';
+export { connectWhenReachable, whenReachable, type ConnectWhenReachableOptions } from './connect-when-reachable.js';
 export type { ScyllaClientOptions } from './client.js';
 export { migrate, loadMigrations, splitStatements } from './migrations.js';
 export type { Migration, MigrationOptions } from './migrations.js';
