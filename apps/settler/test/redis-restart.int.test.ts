@@ -14,9 +14,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '@settlement/runtime';
-import { freePort } from '@settlement/testing';
+import type { Job } from 'bullmq';
+import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { TcpProxy, freePort } from '@settlement/testing';
+import { Closing } from '../src/closing.js';
 import { startSettler, type RunningSettler } from '../src/index.js';
+import type { ShardSettler } from '../src/shard-settler.js';
+import { closeShardWorker, startShardWorker } from '../src/shard-worker.js';
 import { enqueue, expectBalances, openTestBed, usersOf, waitFor, waitForWatermarks, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
 
@@ -54,7 +58,7 @@ afterAll(async () => {
 
 describe('a settler across Redis restarts', () => {
   it('settles the jobs added after each time Redis came back empty', { timeout: 180_000 }, async () => {
-    const stream = generateStream({ catalog: bed.catalog, messages: 4_000, users: 30, seed: 41 });
+    const stream = generateStream({ catalog: bed.catalog, messages: 8_000, users: 30, seed: 41 });
     const messages = stream.messages.filter((m) => m.shard === SHARD);
     const jobs = toJobs(messages, 10);
     const rounds = 3;
@@ -91,5 +95,62 @@ describe('a settler across Redis restarts', () => {
     }
     const applied = jobs.slice(0, next).flatMap((j) => j.messages);
     await expectBalances(bed.balances, expectedBalances(applied, bed.catalog.feeAccountUserId), usersOf(applied, bed.catalog.feeAccountUserId));
+  });
+
+  // The mechanism behind seed 43 (4 Dec): ioredis's disconnect() of a client that is
+  // reconnecting never ends it (no 'end', status stays "reconnecting", its retry timer gone),
+  // and BullMQ's pause() that waits for the job in hand first disconnects the worker's blocking
+  // connection and waits for that end. A shard worker whose lease went while its connection was
+  // reconnecting was dead for good: the lease came back, it took no job. Made deterministic
+  // here: the worker reaches Redis through a proxy that goes away; the lease, on a direct
+  // connection, is handed over meanwhile.
+  it('takes jobs again after its lease went while its connection to Redis was reconnecting', { timeout: 60_000 }, async () => {
+    const proxyPort = await freePort();
+    const proxy = new TcpProxy();
+    await proxy.open(proxyPort, { host: '127.0.0.1', port: redisPort });
+    const config = { ...bed.ks.config, redis: { ...bed.ks.config.redis, prefix: '{handover}' } };
+    const workerRedis = createRedisConnection(`redis://127.0.0.1:${proxyPort}`);
+    const leaseRedis = createRedisConnection(config.redis.url);
+    const queue = createSettlementQueue('btc_eth', { connection: leaseRedis, prefix: config.redis.prefix });
+    const processed: string[] = [];
+    let handOver = false;
+    const logger = createLogger({ app: 'settler-test', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+    const { worker, lease } = startShardWorker({
+      shard: 'btc_eth',
+      settler: { takeOver: () => undefined } as unknown as ShardSettler,
+      processor: async (job: Job) => void processed.push(job.id ?? ''),
+      redis: workerRedis,
+      leaseRedis,
+      config,
+      logger,
+      balancer: { mayAcquire: () => !handOver, takeHandOver: () => handOver },
+      closing: new Closing(),
+      onTaken: () => undefined,
+    });
+    try {
+      lease!.start();
+      await queue.add('settle', {}, { jobId: 'before' });
+      await waitFor('the first job', async () => processed.includes('before'), 15_000);
+
+      // The worker's connections lose Redis and keep reconnecting; the lease goes meanwhile.
+      await proxy.close();
+      await sleep(1_000);
+      handOver = true;
+      await waitFor('the hand-over', async () => !lease!.isHeld, 5_000);
+      await sleep(500);
+      await proxy.open(proxyPort, { host: '127.0.0.1', port: redisPort });
+      handOver = false;
+      await waitFor('the lease taken again', async () => lease!.isHeld, 15_000);
+
+      await queue.add('settle', {}, { jobId: 'after' });
+      await waitFor('a job added once the lease is back', async () => processed.includes('after'), 20_000);
+    } finally {
+      await lease!.release().catch(() => undefined);
+      await closeShardWorker(worker, logger, 2_000);
+      await queue.close().catch(() => undefined);
+      workerRedis.disconnect();
+      leaseRedis.disconnect();
+      await proxy.close();
+    }
   });
 });
