@@ -119,6 +119,7 @@ export function appEnv(configFile: string, extra: Record<string, string> = {}): 
 }
 export { freePort, TcpProxy, withCassandraHost } from './net.js';
 export { waitFor } from './wait-for.js';
+export { TestRedisServer } from './redis-server.js';
 
 /** Empties and closes a test file's queues (its own prefix), then quits its Redis connection. */
 export async function closeTestQueues(queues: Iterable<Queue>, redis?: { quit(): Promise<unknown> }): Promise<void> {

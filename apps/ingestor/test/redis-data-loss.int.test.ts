@@ -9,40 +9,23 @@
  * naming the range, instead of skipping it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, parseWireMessage, type SettlementMessage } from '@settlement/domain';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { TestRedisServer, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig, type ReplayServer, type Simulator } from '@settlement/simulator';
 import { checkShardChain, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor, type IngestorProcess } from './helpers.js';
 
 let ks: TestKeyspace;
 let redisPort: number;
-let redisDir: string;
-let redisServer: ChildProcess | undefined;
+let redisServer: TestRedisServer;
 let redis: Redis;
 let sim: Simulator;
 let replay: ReplayServer;
 let config: Readonly<SettlementConfig>;
 const ingestors: IngestorProcess[] = [];
-
-/** Like the machine's Redis: no RDB snapshots, no append-only file. A restart comes back empty. */
-function startRedis(): ChildProcess {
-  return spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir], { stdio: 'ignore' });
-}
-
-async function killRedis(): Promise<void> {
-  const child = redisServer;
-  redisServer = undefined;
-  if (child === undefined || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 async function redisUp(): Promise<void> {
   await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000, 20);
@@ -74,10 +57,10 @@ beforeAll(async () => {
   sim = createSimulator({ market: marketFromConfig(base), messages: 20_000, users: 300, seed: 41, duplicateRate: 0.005, reorderRate: 0.005 });
   replay = await sim.serveReplay('tcp://127.0.0.1:*');
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: base.zmq.settlement_port, replay_endpoint: replay.endpoint } }));
-  config = { ...ks.config, redis: { ...ks.config.redis, url: `redis://127.0.0.1:${redisPort}` } };
-  redisDir = path.join(config.data_dir, 'private-redis');
-  mkdirSync(redisDir, { recursive: true });
-  redisServer = startRedis();
+  // Like the machine's Redis: no RDB snapshots, no append-only file. A restart comes back empty.
+  redisServer = new TestRedisServer(redisPort, { dir: path.join(ks.config.data_dir, 'private-redis') });
+  config = { ...ks.config, redis: { ...ks.config.redis, url: redisServer.url } };
+  redisServer.start();
   redis = redisClient(config.redis.url);
   await redisUp();
 });
@@ -86,7 +69,7 @@ afterAll(async () => {
   for (const ingestor of ingestors) ingestor.kill('SIGKILL');
   await sim?.close();
   redis?.disconnect();
-  await killRedis();
+  await redisServer?.stop();
   await ks?.drop();
 });
 
@@ -112,8 +95,8 @@ describe('ingestor when Redis loses its data', () => {
     }
     const before = await redis.hgetall(stateKeyOf(config));
 
-    await killRedis();
-    redisServer = startRedis();
+    await redisServer.stop();
+    redisServer.start();
     await redisUp();
     expect(await redis.dbsize()).toBeLessThan(5);
 
@@ -143,8 +126,8 @@ describe('ingestor when Redis loses its data', () => {
     const catalog = new MarketCatalog(config);
     const expected = sim.expected();
     // Redis restarted without its data while no ingestor ran; the settlers had gone further.
-    await killRedis();
-    redisServer = startRedis();
+    await redisServer.stop();
+    redisServer.start();
     await redisUp();
     const settled = new Map<string, bigint>();
     for (const shard of catalog.shards) {
@@ -178,8 +161,8 @@ describe('ingestor when Redis loses its data', () => {
     const sending = small.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${cfg.zmq.settlement_port}`, ratePerSecond: 3_000 });
     await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(cfg), 'funding')) ?? '0') > 300n, 20_000, 20);
     const before = await redis.hgetall(stateKeyOf(cfg));
-    await killRedis();
-    redisServer = startRedis();
+    await redisServer.stop();
+    redisServer.start();
     await redisUp();
     await waitFor('halted', () => ingestor.logged('Redis lost this range and there is no replay endpoint (zmq.replay_endpoint) to re-send it: ingestion halted, nothing skipped; re-drive the range from the engine, then restart the ingestor').length > 0, 20_000);
     const halted = ingestor.logged('Redis lost this range and there is no replay endpoint (zmq.replay_endpoint) to re-send it: ingestion halted, nothing skipped; re-drive the range from the engine, then restart the ingestor');

@@ -5,15 +5,14 @@
  * Result: every valid message in exactly one job, in order per shard, and an empty spool.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { SequenceGapRepository } from '@settlement/scylla';
-import { createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { TestRedisServer, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
@@ -21,40 +20,23 @@ import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, read
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
 let redisPort: number;
-let redisDir: string;
-let redisServer: ChildProcess | undefined;
+let redisServer: TestRedisServer;
 let redis: Redis;
-
-function startRedis(): ChildProcess {
-  const child = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', redisDir], {
-    stdio: 'ignore',
-  });
-  return child;
-}
-
-async function stopRedis(): Promise<void> {
-  const child = redisServer;
-  redisServer = undefined;
-  if (child === undefined || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
 
 beforeAll(async () => {
   redisPort = await freePort();
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
-  config = { ...ks.config, redis: { ...ks.config.redis, url: `redis://127.0.0.1:${redisPort}` } };
-  redisDir = path.join(config.data_dir, 'private-redis');
-  mkdirSync(redisDir, { recursive: true });
-  redisServer = startRedis();
+  // With an append-only file (fsync on every write), so its own data survives the restart.
+  redisServer = new TestRedisServer(redisPort, { dir: path.join(ks.config.data_dir, 'private-redis'), appendOnly: true });
+  config = { ...ks.config, redis: { ...ks.config.redis, url: redisServer.url } };
+  redisServer.start();
   redis = redisClient(config.redis.url);
   await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
 });
 
 afterAll(async () => {
   redis?.disconnect();
-  await stopRedis();
+  await redisServer?.stop('SIGTERM');
   await ks?.drop();
 });
 
@@ -68,10 +50,10 @@ describe('ingestor with Redis unreachable', () => {
     const sending = sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${config.zmq.settlement_port}`, ratePerSecond: 4_000 });
 
     await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(config), 'funding')) ?? '0') > 1_000n, 20_000, 20);
-    await stopRedis();
+    await redisServer.stop('SIGTERM');
     const downAtMs = Date.now();
     await sleep(4_000);
-    redisServer = startRedis();
+    redisServer.start();
     const downForMs = Date.now() - downAtMs;
     await waitFor('private Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
 
@@ -113,11 +95,11 @@ describe('ingestor with Redis unreachable', () => {
     await ingestor.ready();
     const sending = sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${tight.zmq.settlement_port}`, ratePerSecond: 4_000, sendHighWaterMark: 1_000 });
     await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(tight), 'funding')) ?? '0') > 500n, 20_000, 20);
-    await stopRedis();
+    await redisServer.stop('SIGTERM');
     await waitFor('reads paused', () => ingestor.logged('buffer full; pausing ZMQ reads').length > 0, 20_000);
     // While paused, the sender is held back by ZMQ's high-water marks instead of losing messages.
     await sleep(1_000);
-    redisServer = startRedis();
+    redisServer.start();
     await waitFor('private Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
 
     const report = await sending;
@@ -145,7 +127,7 @@ describe('ingestor with Redis unreachable', () => {
     await first.ready();
     const sending = sim.send({ mode: 'push', endpoint: `tcp://127.0.0.1:${cfg.zmq.settlement_port}`, ratePerSecond: 4_000 });
     await waitFor('some progress', async () => BigInt((await redis.hget(stateKeyOf(cfg), 'funding')) ?? '0') > 300n, 20_000, 20);
-    await stopRedis();
+    await redisServer.stop('SIGTERM');
     await sending;
     await sleep(1_000);
     const exit = await first.stop(20_000);
@@ -153,7 +135,7 @@ describe('ingestor with Redis unreachable', () => {
     const spoolFile = path.join(cfg.data_dir, cfg.backup.spool_file);
     expect(statSync(spoolFile).size).toBeGreaterThan(0);
 
-    redisServer = startRedis();
+    redisServer.start();
     await waitFor('private Redis back', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
     const second = startIngestorProcess(cfg, 'ingestor-b');
     await second.ready();

@@ -11,12 +11,12 @@
  * Runs a real settler (child of this process) against a private redis-server it kills with
  * SIGKILL and starts again, empty, between rounds of jobs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from 'bullmq';
 import { createLogger, createRedisConnection, createSettlementQueue } from '@settlement/runtime';
-import { TcpProxy, freePort } from '@settlement/testing';
+import { ROOT, TcpProxy, TestRedisServer, freePort } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
 import { startSettler, type RunningSettler } from '../src/index.js';
 import type { ShardSettler } from '../src/shard-settler.js';
@@ -25,35 +25,21 @@ import { enqueue, expectBalances, openTestBed, usersOf, waitFor, waitForWatermar
 import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
-let redisPort: number;
-let redisServer: ChildProcess | undefined;
+let redisServer: TestRedisServer;
 let bed: TestBed;
 let settler: RunningSettler | undefined;
 
-function startRedis(): ChildProcess {
-  return spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-}
-
-async function killRedis(): Promise<void> {
-  const child = redisServer;
-  redisServer = undefined;
-  if (child === undefined || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
-
 beforeAll(async () => {
-  redisPort = await freePort();
-  redisServer = startRedis();
-  bed = await openTestBed({ settler: { shard_lease_ms: 900 } }, { redisUrl: `redis://127.0.0.1:${redisPort}` });
+  redisServer = new TestRedisServer(await freePort(), { dir: path.join(ROOT, 'data', 'test', `redis-restart-${process.pid}`) });
+  redisServer.start();
+  bed = await openTestBed({ settler: { shard_lease_ms: 900 } }, { redisUrl: redisServer.url });
   await waitFor('private Redis', async () => (await bed.redis.ping().catch(() => '')) === 'PONG', 10_000);
 });
 
 afterAll(async () => {
   await settler?.close();
   await bed?.close().catch(() => undefined);
-  await killRedis();
+  await redisServer?.stop();
 });
 
 describe('a settler across Redis restarts', () => {
@@ -77,11 +63,11 @@ describe('a settler across Redis restarts', () => {
       const [missing, held] = [jobs[next]!, jobs[next + 1]!];
       await enqueue(bed.queues, [held]);
       await sleep(500);
-      await killRedis();
+      await redisServer.stop();
       // Down long enough for the connections' reconnect delays to grow apart (up to 2 s each):
       // the lease renewal finds the lease gone while the worker's connection still reconnects.
       await sleep(2_500);
-      redisServer = startRedis();
+      redisServer.start();
       await waitFor('Redis back', async () => (await bed.redis.ping().catch(() => '')) === 'PONG', 10_000);
       // The engine re-sends the hole (as the Redriver adds it), then the jobs after.
       await enqueue(bed.queues, [missing]);
@@ -107,7 +93,7 @@ describe('a settler across Redis restarts', () => {
   it('takes jobs again after its lease went while its connection to Redis was reconnecting', { timeout: 60_000 }, async () => {
     const proxyPort = await freePort();
     const proxy = new TcpProxy();
-    await proxy.open(proxyPort, { host: '127.0.0.1', port: redisPort });
+    await proxy.open(proxyPort, { host: '127.0.0.1', port: redisServer.port });
     const config = { ...bed.ks.config, redis: { ...bed.ks.config.redis, prefix: '{handover}' } };
     const workerRedis = createRedisConnection(`redis://127.0.0.1:${proxyPort}`);
     const leaseRedis = createRedisConnection(config.redis.url);
@@ -138,7 +124,7 @@ describe('a settler across Redis restarts', () => {
       handOver = true;
       await waitFor('the hand-over', async () => !lease!.isHeld, 5_000);
       await sleep(500);
-      await proxy.open(proxyPort, { host: '127.0.0.1', port: redisPort });
+      await proxy.open(proxyPort, { host: '127.0.0.1', port: redisServer.port });
       handOver = false;
       await waitFor('the lease taken again', async () => lease!.isHeld, 15_000);
 
