@@ -72,6 +72,10 @@ export class ShardSettler {
   private lock: { readonly jobId: string; readonly token: string } | undefined;
   private readonly prefetcher: NextJobPrefetcher;
   private readonly retained: RetainedJobs;
+  /** Jobs of the shard this process is handling now (0 or 1: a worker takes one at a time). */
+  private jobsInHand = 0;
+  /** The lease was taken (again) while a job was in hand: the take-over waits for it (takeOver()). */
+  private takeOverPending = false;
 
   constructor(private readonly deps: ShardSettlerDeps) {
     this.shard = deps.shard;
@@ -113,6 +117,18 @@ export class ShardSettler {
 
   /** Handles one job of the shard's queue. Never throws for bad data; throws ShutdownRequestedError when stopping mid-job. */
   async process(job: Job, lockToken?: string): Promise<JobOutcome | WholeJobDeadLettered> {
+    this.jobsInHand += 1;
+    // A take-over that came while the previous job was in hand applies before this one.
+    if (this.takeOverPending) this.applyTakeOver();
+    try {
+      return await this.processJob(job, lockToken);
+    } finally {
+      this.jobsInHand -= 1;
+      if (this.jobsInHand === 0 && this.takeOverPending) this.applyTakeOver();
+    }
+  }
+
+  private async processJob(job: Job, lockToken: string | undefined): Promise<JobOutcome | WholeJobDeadLettered> {
     const jobId = job.id ?? 'unknown';
     this.lock = lockToken === undefined ? undefined : { jobId, token: lockToken };
     this.deps.metrics.jobs.inc({ shard: this.shard, name: job.name });
@@ -147,8 +163,24 @@ export class ShardSettler {
     this.prefetcher.drop();
   }
 
-  /** This process (re)takes the shard: nothing remembered is trusted, and a new fencing epoch is taken before its first write. */
+  /**
+   * This process (re)takes the shard: nothing remembered is trusted, and a new fencing epoch is
+   * taken before its first write. Never under a job in hand, whose plan reads the cache across
+   * awaits (chaos run, 4 Dec, seed 606: the lease came back while a job read the rows it did not
+   * cache; the cache emptied under it, and it settled the users it had cached as if they had no
+   * balance). The job in hand goes on as the stale writer it is (its old epoch loses to any newer
+   * owner's); the take-over applies before the next job.
+   */
   takeOver(): void {
+    if (this.jobsInHand > 0) {
+      this.takeOverPending = true;
+      return;
+    }
+    this.applyTakeOver();
+  }
+
+  private applyTakeOver(): void {
+    this.takeOverPending = false;
     this.invalidateCache();
     this.fence.drop();
     // Whatever this process recorded as halted before may have been repaired by another since.
