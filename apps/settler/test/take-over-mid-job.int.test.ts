@@ -13,7 +13,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
 import { BalanceRepository } from '@settlement/scylla';
 import type { TestKeyspace } from '@settlement/testing';
-import type { ShardSettler } from '../src/shard-settler.js';
 import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
@@ -47,18 +46,17 @@ describe('a take-over while a job is in hand', () => {
     const real = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
     const balances = Object.create(real) as BalanceRepository;
     let takeOverDuringRead = false;
-    let settler: ShardSettler | undefined;
+    // Job 1 by another settler: this one starts with a shard that has rows, and caches only what it reads.
+    await inProcessShardSettler({ ks, catalog, queue, shard: SHARD }).process(j1);
+    const settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
     balances.loadShardRows = async (shard, keys) => {
       const rows = await real.loadShardRows(shard, keys);
       if (takeOverDuringRead) {
         takeOverDuringRead = false;
-        settler!.takeOver();
+        settler.takeOver();
       }
       return rows;
     };
-    // Job 1 by another settler: this one starts with a shard that has rows, and caches only what it reads.
-    await inProcessShardSettler({ ks, catalog, queue, shard: SHARD }).process(j1);
-    settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
     await settler.process(await add(jobs[1]!));
     const j3 = await add(jobs[2]!);
     takeOverDuringRead = true;
