@@ -146,13 +146,17 @@ describe('settle', () => {
 
   it('reconcile-status lists the errors found: kind, user, asset, shard, expected vs stored; --json too', async () => {
     // User 10 gets 1 BTC on the funding shard, then its stored row is corrupted by +12345 minor
-    // units just above the settler's own write timestamp (fenced, not a wall clock).
+    // units above the settler's own write timestamp (fenced, not a wall clock): a million µs
+    // above, not one. Seen twice in CI: the corrupted row was gone by the time the reconciliation
+    // read it, i.e. a later settler write of that row (stamped 16 above the last, by design: an
+    // out-of-band write just above a row loses to the next batch) had overwritten it, e.g. the
+    // watermark's job applied again after a node event of the driver.
     await enqueueJob(queueOf(dashboard.ops, 'funding'), 'funding', 2n, [funding(3n, 10n, 'DEPOSIT', 100_000_000n, 1)]);
     await waitFor('user 10 settled', async () => (await dashboard.ops.watermarks.list()).some((m) => m.shard === 'funding' && m.lastSeq >= 3n), 30_000);
     const scylla = dashboard.ops.scylla;
     const key = [10n, 1, 'funding'];
     const written = (await scylla.execute('SELECT WRITETIME(available) AS wt FROM user_balances WHERE user_id = ? AND asset_id = ? AND shard = ?', key, { prepare: true })).first()!['wt'] as bigint;
-    await scylla.execute('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1n, 100_012_345n, ...key], { prepare: true });
+    await scylla.execute('UPDATE user_balances USING TIMESTAMP ? SET available = ? WHERE user_id = ? AND asset_id = ? AND shard = ?', [written + 1_000_000n, 100_012_345n, ...key], { prepare: true });
 
     const run = await settle(['reconcile', '--users', '10', '--wait', '--timeout', '60']);
     // The output says what the run found, should it not be the corrupted row.
