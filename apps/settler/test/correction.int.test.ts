@@ -12,7 +12,7 @@ import { CORRECT_JOB_NAME, MarketCatalog, encodeBigints, type CorrectionJob, typ
 import { createLogger } from '@settlement/runtime';
 import { BalanceRepository, WatermarkRepository } from '@settlement/scylla';
 import { startSettler, type RunningSettler } from '../src/index.js';
-import { enqueue, expectBalances, expectConservation, waitFor, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
+import { enqueue, expectBalances, expectConservation, waitFor, waitForDrained, waitForWatermarks, openTestBed, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type GeneratedStream } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -38,7 +38,11 @@ beforeAll(async () => {
   await enqueue(queues, toJobs(stream.messages, 50));
   settler = await startSettler({ config: ks.config, logger: logger(), heartbeatIntervalMs: 500 });
   await waitForWatermarks(watermarks, lastSeq, 60_000);
-}, 90_000);
+  // And every job done: a job whose lock lapsed under load comes back and is applied again from
+  // its start (writing its rows anew), which would undo the tests' out-of-band changes (seen once
+  // in CI: a row deleted behind the settler was back at once).
+  await waitForDrained(queues, 60_000);
+}, 150_000);
 
 afterAll(async () => {
   await settler?.close();
