@@ -1,5 +1,5 @@
 /** Helpers shared by the settler's integration tests: enqueue, wait, compare with expectations. */
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
@@ -106,6 +106,11 @@ export function inProcessShardSettler(options: {
 }
 
 /** Adds jobs as the ingestor does (addBulk, explicit job ids), in chunks. */
+/** Adds one job to its shard's queue, as the ingestor does; the BullMQ job, to hand to a settler. */
+export function addJob(queue: Queue, job: StreamJob): Promise<Job> {
+  return queue.add(SETTLE_JOB_NAME, encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), { jobId: job.jobId });
+}
+
 export async function enqueue(queues: ReadonlyMap<string, Queue>, jobs: readonly StreamJob[]): Promise<void> {
   const byShard = new Map<string, StreamJob[]>();
   for (const job of jobs) byShard.set(job.shard, [...(byShard.get(job.shard) ?? []), job]);

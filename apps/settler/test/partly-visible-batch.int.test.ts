@@ -19,7 +19,7 @@ import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, VERIFY_JOB_NAME, balanceRowKey, deco
 import { waitFor } from '@settlement/testing';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { StorageWatch } from '../src/storage-watch.js';
-import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
+import { addJob, expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -39,8 +39,18 @@ afterEach(async () => {
   await bed?.close();
 });
 
-async function add(job: StreamJob): Promise<Job> {
-  return queue.add(SETTLE_JOB_NAME, encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), { jobId: job.jobId });
+const add = (job: StreamJob): Promise<Job> => addJob(queue, job);
+
+/** The shard's first `count` jobs of 25 messages, from a 1,500-message stream of 12 users. */
+function shardJobs(seed: number, count: number): StreamJob[] {
+  const stream = generateStream({ catalog, messages: 1_500, users: 12, seed });
+  return toJobs(stream.messages.filter((m) => m.shard === SHARD), 25).slice(0, count);
+}
+
+/** Every balance is what the jobs' messages make it. */
+async function expectSettled(jobs: readonly StreamJob[]): Promise<void> {
+  const settled = jobs.flatMap((j) => j.messages);
+  await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
 }
 
 /** Writes statements one by one (not as a batch), each at the timestamp it carries. */
@@ -108,9 +118,7 @@ describe('a batch left partly visible by a crash', () => {
   ];
 
   it.each(cases)('keeps every effect when %s survived: the next writer completes the job and the late replay loses', async (_name, visible) => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 33 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const jobs = toJobs(messages, 25).slice(0, 4);
+    const jobs = shardJobs(33, 4);
     expect(jobs).toHaveLength(4);
     const [j1, j2, j3, j4] = await Promise.all(jobs.map(add));
 
@@ -133,8 +141,7 @@ describe('a batch left partly visible by a crash', () => {
 
     const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[3]!.messages.at(-1)!.seq);
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    await expectSettled(jobs);
   }, 60_000);
 
   // Found by the chaos run in CI (kill -9 of a Cassandra with the periodic commit log): a batch
@@ -149,9 +156,7 @@ describe('a batch left partly visible by a crash', () => {
     ['the same settler, after a storage event', false],
     ['a settler that takes the shard over', true],
   ])('keeps every effect of an acknowledged job when storage lost one partition of its batch: %s goes on', async (_name, takeOver) => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 35 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const jobs = toJobs(messages, 25).slice(0, 3);
+    const jobs = shardJobs(35, 3);
     const [j1, j2, j3] = await Promise.all(jobs.map(add));
     const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
     expect(lastTrade?.kind).toBe('trade');
@@ -174,8 +179,7 @@ describe('a batch left partly visible by a crash', () => {
 
     const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    await expectSettled(jobs);
     // Every bucket of the user's history, as the index knows them: the lost index rows came back too.
     const buckets = await ks.client.execute(`SELECT bucket FROM ${ks.config.scylladb.keyspace}.user_history_buckets WHERE user_id = ? AND stream = ?`, [lostUser, SHARD], { prepare: true });
     const historySeqs = new Set<bigint>();
@@ -183,7 +187,7 @@ describe('a batch left partly visible by a crash', () => {
       const history = await ks.client.execute(`SELECT seq FROM ${ks.config.scylladb.keyspace}.user_trades WHERE user_id = ? AND symbol = ? AND bucket = ?`, [lostUser, SHARD, b.get('bucket')], { prepare: true });
       for (const r of history.rows) historySeqs.add(BigInt(r.get('seq') as bigint));
     }
-    const expectedSeqs = settled.filter((m) => m.kind === 'trade' && (m.buyerUserId === lostUser || m.sellerUserId === lostUser)).map((m) => m.seq);
+    const expectedSeqs = jobs.flatMap((j) => j.messages).filter((m) => m.kind === 'trade' && (m.buyerUserId === lostUser || m.sellerUserId === lostUser)).map((m) => m.seq);
     expect(expectedSeqs.filter((seq) => !historySeqs.has(seq))).toEqual([]);
   }, 60_000);
 
@@ -194,9 +198,7 @@ describe('a batch left partly visible by a crash', () => {
   // the ingestor's Redriver, redrive.int.test.ts) and applying it from its start through the
   // row versions before anything else (settle-step.ts goneWatermarkJob).
   it('keeps every effect when storage lost one partition of the watermark\'s batch and Redis lost that job: the engine re-sends it', async () => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 36 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const jobs = toJobs(messages, 25).slice(0, 3);
+    const jobs = shardJobs(36, 3);
     const [j1, j2, j3] = await Promise.all(jobs.map(add));
     const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
     const lostUser = lastTrade?.kind === 'trade' ? lastTrade.buyerUserId : 0n;
@@ -230,8 +232,7 @@ describe('a batch left partly visible by a crash', () => {
     expect(await bed.redis.hexists(key, SHARD)).toBe(0);
     const watermark = await bed.watermarks.get(SHARD);
     expect(watermark?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    await expectSettled(jobs);
   }, 60_000);
 
   // Seen in CI's chaos test (4 Dec): storage lost the tail after a kill -9 (one user's rows of
@@ -242,9 +243,7 @@ describe('a batch left partly visible by a crash', () => {
   // trades missing, their users' rows without them). Fixed: a verify job writes nothing over a
   // watermark whose job waits to be re-sent (chain-repair.ts, verifyStorage).
   it('writes nothing over the watermark\'s half-kept batch while its job waits to be re-sent, though the jobs after it are there', async () => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 37 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const jobs = toJobs(messages, 25).slice(0, 3);
+    const jobs = shardJobs(37, 3);
     const [j1, j2, j3] = await Promise.all(jobs.map(add));
     const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
     const lostUser = lastTrade?.kind === 'trade' ? lastTrade.buyerUserId : 0n;
@@ -281,8 +280,7 @@ describe('a batch left partly visible by a crash', () => {
     await settler.process(resent3);
 
     expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    await expectSettled(jobs);
   }, 60_000);
 
   // Seen in a chaos run (4 Dec, seed 202): storage lost one user's rows of the watermark's batch,
@@ -291,9 +289,7 @@ describe('a batch left partly visible by a crash', () => {
   // watermark it found, under the job's id, and the settler took the job as applied again: the
   // next job went on from the watermark and the user's rows stayed lost (5 trades missing).
   it('applies the watermark\'s job again from its start when doing so was cut off after a chunk', async () => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 38 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const jobs = toJobs(messages, 25).slice(0, 3);
+    const jobs = shardJobs(38, 3);
     const [j1, j2, j3] = await Promise.all(jobs.map(add));
     const job2Last = jobs[1]!.messages.at(-1)!.seq;
     const lastTrade = jobs[1]!.messages.findLast((m) => m.kind === 'trade');
@@ -330,16 +326,13 @@ describe('a batch left partly visible by a crash', () => {
     await settler.process(j3!);
 
     expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    await expectSettled(jobs);
   }, 60_000);
 
   // Fixed by writing the rows of a correction found applied again when its own batch wrote the
   // watermark and they still show the values it corrected (shard-settler.ts, correct()).
   it('keeps a reconciler correction whose batch survived only as its record and the watermark', async () => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 12, seed: 34 });
-    const messages = stream.messages.filter((m) => m.shard === SHARD);
-    const [j1, j2] = toJobs(messages, 25).slice(0, 2);
+    const [j1, j2] = shardJobs(34, 2);
     // The settler that will die wrote job 1 itself: nothing is in doubt when the correction comes.
     const dying = dyingWriter((s) => !isBalance(s));
     const dead = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, writer: dying.writer });

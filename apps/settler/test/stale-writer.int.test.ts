@@ -15,10 +15,10 @@
  */
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SETTLE_JOB_NAME, encodeSettlementJob, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
+import type { BalanceRow, BalanceRowKey } from '@settlement/domain';
 import { SettlementWriter, type BalanceRepository, type CqlStatement } from '@settlement/scylla';
 import type { ShardSettler } from '../src/shard-settler.js';
-import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
+import { addJob, expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -55,9 +55,7 @@ function shardSettler(balances: BalanceRepository, options: { writer?: Settlemen
   return inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD, balances, ...options });
 }
 
-async function add(job: StreamJob): Promise<Job> {
-  return queue.add(SETTLE_JOB_NAME, encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), { jobId: job.jobId });
-}
+const add = (job: StreamJob): Promise<Job> => addJob(queue, job);
 
 describe('a stale settler waking up mid-job', () => {
   // Fixed first by reading the clock once per job; now by fencing epochs, and by reading the

@@ -8,63 +8,49 @@
  * had no balance: their rows lost every earlier effect (history intact, reconciliation: 20
  * mismatches). Reproduced here by taking the shard over during that read.
  */
-import type { Job, Queue } from 'bullmq';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SETTLE_JOB_NAME, encodeSettlementJob, type MarketCatalog } from '@settlement/domain';
+import { describe, expect, it } from 'vitest';
 import { BalanceRepository } from '@settlement/scylla';
-import type { TestKeyspace } from '@settlement/testing';
-import { expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
-import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
+import { addJob, expectBalances, inProcessShardSettler, openTestBed, usersOf } from './harness.js';
+import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
-let bed: TestBed;
-let ks: TestKeyspace;
-let catalog: MarketCatalog;
-let queue: Queue;
-
-beforeEach(async () => {
-  bed = await openTestBed();
-  ({ ks, catalog } = bed);
-  queue = bed.queues.get(SHARD)!;
-});
-
-afterEach(async () => {
-  await bed?.close();
-});
-
-function add(job: StreamJob): Promise<Job> {
-  return queue.add(SETTLE_JOB_NAME, encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), { jobId: job.jobId });
-}
 
 describe('a take-over while a job is in hand', () => {
   it('waits for the job: the rows the job cached stay under it, and every balance is exact', async () => {
-    const stream = generateStream({ catalog, messages: 1_500, users: 40, seed: 39 });
-    const jobs = toJobs(stream.messages.filter((m) => m.shard === SHARD), 25).slice(0, 3);
-    // Added one at a time: no read-ahead for the next job, so job 3 reads its uncached rows itself.
-    const j1 = await add(jobs[0]!);
-    // The lease comes back while job 3 reads the rows it did not cache.
-    const real = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
-    const balances = Object.create(real) as BalanceRepository;
-    let takeOverDuringRead = false;
-    // Job 1 by another settler: this one starts with a shard that has rows, and caches only what it reads.
-    await inProcessShardSettler({ ks, catalog, queue, shard: SHARD }).process(j1);
-    const settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
-    balances.loadShardRows = async (shard, keys) => {
-      const rows = await real.loadShardRows(shard, keys);
-      if (takeOverDuringRead) {
-        takeOverDuringRead = false;
-        settler.takeOver();
-      }
-      return rows;
-    };
-    await settler.process(await add(jobs[1]!));
-    const j3 = await add(jobs[2]!);
-    takeOverDuringRead = true;
-    await settler.process(j3);
-    // Job 3 read rows job 2 had not cached, besides using some it had.
-    expect(takeOverDuringRead).toBe(false);
+    const bed = await openTestBed();
+    try {
+      const { ks, catalog } = bed;
+      const queue = bed.queues.get(SHARD)!;
+      const stream = generateStream({ catalog, messages: 1_500, users: 40, seed: 39 });
+      const jobs = toJobs(stream.messages.filter((m) => m.shard === SHARD), 25).slice(0, 3);
+      // Added one at a time: no read-ahead for the next job, so job 3 reads its uncached rows itself.
+      const j1 = await addJob(queue, jobs[0]!);
+      // The lease comes back while job 3 reads the rows it did not cache.
+      const real = new BalanceRepository(ks.client, ks.config.scylladb.keyspace);
+      const balances = Object.create(real) as BalanceRepository;
+      let takeOverDuringRead = false;
+      // Job 1 by another settler: this one starts with a shard that has rows, and caches only what it reads.
+      await inProcessShardSettler({ ks, catalog, queue, shard: SHARD }).process(j1);
+      const settler = inProcessShardSettler({ ks, catalog, queue, shard: SHARD, balances });
+      balances.loadShardRows = async (shard, keys) => {
+        const rows = await real.loadShardRows(shard, keys);
+        if (takeOverDuringRead) {
+          takeOverDuringRead = false;
+          settler.takeOver();
+        }
+        return rows;
+      };
+      await settler.process(await addJob(queue, jobs[1]!));
+      const j3 = await addJob(queue, jobs[2]!);
+      takeOverDuringRead = true;
+      await settler.process(j3);
+      // Job 3 read rows job 2 had not cached, besides using some it had.
+      expect(takeOverDuringRead).toBe(false);
 
-    const settled = jobs.flatMap((j) => j.messages);
-    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+      const settled = jobs.flatMap((j) => j.messages);
+      await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), usersOf(settled, catalog.feeAccountUserId));
+    } finally {
+      await bed.close();
+    }
   }, 60_000);
 });
