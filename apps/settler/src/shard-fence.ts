@@ -31,6 +31,11 @@ export class ShardFence {
     private readonly epochCopy?: { readonly redis: () => Promise<Redis>; readonly key: string },
   ) {}
 
+  /** The epoch held now; undefined before the first write after a take-over or a drop. */
+  get held(): bigint | undefined {
+    return this.epoch;
+  }
+
   /** Forgets the epoch (another settler may have taken the shard): the next write takes a new one. */
   drop(): void {
     this.epoch = undefined;

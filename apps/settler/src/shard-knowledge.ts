@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { shardWriterKey } from '@settlement/domain';
+import { shardEpochKey, shardWriterKey } from '@settlement/domain';
 import type { WatermarkRepository } from '@settlement/scylla';
 import type { SettlerMetrics } from './metrics.js';
 import type { ShardState } from './shard-settler.js';
@@ -33,6 +33,8 @@ export class ShardKnowledge {
   /** This settler's identity: its claim on the shard, and the owner of the fencing epochs it takes. */
   readonly token = `${hostname()}:${process.pid}:${randomUUID()}`;
   private readonly claimKey: string;
+  /** The Redis copy of the shard's fencing epoch (ShardFence raises it with every epoch taken). */
+  private readonly epochKey: string;
   /** Watermark as this settler last read or wrote it (status and metrics only). */
   private known: ShardState | undefined;
   private stored: ShardState | undefined;
@@ -48,6 +50,7 @@ export class ShardKnowledge {
 
   constructor(private readonly deps: ShardKnowledgeDeps) {
     this.claimKey = shardWriterKey(deps.redisPrefix, deps.shard);
+    this.epochKey = shardEpochKey(deps.redisPrefix, deps.shard);
   }
 
   get lastSeq(): bigint | undefined {
@@ -71,17 +74,22 @@ export class ShardKnowledge {
 
   /**
    * The remembered state, when it still stands for the stored one: no Cassandra error or node
-   * event since it was read or written (storage can lose acknowledged batches), and no other
-   * settler claimed the shard since (each claims it before its first write, and a job runs
-   * only while BullMQ gives it the shard's one active slot). Any doubt (Redis error) means no.
+   * event since it was read or written (storage can lose acknowledged batches), no other settler
+   * claimed the shard since (each claims it before its first write, and a job runs only while
+   * BullMQ gives it the shard's one active slot), and none took an epoch since `heldEpoch`, this
+   * settler's. The claim alone does not say the last: with Redis back empty, a settler with a job
+   * in hand may claim first, the lease holder after it, and the first take its epoch after both;
+   * its batches then win over every one of the holder's (chaos run, 4 Dec, seed 1007: the holder
+   * trusted what it remembered, and the shard made no progress). Any doubt (Redis error) means no.
    */
-  async trusted(): Promise<ShardState | undefined> {
-    if (this.stored === undefined || this.storedGeneration !== this.deps.storage.generation) return undefined;
+  async trusted(heldEpoch: bigint | undefined): Promise<ShardState | undefined> {
+    if (this.stored === undefined || this.storedGeneration !== this.deps.storage.generation || heldEpoch === undefined) return undefined;
     // Read after a doubt, and the job that wrote its watermark not applied again yet (a verify
     // job that found it gone from Redis waits for the engine to re-send it): still in doubt.
     if (this.stored.lastJobId !== undefined && !this.watermarkJobChecked(this.stored)) return undefined;
     try {
-      return (await (await this.redis()).get(this.claimKey)) === this.token ? this.stored : undefined;
+      const [claim, epoch] = await (await this.redis()).mget(this.claimKey, this.epochKey);
+      return claim === this.token && epoch === heldEpoch.toString() ? this.stored : undefined;
     } catch {
       return undefined;
     }
@@ -106,9 +114,14 @@ export class ShardKnowledge {
     this.checkedWatermarkJob = undefined;
   }
 
-  /** Claims the shard for this settler; resolves to the previous holder (null: none, or Redis lost it). */
-  async claim(): Promise<string | null> {
-    return (await this.redis()).set(this.claimKey, this.token, 'GET');
+  /**
+   * Claims the shard for this settler. Resolves to the previous holder (null: none, or Redis lost
+   * it) and the shard's epoch as Redis has it (null: not recorded, or Redis lost it).
+   */
+  async claim(): Promise<{ readonly previous: string | null; readonly epoch: string | null }> {
+    const redis = await this.redis();
+    const [previous, epoch] = await Promise.all([redis.set(this.claimKey, this.token, 'GET'), redis.get(this.epochKey)]);
+    return { previous, epoch };
   }
 
   /** Reads the watermark and remembers it. */

@@ -189,7 +189,7 @@ export class ShardSettler {
 
   /** The shard's stored state: the remembered one while it is trusted (ShardKnowledge), else read, with the shard claimed. */
   private async view(jobId: string): Promise<{ state: ShardState; trusted: boolean }> {
-    const remembered = await this.knowledge.trusted();
+    const remembered = await this.knowledge.trusted(this.fence.held);
     if (remembered !== undefined) return { state: remembered, trusted: true };
     return { state: await this.claimAndRead(jobId), trusted: false };
   }
@@ -197,8 +197,11 @@ export class ShardSettler {
   private async claimAndRead(jobId: string): Promise<ShardState> {
     const claiming = this.retryRedis('claim', () => this.knowledge.claim(), { jobId });
     const state = await this.cassandra('read', () => this.knowledge.read(), { jobId });
-    // Someone else wrote in between: they took an epoch above ours, so take a new one too.
-    if ((await claiming) !== this.knowledge.token) {
+    // Someone else claimed the shard or took an epoch since ours: it may have written above our
+    // epoch, so take a new one too, and doubt the batch that wrote the watermark.
+    const claimed = await claiming;
+    const held = this.fence.held;
+    if (claimed.previous !== this.knowledge.token || (held !== undefined && claimed.epoch !== held.toString())) {
       this.fence.drop();
       this.knowledge.forgetWatermarkJobCheck();
     }
@@ -433,8 +436,9 @@ export class ShardSettler {
 
   /** A verify job (see chain-repair.ts, verifyStorage). */
   private async verify(jobId: string): Promise<JobOutcome> {
-    const view = await this.view(jobId);
-    const after = await verifyStorage(this.chainRepairContext(), jobId, view, VERIFY_COMPLETED_JOBS);
+    // Never what this settler remembers: a verify job is asked for when storage may not hold it.
+    const state = await this.claimAndRead(jobId);
+    const after = await verifyStorage(this.chainRepairContext(), jobId, { state, trusted: false }, VERIFY_COMPLETED_JOBS);
     return { applied: 0, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: after.lastSeq.toString() };
   }
 

@@ -99,13 +99,13 @@ export function inProcessShardSettler(options: {
     storage: options.storage ?? new StorageWatch(),
     queue: options.queue,
     redisPrefix: config.redis.prefix,
-    logger: pino({ level: 'silent' }),
+    // TEST_LOG=info shows the settler's log while debugging a test.
+    logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
     metrics: createSettlerMetrics(),
     closing: new Closing(),
   });
 }
 
-/** Adds jobs as the ingestor does (addBulk, explicit job ids), in chunks. */
 /** Adds one job to its shard's queue, as the ingestor does; the BullMQ job, to hand to a settler. */
 export function addJob(queue: Queue, job: StreamJob): Promise<Job> {
   return queue.add(SETTLE_JOB_NAME, encodeSettlementJob(job.shard, job.prevLastSeq, job.messages), { jobId: job.jobId });

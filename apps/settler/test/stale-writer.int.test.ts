@@ -15,7 +15,7 @@
  */
 import type { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BalanceRow, BalanceRowKey } from '@settlement/domain';
+import { shardWriterKey, type BalanceRow, type BalanceRowKey } from '@settlement/domain';
 import { SettlementWriter, type BalanceRepository, type CqlStatement } from '@settlement/scylla';
 import type { ShardSettler } from '../src/shard-settler.js';
 import { addJob, expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
@@ -162,5 +162,39 @@ describe('a stale settler waking up mid-job', () => {
     const settled = jobs.flatMap((j) => j.messages);
     const users = [...usersOf(settled, catalog.feeAccountUserId)].filter((u) => u !== catalog.feeAccountUserId);
     await expectBalances(repository, expectedBalances(settled, catalog.feeAccountUserId), users);
+  }, 60_000);
+
+  // Fixed by trusting the remembered state only while the shard's epoch in Redis is this
+  // settler's own (shard-knowledge.ts trusted()). Chaos run, 4 Dec, seed 1007: Redis came back
+  // empty; a settler with a job in hand claimed the shard, the lease holder claimed it after it,
+  // and the first took its fencing epoch after both claims. The holder's claim still stood, so it
+  // went on trusting what it remembered, and every batch it wrote (its own lower epoch) lost to
+  // that settler's watermark cell: the shard made no progress for two minutes.
+  it('makes a settler read the shard again when another took a higher epoch after its claim', async () => {
+    const catalog = bed.catalog;
+    const stream = generateStream({ catalog, messages: 3_000, users: 60, seed: 47, firstSeq: 200_000n, firstUserId: 60_000n, firstTradeId: 8_000_000n, feeShare: 0 });
+    const messages = stream.messages.filter((m) => m.shard === SHARD);
+    const prevByShard = new Map([[SHARD, (await bed.watermarks.get(SHARD))?.lastSeq ?? 0n]]);
+    const jobs = toJobs(messages, 30, { prevByShard }).slice(0, 4);
+    expect(jobs).toHaveLength(4);
+    const [j1, j2, j3, j4] = await Promise.all(jobs.map(add));
+    const claimKey = shardWriterKey(bed.ks.config.redis.prefix, SHARD);
+
+    const holder = shardSettler(bed.balances);
+    const other = shardSettler(bed.balances);
+    await holder.process(j1!);
+    const holderClaim = await bed.redis.get(claimKey);
+    // The other settler claims the shard, takes an epoch above the holder's and writes job 2.
+    await other.process(j2!);
+    // The claims in the order of that run: the holder's came after the other's, before its epoch.
+    await bed.redis.set(claimKey, holderClaim!);
+    // The holder gets job 2 (the other had it in hand when Redis came back without its lock) and the next ones.
+    for (const job of [j2, j3, j4]) await holder.process(job!);
+
+    const watermark = await bed.watermarks.get(SHARD);
+    expect(watermark?.lastSeq).toBe(jobs.at(-1)!.messages.at(-1)!.seq);
+    const settled = jobs.flatMap((j) => j.messages);
+    const users = [...usersOf(settled, catalog.feeAccountUserId)].filter((u) => u !== catalog.feeAccountUserId);
+    await expectBalances(bed.balances, expectedBalances(settled, catalog.feeAccountUserId), users);
   }, 60_000);
 });
