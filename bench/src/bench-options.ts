@@ -128,7 +128,7 @@ export function parseBenchOptions(): BenchOptions {
   const shardCount = intArg('shards', args.shards, 1, 3);
   const settlerCount = intArg('settlers', args.settlers, 1, 8);
   const batchMessages = intArg('batch', args.batch, 1, 1000);
-  const maxWaitMs = args['max-wait-ms'] === undefined ? undefined : intArg('max-wait-ms', args['max-wait-ms'], 1, 1000);
+  const maxWaitMs = args['max-wait-ms'] === undefined ? undefined : intArg('max-wait-ms', args['max-wait-ms'], 0, 1000);
   const userCount = intArg('users', args.users, 10, 1_000_000);
   const seed = intArg('seed', args.seed, 0, 2 ** 31);
   const queryPairsPerS = intArg('query-rate', args['query-rate'], 1, 10_000);

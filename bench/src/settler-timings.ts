@@ -8,17 +8,24 @@ export interface SettlerTimings {
   readonly write: Totals;
   /** settler_job_duration_seconds: one job in the settler's processor. */
   readonly job: Totals;
+  /** settler_read_latency_seconds: the shard state and the job's trade ids, before planning. */
+  readonly read: Totals;
+  /** settler_row_load_seconds: the balance rows a job needs that the cache does not hold. */
+  readonly rowLoad: Totals;
 }
 
-/** Per shard, over an interval: batches written and their mean latency, mean job time. */
-export type ShardTimings = Record<string, { batches: number; writeMeanMs: number; jobMeanMs: number }>;
+/**
+ * Per shard, over an interval: batches written and their mean latency, mean job time, mean read
+ * time per job, and row loads (jobs that read uncached rows) with their mean time.
+ */
+export type ShardTimings = Record<string, { batches: number; writeMeanMs: number; jobMeanMs: number; readMeanMs: number; rowLoads: number; rowLoadMeanMs: number }>;
 
 interface MetricJson {
   readonly name: string;
   readonly values: readonly { readonly metricName?: string; readonly labels: Record<string, string | number>; readonly value: number }[];
 }
 
-const HISTOGRAMS = { write: 'settler_write_latency_seconds', job: 'settler_job_duration_seconds' } as const;
+const HISTOGRAMS = { write: 'settler_write_latency_seconds', job: 'settler_job_duration_seconds', read: 'settler_read_latency_seconds', rowLoad: 'settler_row_load_seconds' } as const;
 
 /**
  * Reads the settlers' histogram totals from their heartbeats in Redis (published every few
@@ -26,7 +33,7 @@ const HISTOGRAMS = { write: 'settler_write_latency_seconds', job: 'settler_job_d
  * time goes, without scraping each process.
  */
 export async function readSettlerTimings(redis: Redis, prefix: string): Promise<SettlerTimings> {
-  const timings: SettlerTimings = { write: new Map(), job: new Map() };
+  const timings: SettlerTimings = { write: new Map(), job: new Map(), read: new Map(), rowLoad: new Map() };
   const keys = (await redis.keys(`${prefix}:heartbeat:*`)).filter((k) => k.includes(':settler:'));
   const docs = keys.length === 0 ? [] : await redis.mget(...keys);
   for (const doc of docs) {
@@ -56,7 +63,8 @@ export function timingsBetween(before: SettlerTimings, after: SettlerTimings): S
   };
   for (const shard of [...after.write.keys()].sort()) {
     const write = mean('write', shard);
-    if (write.count > 0) out[shard] = { batches: write.count, writeMeanMs: write.meanMs, jobMeanMs: mean('job', shard).meanMs };
+    const rowLoad = mean('rowLoad', shard);
+    if (write.count > 0) out[shard] = { batches: write.count, writeMeanMs: write.meanMs, jobMeanMs: mean('job', shard).meanMs, readMeanMs: mean('read', shard).meanMs, rowLoads: rowLoad.count, rowLoadMeanMs: rowLoad.meanMs };
   }
   return out;
 }

@@ -11,6 +11,7 @@ export interface SettlerMetrics {
   readonly writeLatency: Histogram<'shard'>;
   /** Time to read the watermark and the job's trade ids (in parallel), retries included. */
   readonly readLatency: Histogram<'shard'>;
+  readonly rowLoadLatency: Histogram<'shard'>;
   /** Time in the job handler, reads and retries included. */
   readonly jobDuration: Histogram<'shard'>;
   /** Failed attempts retried in place, per shard, operation and error kind. */
@@ -58,6 +59,13 @@ export function createSettlerMetrics(): SettlerMetrics {
     readLatency: new Histogram({
       name: 'settler_read_latency_seconds',
       help: 'Time to read the shard watermark and the job trade ids before planning',
+      labelNames: ['shard'],
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
+      registers,
+    }),
+    rowLoadLatency: new Histogram({
+      name: 'settler_row_load_seconds',
+      help: 'Time to read the balance rows a job touches that the cache does not hold (one read per job that needs it)',
       labelNames: ['shard'],
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5],
       registers,

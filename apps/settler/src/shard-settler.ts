@@ -429,7 +429,9 @@ export class ShardSettler {
     for (const [key, k] of touchedRowKeys(messages, this.deps.feeAccountUserId)) if (!this.cache.has(key)) missing.push(k);
     this.prefetcher.rowReadNeeded = missing.length > 0;
     if (missing.length === 0) return undefined;
+    const started = performance.now();
     const loaded = await this.cassandra('load_rows', () => this.deps.balances.loadShardRows(this.shard, missing), { jobId, rows: missing.length });
+    this.deps.metrics.rowLoadLatency.observe({ shard: this.shard }, (performance.now() - started) / 1000);
     this.cache.putLoaded(loaded);
     return loaded;
   }
