@@ -42,6 +42,9 @@ trade checked exactly
   --ring-port ${CHAOS_RING_PORT}       the ring's CQL port (storage ports: port - 2042, port - 2041);
                          never 9042, the single node's. The ring run's Redis is on 16400
                          (ZMQ 16401-16402), so it can run next to a single-node run
+  --port-base N          the run's own ports: Redis on N, ZMQ on N+1 and N+2, Cassandra on
+                         N+3 (default 16300, or 16400 with --nodes 3): two runs with
+                         different seeds and port bases can run side by side
   -h, --help             this text
 
 Runs on its own Redis (port 16300) and Cassandra (16303); logs in
@@ -58,6 +61,7 @@ const values = parseScriptArgs(USAGE, {
   'cassandra-kills': { type: 'string', default: String(DEFAULT_CASSANDRA_KILLS) },
   commitlog: { type: 'string', default: 'periodic' },
   redis: { type: 'string' },
+  'port-base': { type: 'string' },
   nodes: { type: 'string', default: '1' },
   'ring-port': { type: 'string', default: String(CHAOS_RING_PORT) },
 });
@@ -111,7 +115,7 @@ const report = await runChaos({
   users: intArg('users', values.users, 10),
   settlers: intArg('settlers', values.settlers, 1),
   // The ring run has its own Redis and ZMQ ports, so it runs next to a single-node run.
-  portBase: nodes === 3 ? 16_400 : 16_300,
+  portBase: values['port-base'] === undefined ? (nodes === 3 ? 16_400 : 16_300) : intArg('port-base', values['port-base'], 1024),
   ...(nodes === 3 ? { ring: { port: ringPort }, settlerClockOffsetsS: SETTLER_CLOCK_OFFSETS_S } : {}),
   logger,
   workDir,
