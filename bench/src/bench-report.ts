@@ -95,6 +95,8 @@ export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: st
       `${pairs.length === 0 ? 'best step against the start-of-run ceiling' : `median of ${pairs.length} closed-loop steps against the raw ceiling on their messages: ${pairs.map((p) => p.ratio).join(', ')}`}` +
       `; max ${maxStep.settledPerS} msgs/s, ${summary.maxSettledTradesPerS} trades/s, ${round(100 * maxStep.tradesShare, 0)} % trades; against the start-of-run ceiling ${summary.serviceToFirstRawRatio})\n`,
   );
+  const throughput = throughputBound(o, summary);
+  if (throughput !== undefined) process.stdout.write(`${throughput}\n`);
   process.stdout.write(`checks: ${checks.balancesChecked} balances, ${checks.mismatches.length} mismatches, conservation ${checks.conservation ? 'holds' : 'BROKEN'}\n`);
   process.stdout.write(`targets: ${Object.entries(targets).map(([k, v]) => `${k}=${v ? 'yes' : 'NO'}`).join(' ')}\n`);
   process.stdout.write(`results: ${path.relative(ROOT, jsonFile)} and bench/results/latest.svg (${Math.round((Date.now() - o.benchStartedMs) / 1000)} s)\n`);
@@ -140,6 +142,30 @@ function printHalfMax(o: BenchOutcome, summary: BenchSummary): void {
   process.stdout.write('\n');
 }
 
+/** The service's own processes at a step (settlers, ingestor, Redis server), cores. */
+function serviceCores(cores: Record<string, number>): number {
+  return round(Object.entries(cores).filter(([k]) => k === 'ingestor' || k === 'redis' || k.startsWith('settler')).reduce((sum, [, v]) => sum + v, 0));
+}
+
+/**
+ * When a throughput target is missed: Cassandra's cores in each closed-loop step against those it
+ * had in the raw ceiling on the same messages, and what the service's own processes took on the
+ * same machine meanwhile (its CPU is the share Cassandra does not get).
+ */
+function throughputBound(o: BenchOutcome, summary: BenchSummary): string | undefined {
+  const t = summary.targets;
+  if ((t.ratioMedianAtLeast090 && t.noPairUnder080) || o.run.pairs.length === 0) return undefined;
+  const parts = o.run.pairs.map((p) => {
+    const step = o.run.results.find((r) => r.label === p.step);
+    const inStep = step?.cpuCores['cassandra'] ?? NaN;
+    const inRaw = p.rawCpuCores['cassandra'] ?? NaN;
+    const perMessage = (cores: number, perS: number): number => Math.round((cores * 1e6) / perS);
+    return `${p.ratio}: Cassandra ${inStep} cores (${perMessage(inStep, p.serviceMessagesPerS)} µs/msg) vs ${inRaw} in the raw ceiling (${perMessage(inRaw, p.raw.messagesPerS)} µs/msg), ` +
+      `Cassandra's share ${round(inStep / inRaw, 2)}; the service's own processes ${step === undefined ? '?' : serviceCores(step.cpuCores)} cores`;
+  });
+  return `throughput target missed (median ≥ 0.9, no pair < 0.8); per closed-loop step, ratio: ${parts.join('; ')}.`;
+}
+
 /** For each half-max target missed, what the same run's references say bounds it, and by how much. */
 function halfMaxBounds(o: BenchOutcome, summary: BenchSummary): string[] {
   const half = halfMaxStep(o.run);
@@ -154,6 +180,14 @@ function halfMaxBounds(o: BenchOutcome, summary: BenchSummary): string[] {
         `the settling adds ${round(half.p50Ms - floor.p50Ms, 2)} ms over it, of which the service's mean job time per shard is ${Object.values(o.transportFloor.held?.holdMs ?? {}).join('/')} ms ` +
         `(stages at p50: ingest ${half.stages.ingest.p50Ms}, queued ${half.stages.queued.p50Ms}, settle ${half.stages.settle.p50Ms} ms; the raw pipeline's batch write p50 ${raw.batchWrite.p50Ms} ms at ${raw.messagesPerBatch} msgs per batch, the service's ${half.stages.messagesPerJob}).`,
     );
+    const held = o.transportFloor.held;
+    if (held !== undefined) {
+      const limit = round(raw.p50Ms + 10, 2);
+      lines.push(
+        `  With each job held as long as the service's settler took, and no Cassandra at all, the transport's p50 is ${held.p50Ms} ms: ` +
+          (held.p50Ms > limit ? `${round(held.p50Ms - limit, 2)} ms over the target (${limit}) by itself.` : `${round(limit - held.p50Ms, 2)} ms under the target (${limit}).`),
+      );
+    }
   }
   if (!t.halfMaxP99Within2xRaw) {
     lines.push(`p99 target missed: service ${half.p99Ms} ms > 2 × raw ${raw.p99Ms}. Transport floor p99 ${floor.p99Ms} ms; stages at p99: ingest ${half.stages.ingest.p99Ms}, queued ${half.stages.queued.p99Ms}, settle ${half.stages.settle.p99Ms} ms.`);

@@ -17,6 +17,8 @@ export class BalanceCache {
   private state: CacheState | undefined;
   /** Every row of the shard is in the cache: a miss is a row that does not exist. */
   private completeFlag = false;
+  /** Bumped whenever the cache stops standing for what it stood for (reset, invalidate). */
+  private generationCount = 0;
 
   constructor(private readonly maxRows: number) {}
 
@@ -26,6 +28,11 @@ export class BalanceCache {
 
   get complete(): boolean {
     return this.completeFlag;
+  }
+
+  /** Changes at every reset or invalidate: rows read before then may no longer be current. */
+  get generation(): number {
+    return this.generationCount;
   }
 
   get lastSeq(): bigint | undefined {
@@ -40,6 +47,7 @@ export class BalanceCache {
 
   /** Forgets every row; the cache now stands for the stored state `wm`. */
   reset(wm: CacheState): void {
+    this.generationCount += 1;
     this.rows.clear();
     this.state = { ...wm };
     this.completeFlag = !wm.exists;
@@ -47,6 +55,7 @@ export class BalanceCache {
 
   /** Drops everything: the next job reloads. */
   invalidate(): void {
+    this.generationCount += 1;
     this.rows.clear();
     this.state = undefined;
     this.completeFlag = false;
@@ -63,6 +72,20 @@ export class BalanceCache {
   /** Records rows read from storage (before any change of this batch). */
   putLoaded(rows: Iterable<[BalanceRowKey, BalanceRow]>): void {
     for (const [key, row] of rows) if (!this.rows.has(key)) this.rows.set(key, row);
+  }
+
+  /**
+   * Every row of the shard as read by a scan that started at `generation`: cached where the cache
+   * holds none (a row it holds was written by this process since, or read after the scan), and
+   * the cache is complete from now on. False, and nothing changed, when the cache was reset or
+   * invalidated since the scan started (its rows may be another writer's, or older).
+   */
+  completeWith(rows: Iterable<[BalanceRowKey, BalanceRow]>, generation: number): boolean {
+    if (generation !== this.generationCount || this.state === undefined) return false;
+    this.putLoaded(rows);
+    this.completeFlag = true;
+    this.evict();
+    return this.completeFlag;
   }
 
   /** After an acknowledged batch: its rows and the state it moved the shard to. */

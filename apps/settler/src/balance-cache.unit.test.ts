@@ -48,4 +48,32 @@ describe('BalanceCache', () => {
     expect(cache.size).toBe(0);
     expect(cache.lastSeq).toBeUndefined();
   });
+
+  it('is made complete by a scan only if nothing reset it since the scan started, keeping the rows written meanwhile', () => {
+    const cache = new BalanceCache(10);
+    cache.reset({ lastSeq: 10n, writeTs: 5n, exists: true });
+    const started = cache.generation;
+    // Written by this process while the scan ran: newer than what the scan read.
+    cache.commit([row(1n, 7n)], keyOf, { lastSeq: 11n, writeTs: 6n, exists: true });
+    expect(cache.completeWith([[keyOf(row(1n)), row(1n, 3n)], [keyOf(row(2n)), row(2n, 4n)]], started)).toBe(true);
+    expect(cache.complete).toBe(true);
+    expect(cache.get('1/1')?.version).toBe(7n);
+    expect(cache.get('2/1')?.version).toBe(4n);
+
+    // Reset (another writer moved the shard on) while a second scan ran: its rows are not used.
+    cache.invalidate();
+    cache.reset({ lastSeq: 20n, writeTs: 9n, exists: true });
+    const second = cache.generation;
+    cache.reset({ lastSeq: 30n, writeTs: 12n, exists: true });
+    expect(cache.completeWith([[keyOf(row(3n)), row(3n)]], second)).toBe(false);
+    expect(cache.complete).toBe(false);
+    expect(cache.has('3/1')).toBe(false);
+  });
+
+  it('is not complete after a scan that found more rows than it may hold', () => {
+    const cache = new BalanceCache(1);
+    cache.reset({ lastSeq: 10n, writeTs: 5n, exists: true });
+    expect(cache.completeWith([[keyOf(row(1n)), row(1n)], [keyOf(row(2n)), row(2n)]], cache.generation)).toBe(false);
+    expect(cache.complete).toBe(false);
+  });
 });

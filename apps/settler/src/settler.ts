@@ -127,6 +127,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
       retryInitialMs: s.retry_initial_ms,
       retryMaxMs: s.retry_max_ms,
       cacheRowsMax: s.cache_rows_max,
+      cacheWarmRowsMax: s.cache_warm_rows_max,
       recoveryJobsMax: s.completed_jobs_retained_max,
       completedJobsRetainedMs: s.completed_jobs_retained_s * 1000,
       engineCanResend: config.zmq.replay_endpoint !== undefined,

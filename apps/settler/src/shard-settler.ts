@@ -29,6 +29,7 @@ import {
   type SettleJobDecode,
 } from '@settlement/domain';
 import { BalanceCache } from './balance-cache.js';
+import { CacheWarmer } from './cache-warmer.js';
 import { reapplyWatermarkJob, repairChain, verifyStorage, type ChainRepairContext } from './chain-repair.js';
 import { applyCorrection } from './correction.js';
 import { HaltedRangePublisher } from './halted-range.js';
@@ -71,6 +72,8 @@ export class ShardSettler {
   /** The job in hand and its BullMQ lock token, to check ownership before each further chunk. */
   private lock: { readonly jobId: string; readonly token: string } | undefined;
   private readonly prefetcher: NextJobPrefetcher;
+  /** Completes the row cache in the background after it was reset (see cache-warmer.ts). */
+  private readonly warmer: CacheWarmer;
   private readonly retained: RetainedJobs;
   /** Jobs of the shard this process is handling now (0 or 1: a worker takes one at a time). */
   private jobsInHand = 0;
@@ -83,6 +86,7 @@ export class ShardSettler {
     this.batchBytesMax = deps.settings.batchBytesMax;
     this.knowledge = new ShardKnowledge({ ...deps, consistency: deps.writer.consistency });
     this.prefetcher = new NextJobPrefetcher(deps);
+    this.warmer = new CacheWarmer({ ...deps, rowsReadMax: deps.settings.cacheWarmRowsMax });
     this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: shardEpochKey(deps.redisPrefix, deps.shard) });
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
     this.halt = new HaltedRangePublisher(deps.shard, { ...deps, redis: () => this.knowledge.redis() });
@@ -306,6 +310,7 @@ export class ShardSettler {
     if (resumed || !this.cache.isCurrent(job.prevLastSeq, state)) {
       if (this.cache.lastSeq !== undefined) metrics.cacheReloads.inc({ shard });
       this.cache.reset(state);
+      this.warmer.warm(this.cache);
     }
     if (skipped > 0) {
       metrics.messages.inc({ shard, outcome: 'skipped' }, skipped);

@@ -16,6 +16,8 @@ export interface ShardSettlerSettings {
   readonly retryInitialMs: number;
   readonly retryMaxMs: number;
   readonly cacheRowsMax: number;
+  /** Rows of the balance table a cache warm-up reads at most (settler.cache_warm_rows_max); 0: none. */
+  readonly cacheWarmRowsMax: number;
   /** Jobs one chain recovery applies at most, and job ids read from each Redis list to find them. */
   readonly recoveryJobsMax: number;
   /** How long completed jobs are retained (settler.completed_jobs_retained_s), ms. */

@@ -78,6 +78,8 @@ export function inProcessShardSettler(options: {
   batchStatementsMax?: number;
   batchBytesMax?: number;
   storage?: StorageWatch;
+  /** settler.cache_warm_rows_max; default 0 (no warm-up: tests that hold row reads see every read). */
+  cacheWarmRowsMax?: number;
 }): ShardSettler {
   const { ks, catalog, shard } = options;
   const config = ks.config;
@@ -88,7 +90,7 @@ export function inProcessShardSettler(options: {
     market: catalog.markets.get(shard),
     assetIds: new Set(catalog.assets.keys()),
     feeAccountUserId: catalog.feeAccountUserId,
-    settings: { batchStatementsMax: options.batchStatementsMax ?? 600, batchBytesMax: options.batchBytesMax ?? 40_000, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000, recoveryJobsMax: 3_000, completedJobsRetainedMs: 3_600_000, engineCanResend: true },
+    settings: { batchStatementsMax: options.batchStatementsMax ?? 600, batchBytesMax: options.batchBytesMax ?? 40_000, retryInitialMs: 20, retryMaxMs: 200, cacheRowsMax: 100_000, cacheWarmRowsMax: options.cacheWarmRowsMax ?? 0, recoveryJobsMax: 3_000, completedJobsRetainedMs: 3_600_000, engineCanResend: true },
     client: ks.client,
     writer: options.writer ?? new SettlementWriter({ client: ks.client, keyspace, symbols, consistency: config.scylladb.consistency, feeAccountUserId: catalog.feeAccountUserId }),
     watermarks: new WatermarkRepository(ks.client, keyspace),

@@ -260,6 +260,12 @@ export const settlementConfigSchema = z
         retry_max_ms: positiveInt.default(5_000),
         /** Balance rows cached per shard. Default 2 000 000. */
         cache_rows_max: positiveInt.default(2_000_000),
+        /**
+         * After its row cache of a shard was emptied (take-over, restart), a settler scans the
+         * balance table once in the background so that no job reads rows again; it gives up past
+         * this many rows read (every shard's). 0: never. Default 1 000 000.
+         */
+        cache_warm_rows_max: nonNegativeInt.default(1_000_000),
         /** How often BullMQ looks for jobs of dead settlers (lock expired) to hand them on, ms. Default 30 000. */
         stalled_interval_ms: positiveInt.default(30_000),
         /** user_balances partitions read at once when the row cache is cold. Default 16. */
