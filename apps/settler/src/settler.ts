@@ -179,7 +179,7 @@ export async function startSettler(options: StartSettlerOptions): Promise<Runnin
     return out;
   };
 
-  const lagPoll = new LagPoll({ redis, redisPrefix: config.redis.prefix, shards, settlers, watermarks, metrics, verify });
+  const lagPoll = new LagPoll({ redis, redisPrefix: config.redis.prefix, shards, settlers, watermarks, metrics, verify, holds: (shard) => !leasesOn || leases.get(shard)?.isHeld === true });
   const lagTimer = setInterval(() => void lagPoll.poll().catch((error: unknown) => logger.debug({ err: error }, 'lag poll failed')), intervalMs);
   lagTimer.unref();
   const heartbeat = startHeartbeat({ redis, prefix: config.redis.prefix, app: SETTLER_APP, registry: metrics.registry, processMetrics: options.processMetrics, intervalMs, status });

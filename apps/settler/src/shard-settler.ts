@@ -108,10 +108,15 @@ export class ShardSettler {
    */
   async storageBehindCompleted(): Promise<boolean> {
     const [completed, stored] = await Promise.all([
-      this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS),
+      this.newestCompletedSeq(),
       this.deps.watermarks.get(this.shard, { consistency: this.deps.writer.consistency }),
     ]);
     return completed !== undefined && (stored?.lastSeq ?? 0n) < completed;
+  }
+
+  /** The highest sequence among the newest completed jobs of the queue (undefined: none retained). */
+  newestCompletedSeq(): Promise<bigint | undefined> {
+    return this.retained.highestCompletedSeq(VERIFY_COMPLETED_JOBS);
   }
 
   /** The range the shard waits for, while a chain recovery found no retained job for it. */
