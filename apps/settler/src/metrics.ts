@@ -11,6 +11,7 @@ export interface SettlerMetrics {
   readonly writeLatency: Histogram<'shard'>;
   /** Time to read the watermark and the job's trade ids (in parallel), retries included. */
   readonly readLatency: Histogram<'shard'>;
+  /** Time to read the balance rows a job needs that the cache does not hold (jobs that read none are not counted). */
   readonly rowLoadLatency: Histogram<'shard'>;
   /** Time in the job handler, reads and retries included. */
   readonly jobDuration: Histogram<'shard'>;
