@@ -154,7 +154,20 @@ async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRa
  * is applied again; it never halts the queue (a hole it cannot fill is reported, and the next
  * settlement job stops at it). Returns the state after.
  */
-export async function verifyStorage(ctx: ChainRepairContext, jobId: string, view: { state: ShardState; trusted: boolean }, newestCompletedJobs: number): Promise<ShardState> {
+export async function verifyStorage(
+  ctx: ChainRepairContext,
+  jobId: string,
+  view: { state: ShardState; trusted: boolean },
+  newestCompletedJobs: number,
+  /**
+   * What the settler that asked for the check saw acknowledged. After Redis came back empty and a
+   * node lost its tail, it can be the only record left of the lost batches (chaos run, 4 Dec,
+   * seed 1504: btc_eth's holder knew nothing past 233, the other settler had seen 2,998
+   * acknowledged, and the shard stayed at 233); the repair then halts on the range for the
+   * engine to re-send.
+   */
+  requesterAcknowledgedSeq?: bigint,
+): Promise<ShardState> {
   let state = view.state;
   const watermarkJobId = watermarkJobToReapply({ stored: state, trusted: view.trusted, watermarkJobChecked: ctx.watermarkJobChecked(state), jobId });
   if (watermarkJobId !== undefined) {
@@ -168,6 +181,7 @@ export async function verifyStorage(ctx: ChainRepairContext, jobId: string, view
     }
   }
   const completed = await ctx.retryRedis('scan_completed', () => ctx.retained.highestCompletedSeq(newestCompletedJobs), { jobId });
-  const required = completed !== undefined && completed > ctx.acknowledgedSeq ? completed : ctx.acknowledgedSeq;
+  let required = ctx.acknowledgedSeq;
+  for (const seq of [completed, requesterAcknowledgedSeq]) if (seq !== undefined && seq > required) required = seq;
   return required > state.lastSeq ? repairChain(ctx, jobId, required, state, false) : state;
 }

@@ -16,6 +16,7 @@ import {
   VERIFY_JOB_NAME,
   balanceRowKey,
   decodeCorrectionJob,
+  decodeVerifyJob,
   decideSettleStep,
   decodeSettleJobLenient,
   planSettlement,
@@ -148,7 +149,16 @@ export class ShardSettler {
       if (!decoded.ok) return this.deadLetterJob(job, decoded.reason, decoded.field);
       return this.settle(jobId, decoded, { prefetched });
     }
-    if (job.name === VERIFY_JOB_NAME) return this.verify(jobId);
+    if (job.name === VERIFY_JOB_NAME) {
+      let acknowledgedSeq: bigint | undefined;
+      try {
+        acknowledgedSeq = decodeVerifyJob(job.data).acknowledgedSeq;
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        return this.deadLetterJob(job, error.message, error.field);
+      }
+      return this.verify(jobId, acknowledgedSeq);
+    }
     if (job.name === CORRECT_JOB_NAME) {
       let correction: CorrectionJob;
       try {
@@ -450,11 +460,11 @@ export class ShardSettler {
     return loaded;
   }
 
-  /** A verify job (see chain-repair.ts, verifyStorage). */
-  private async verify(jobId: string): Promise<JobOutcome> {
+  /** A verify job (see chain-repair.ts, verifyStorage), with what its requester saw acknowledged. */
+  private async verify(jobId: string, requesterAcknowledgedSeq: bigint | undefined): Promise<JobOutcome> {
     // Never what this settler remembers: a verify job is asked for when storage may not hold it.
     const state = await this.claimAndRead(jobId);
-    const after = await verifyStorage(this.chainRepairContext(), jobId, { state, trusted: false }, VERIFY_COMPLETED_JOBS);
+    const after = await verifyStorage(this.chainRepairContext(), jobId, { state, trusted: false }, VERIFY_COMPLETED_JOBS, requesterAcknowledgedSeq);
     return { applied: 0, skipped: 0, alreadySettled: 0, deadLettered: 0, batches: 0, lastSeq: after.lastSeq.toString() };
   }
 

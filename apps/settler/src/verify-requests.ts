@@ -6,7 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
-import { VERIFY_JOB_NAME, verifyJobId } from '@settlement/domain';
+import { VERIFY_JOB_NAME, encodeVerifyJob, verifyJobId } from '@settlement/domain';
 import type { ShardSettler } from './shard-settler.js';
 
 export class VerifyRequests {
@@ -30,7 +30,8 @@ export class VerifyRequests {
     const { logger } = this.deps;
     void this.deps.queues
       .get(shard)!
-      .add(VERIFY_JOB_NAME, { v: 1, shard }, { jobId: verifyJobId(shard, now) })
+      // With what this process saw acknowledged: the settler that takes the job may never have.
+      .add(VERIFY_JOB_NAME, encodeVerifyJob(shard, this.deps.settlers.get(shard)!.acknowledged), { jobId: verifyJobId(shard, now) })
       .then(() => logger.info({ shard, why }, 'verify job added'))
       .catch((error: unknown) => logger.warn({ err: error, shard, why }, 'could not add a verify job'));
   }

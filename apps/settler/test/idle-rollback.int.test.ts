@@ -12,8 +12,9 @@
  */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { VERIFY_JOB_NAME, encodeVerifyJob, verifyJobId } from '@settlement/domain';
 import { startSettler } from '../src/settler.js';
-import { enqueue, expectBalances, openTestBed, usersOf, waitFor, waitForWatermarks } from './harness.js';
+import { addJob, enqueue, expectBalances, inProcessShardSettler, openTestBed, usersOf, waitFor, waitForWatermarks } from './harness.js';
 import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -57,4 +58,42 @@ describe('an idle shard rolled back under a settler that never saw its batches',
       await bed.close();
     }
   }, 90_000);
+
+  // Chaos run, 4 Dec, seed 1504: Redis came back empty after every job of btc_eth had completed,
+  // then a kill -9 took the shard from 2,998 back to 219. Neither Redis nor Cassandra held those
+  // batches any more; only the settler that had settled them remembered 2,998 acknowledged, and
+  // it no longer held the shard. Its verify requests reached the holder, which knew nothing past
+  // 233, found nothing to repair, and the shard stayed there for good.
+  it('reaches what the settler that asked for the check saw acknowledged, halting for the engine to re-send what no job holds', async () => {
+    const bed = await openTestBed();
+    try {
+      const queue = bed.queues.get(SHARD)!;
+      const stream = generateStream({ catalog: bed.catalog, messages: 1_500, users: 50, seed: 62 });
+      const jobs = toJobs(stream.messages.filter((m) => m.shard === SHARD), 20).slice(0, 3);
+      const added = await Promise.all(jobs.map((job) => addJob(queue, job)));
+      const gone = inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD });
+      for (const job of added) await gone.process(job);
+      const job1Last = jobs[0]!.messages.at(-1)!.seq;
+      const job3Last = jobs[2]!.messages.at(-1)!.seq;
+      expect(gone.acknowledged).toBe(job3Last);
+
+      // Redis loses jobs 2 and 3; storage goes back to job 1's watermark.
+      await added[1]!.remove();
+      await added[2]!.remove();
+      const stored = (await bed.watermarks.get(SHARD))!;
+      await bed.ks.client.execute(
+        `UPDATE ${bed.ks.config.scylladb.keyspace}.shard_watermarks USING TIMESTAMP ? SET last_seq = ?, last_job_id = ? WHERE shard = ?`,
+        [stored.writeTs + 1n, job1Last, jobs[0]!.jobId, SHARD],
+        { prepare: true },
+      );
+
+      // The holder, which never saw them, gets the gone settler's verify request.
+      const holder = inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD });
+      await holder.process(await queue.add(VERIFY_JOB_NAME, encodeVerifyJob(SHARD, gone.acknowledged), { jobId: verifyJobId(SHARD, Date.now()) }));
+      expect(holder.halted).toMatchObject({ afterSeq: job1Last, throughSeq: job3Last });
+      expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(job1Last);
+    } finally {
+      await bed.close();
+    }
+  }, 60_000);
 });

@@ -19,6 +19,38 @@ export function verifyJobId(shard: string, atMs: number): string {
   return `verify.${shard}.${atMs}`;
 }
 
+const verifyJobData = z.object({
+  v: z.literal(1),
+  shard: z.string(),
+  acknowledgedSeq: z.string().regex(/^\d{1,19}$/, 'must be an unsigned decimal integer string').transform((v) => BigInt(v)).optional(),
+});
+
+/** What a verify job asks for (job data `{ v: 1, shard, acknowledgedSeq? }`). */
+export interface VerifyJobRequest {
+  /**
+   * The highest watermark the requesting settler saw acknowledged: storage must reach it. It may
+   * be the only record of those batches left (Redis came back without their jobs, the node
+   * without their rows, and the shard moved to a settler that never saw them).
+   */
+  readonly acknowledgedSeq: bigint | undefined;
+}
+
+/** The data of a verify job; throws DomainError naming the field when it cannot be read. */
+export function decodeVerifyJob(data: unknown): VerifyJobRequest {
+  const parsed = verifyJobData.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.join('.') || undefined;
+    throw new DomainError('INVALID_JOB', `Invalid verify job: ${field ?? 'data'}: ${issue.message}`, field);
+  }
+  return { acknowledgedSeq: parsed.data.acknowledgedSeq };
+}
+
+/** The data of a verify job asking storage to reach `acknowledgedSeq`. */
+export function encodeVerifyJob(shard: string, acknowledgedSeq: bigint): { v: 1; shard: string; acknowledgedSeq: string } {
+  return { v: 1, shard, acknowledgedSeq: acknowledgedSeq.toString() };
+}
+
 const decimal = z.string().regex(/^-?\d{1,20}$/, 'must be a decimal integer string').transform((v) => BigInt(v));
 const unsignedDecimal = z.string().regex(/^\d{1,20}$/, 'must be an unsigned decimal integer string').transform((v) => BigInt(v));
 const assetId = z.number().int().positive();

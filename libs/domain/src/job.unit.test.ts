@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCorrectionJob, decodeSettlementJob, encodeSettlementJob, settlementJobId } from './job.js';
+import { decodeCorrectionJob, decodeSettlementJob, decodeVerifyJob, encodeSettlementJob, encodeVerifyJob, settlementJobId } from './job.js';
 import type { SettlementMessage } from './messages.js';
 
 const deposit = (seq: bigint): SettlementMessage => ({ kind: 'funding', shard: 'funding', seq, userId: 2n ** 60n, sequenceId: seq, eventType: 'DEPOSIT', amount: 2n ** 62n, currency: 1, relatedId: 0n, createdAt: 1n });
@@ -35,5 +35,15 @@ describe('correction job codec', () => {
     const { lockedBefore: _, ...half } = row;
     expect(() => decodeCorrectionJob(job([half]))).toThrow('Invalid correction job: rows.0.lockedBefore: is required when the other before-value is given');
     expect(() => decodeCorrectionJob(job([{ ...row, availableBefore: 1 }]))).toThrow(/^Invalid correction job: rows\.0\.availableBefore: /);
+  });
+});
+
+describe('verify job data', () => {
+  it('carries what the requester saw acknowledged, optionally, and names a bad field', () => {
+    expect(decodeVerifyJob(encodeVerifyJob('btc_usdt', 2998n))).toEqual({ acknowledgedSeq: 2998n });
+    // Jobs added before the field existed.
+    expect(decodeVerifyJob({ v: 1, shard: 'btc_usdt' })).toEqual({ acknowledgedSeq: undefined });
+    expect(() => decodeVerifyJob({ v: 1, shard: 'btc_usdt', acknowledgedSeq: '-1' })).toThrow(/acknowledgedSeq: must be an unsigned decimal integer string/);
+    expect(() => decodeVerifyJob({ v: 2, shard: 'btc_usdt' })).toThrow(/Invalid verify job: v/);
   });
 });
