@@ -106,7 +106,9 @@ export async function reapplyWatermarkJob(ctx: ChainRepairContext, stored: Shard
     if (gone.kind === 'redrive') {
       // Not noted as checked until applied: the next job of the shard waits for it too.
       const applied = await reapplyRedriven(ctx, { ...gone, reapply: true }, watermarkJobId, jobId, untilDone);
-      if (applied === undefined) return ctx.readState(jobId);
+      // Not yet there, or another writer moved the watermark on meanwhile: the caller decides
+      // again from storage as it is now.
+      if (applied === undefined || applied === WATERMARK_MOVED) return ctx.readState(jobId);
       checkedJobId = applied;
     } else if (gone.kind === 'no-replay') {
       logger.error({ shard, jobId, watermarkJobId, afterSeq: gone.afterSeq, throughSeq: gone.throughSeq }, 'the job that wrote the watermark is gone from Redis and there is no replay endpoint (zmq.replay_endpoint) to re-send it: if storage lost part of its batch, that part stays lost (README "Known limits"); the next reconciliation reports it');
@@ -127,7 +129,10 @@ export async function reapplyWatermarkJob(ctx: ChainRepairContext, stored: Shard
  * row versions. Returns the id of the last re-sent job applied (its batch now holds the
  * watermark); undefined when not yet there and `untilDone` is unset.
  */
-async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRange>, watermarkJobId: string, jobId: string, untilDone: boolean): Promise<string | undefined> {
+/** reapplyRedriven's answer when the stored watermark moved past the range under another job. */
+const WATERMARK_MOVED = Symbol('watermark moved');
+
+async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRange>, watermarkJobId: string, jobId: string, untilDone: boolean): Promise<string | typeof WATERMARK_MOVED | undefined> {
   const { logger, metrics, settings, shard } = ctx.deps;
   for (let attempt = 0; ; attempt++) {
     const retained = await ctx.retryRedis('scan_retained', () => ctx.retained.around(range.afterSeq, range.throughSeq), { jobId });
@@ -145,6 +150,16 @@ async function reapplyRedriven(ctx: ChainRepairContext, range: Required<HaltedRa
     }
     const message = 'the job that wrote the watermark is gone from Redis (it came back without its data) while its batch may be held only in part by storage: shard halted until the engine re-sends its range (afterSeq through throughSeq), to apply it again through row versions (see README "When a shard halts")';
     if (!(await haltStep(ctx, jobId, range, attempt, untilDone, message))) return undefined;
+    // A stale writer (a job in hand when Redis came back empty) can write past the range while
+    // this waits; the ingestor then takes the range for settled and never has it re-sent (CI's
+    // chaos test, 5 Dec: funding waited for (429, 479] for four minutes under a watermark of
+    // 525). Waiting on would never end: decide again from storage.
+    const now = await ctx.readState(jobId);
+    if (now.lastSeq > range.throughSeq && now.lastJobId !== watermarkJobId) {
+      logger.warn({ shard, jobId, watermarkJobId, watermark: now.lastSeq, watermarkNowJobId: now.lastJobId, afterSeq: range.afterSeq, throughSeq: range.throughSeq }, 'the watermark moved past the range waiting to be re-sent, written by another job: deciding again from storage');
+      await ctx.setHalted(undefined);
+      return WATERMARK_MOVED;
+    }
   }
 }
 

@@ -235,6 +235,37 @@ describe('a batch left partly visible by a crash', () => {
     await expectSettled(jobs);
   }, 60_000);
 
+  // Seen in CI's chaos test (5 Dec): while the holder waited for the watermark's job to be
+  // re-sent, a stale writer (a job in hand when Redis came back empty) wrote the watermark past
+  // that range; the ingestor then took the range for settled and never had it re-sent, and the
+  // holder waited for good (funding, four minutes under a watermark of 525).
+  it('stops waiting for the watermark\'s job to be re-sent once another job wrote the watermark past it', async () => {
+    const jobs = shardJobs(39, 3);
+    const [j1, j2, j3] = await Promise.all(jobs.map(add));
+    const first = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
+    await first.process(j1!);
+    await first.process(j2!);
+    await j1!.remove();
+    await j2!.remove();
+    const next = inProcessShardSettler({ ks, catalog, queue, shard: SHARD });
+    const settling = next.process(j3!);
+    const key = haltedShardsKey(ks.config.redis.prefix);
+    await waitFor('the reapply range in the halted hash', async () => ((await bed.redis.hexists(key, SHARD)) === 1 ? true : undefined), 20_000, 50);
+
+    // The stale writer's batch: job 3's watermark, above the holder's cells.
+    const stored = (await bed.watermarks.get(SHARD))!;
+    await ks.client.execute(
+      `UPDATE ${ks.config.scylladb.keyspace}.shard_watermarks USING TIMESTAMP ? SET last_seq = ?, last_job_id = ? WHERE shard = ?`,
+      [stored.writeTs + 1n, jobs[2]!.messages.at(-1)!.seq, jobs[2]!.jobId, SHARD],
+      { prepare: true },
+    );
+    await settling;
+    expect(await bed.redis.hexists(key, SHARD)).toBe(0);
+    expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);
+    // Nothing was lost from storage here: every effect is there, job 3's applied again from its start.
+    await expectSettled(jobs);
+  }, 60_000);
+
   // Seen in CI's chaos test (4 Dec): storage lost the tail after a kill -9 (one user's rows of
   // the watermark's batch among it), Redis came back empty while the settler was applying the
   // lost jobs again, and the engine re-sent the lost range. A verify job found the watermark's
