@@ -191,3 +191,16 @@ export async function expectConservation(balances: BalanceRepository, supply: Re
   for (const [assetId, total] of supply) expect({ assetId, total: sums.get(assetId) ?? 0n }).toEqual({ assetId, total });
   for (const assetId of sums.keys()) expect(supply.has(assetId)).toBe(true);
 }
+
+/**
+ * Storage goes back to an earlier watermark of `shard`, as a node that lost its tail would leave
+ * it: written out of band, stamped just above the stored cell so it wins as the kept row would.
+ */
+export async function rollBackWatermark(bed: TestBed, shard: string, lastSeq: bigint, lastJobId: string): Promise<void> {
+  const stored = (await bed.watermarks.get(shard))!;
+  await bed.ks.client.execute(
+    `UPDATE ${bed.ks.config.scylladb.keyspace}.shard_watermarks USING TIMESTAMP ? SET last_seq = ?, last_job_id = ? WHERE shard = ?`,
+    [stored.writeTs + 1n, lastSeq, lastJobId, shard],
+    { prepare: true },
+  );
+}

@@ -14,20 +14,11 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { VERIFY_JOB_NAME, encodeVerifyJob, verifyJobId } from '@settlement/domain';
 import { startSettler } from '../src/settler.js';
-import { addJob, enqueue, expectBalances, inProcessShardSettler, openTestBed, usersOf, waitFor, waitForWatermarks, type TestBed } from './harness.js';
+import { addJob, enqueue, expectBalances, inProcessShardSettler, openTestBed, rollBackWatermark, usersOf, waitFor, waitForWatermarks } from './harness.js';
 import { expectedBalances, generateStream, toJobs } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
 
-/** Storage goes back to an earlier watermark of SHARD: stamped just above the stored cell, as the row a node kept would win. */
-async function rollBackWatermark(bed: TestBed, lastSeq: bigint, lastJobId: string): Promise<void> {
-  const stored = (await bed.watermarks.get(SHARD))!;
-  await bed.ks.client.execute(
-    `UPDATE ${bed.ks.config.scylladb.keyspace}.shard_watermarks USING TIMESTAMP ? SET last_seq = ?, last_job_id = ? WHERE shard = ?`,
-    [stored.writeTs + 1n, lastSeq, lastJobId, SHARD],
-    { prepare: true },
-  );
-}
 
 describe('an idle shard rolled back under a settler that never saw its batches', () => {
   it('is repaired from the completed jobs without any new job or node event', async () => {
@@ -50,7 +41,7 @@ describe('an idle shard rolled back under a settler that never saw its batches',
         // Its start-up check found nothing behind; now storage goes back to job 1's watermark.
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         const rolledBack = jobs[0]!.messages.at(-1)!.seq;
-        await rollBackWatermark(bed, rolledBack, jobs[0]!.jobId);
+        await rollBackWatermark(bed, SHARD, rolledBack, jobs[0]!.jobId);
         expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(rolledBack);
         await waitFor('the watermark back at the last job', async () => (await bed.watermarks.get(SHARD))!.lastSeq >= last, 20_000);
       } finally {
@@ -84,7 +75,7 @@ describe('an idle shard rolled back under a settler that never saw its batches',
       // Redis loses jobs 2 and 3; storage goes back to job 1's watermark.
       await added[1]!.remove();
       await added[2]!.remove();
-      await rollBackWatermark(bed, job1Last, jobs[0]!.jobId);
+      await rollBackWatermark(bed, SHARD, job1Last, jobs[0]!.jobId);
 
       // The holder, which never saw them, gets the gone settler's verify request.
       const holder = inProcessShardSettler({ ks: bed.ks, catalog: bed.catalog, queue, shard: SHARD });

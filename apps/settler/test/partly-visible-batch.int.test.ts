@@ -19,7 +19,7 @@ import { CORRECT_JOB_NAME, SETTLE_JOB_NAME, VERIFY_JOB_NAME, balanceRowKey, deco
 import { waitFor } from '@settlement/testing';
 import { SettlementWriter, type CqlStatement } from '@settlement/scylla';
 import { StorageWatch } from '../src/storage-watch.js';
-import { addJob, expectBalances, inProcessShardSettler, openTestBed, usersOf, type TestBed } from './harness.js';
+import { addJob, expectBalances, inProcessShardSettler, openTestBed, rollBackWatermark, usersOf, type TestBed } from './harness.js';
 import { expectedBalances, generateStream, toJobs, type StreamJob } from './stream-generator.js';
 
 const SHARD = 'btc_usdt';
@@ -253,12 +253,7 @@ describe('a batch left partly visible by a crash', () => {
     await waitFor('the reapply range in the halted hash', async () => ((await bed.redis.hexists(key, SHARD)) === 1 ? true : undefined), 20_000, 50);
 
     // The stale writer's batch: job 3's watermark, above the holder's cells.
-    const stored = (await bed.watermarks.get(SHARD))!;
-    await ks.client.execute(
-      `UPDATE ${ks.config.scylladb.keyspace}.shard_watermarks USING TIMESTAMP ? SET last_seq = ?, last_job_id = ? WHERE shard = ?`,
-      [stored.writeTs + 1n, jobs[2]!.messages.at(-1)!.seq, jobs[2]!.jobId, SHARD],
-      { prepare: true },
-    );
+    await rollBackWatermark(bed, SHARD, jobs[2]!.messages.at(-1)!.seq, jobs[2]!.jobId);
     await settling;
     expect(await bed.redis.hexists(key, SHARD)).toBe(0);
     expect((await bed.watermarks.get(SHARD))?.lastSeq).toBe(jobs[2]!.messages.at(-1)!.seq);

@@ -37,13 +37,9 @@ export interface VerifyJobRequest {
 
 /** The data of a verify job; throws DomainError naming the field when it cannot be read. */
 export function decodeVerifyJob(data: unknown): VerifyJobRequest {
-  const parsed = verifyJobData.safeParse(data);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.join('.') || undefined;
-    throw new DomainError('INVALID_JOB', `Invalid verify job: ${field ?? 'data'}: ${issue.message}`, field);
-  }
-  return { acknowledgedSeq: parsed.data.acknowledgedSeq };
+  const result = verifyJobData.safeParse(data);
+  if (!result.success) throw invalidJob('verify job', result.error.issues);
+  return { acknowledgedSeq: result.data.acknowledgedSeq };
 }
 
 /** The data of a verify job asking storage to reach `acknowledgedSeq`. */
