@@ -49,8 +49,14 @@ export class FaultInjector {
   readonly absences: NodeAbsence[] = [];
   /** Ring node kills so far: the nodes are killed in turn. */
   private nodeKills = 0;
+  /** Set when the run is abandoned: no further fault, nothing started again. */
+  private halted = false;
 
   constructor(private readonly options: FaultInjectorOptions) {}
+
+  halt(): void {
+    this.halted = true;
+  }
 
   /**
    * Runs the plan against the stream's expected send time. Faults run one after the other; one
@@ -62,6 +68,7 @@ export class FaultInjector {
     for (const { kind, at } of plan) {
       const waitMs = at * expectedSendMs - sinceStreamMs();
       if (waitMs > 0) await sleep(waitMs);
+      if (this.halted) return;
       // Chosen before the clock starts: the lookup may wait for a Redis that is coming back.
       const hit = kind === 'kill-settler' || kind === 'pause-settler' ? await this.settlerToHit() : undefined;
       const atMs = sinceStreamMs();
@@ -126,7 +133,7 @@ export class FaultInjector {
   private async killAndRestart(app: Supervised, minDownMs: number, spreadMs: number): Promise<FaultOutcome> {
     await app.kill();
     await sleep(minDownMs + this.options.random() * spreadMs);
-    app.start();
+    if (!this.halted) app.start();
     return { target: app.name };
   }
 
@@ -142,6 +149,7 @@ export class FaultInjector {
     await redis.kill();
     if (redisPersistence === 'none') redis.deleteData();
     await sleep(1000 + this.options.random() * 2000);
+    if (this.halted) return { target, detail: 'not started again: the run was abandoned' };
     await redis.start();
     const keysAfter = await within(harnessRedis.dbsize(), 5000, -1);
     return { target, detail: `keys ${keysBefore} before, ${keysAfter} after the restart` };
@@ -160,6 +168,7 @@ export class FaultInjector {
     if (crash) await killLocalCassandra(cassandraOptions);
     else await stopLocalCassandra(cassandraOptions, quiet);
     await sleep(500 + this.options.random() * 1500);
+    if (this.halted) return { target, detail: 'not started again: the run was abandoned' };
     await startLocalCassandra(cassandraOptions, quiet);
     const after = await this.options.watermarks.read(15_000);
     return { target, detail: describeWatermarks(before, after) };
@@ -185,6 +194,7 @@ export class FaultInjector {
       const gone = Date.now() + 30_000;
       while (ring.pidOf(node) === pid && Date.now() < gone) await sleep(100);
       await sleep(500 + random() * 1500);
+      if (this.halted) return { target: `node ${node}`, detail: 'not started again: the run was abandoned' };
       await ring.restartNode(node, stack.quiet);
     } else {
       ring.pauseNode(node);

@@ -66,7 +66,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   // The run's clock: restarted when the stream starts, so fault times read from the stream's start.
   let streamStartedAt = Date.now();
   const sinceStreamMs = () => Date.now() - streamStartedAt;
-  const apps = startApps({ configFile: stack.configFile, logDir: path.join(options.workDir, 'logs'), settlers: options.settlers, settlerClockOffsetsS: options.settlerClockOffsetsS, clockMs: sinceStreamMs, log });
+  const apps = startApps({
+    configFile: stack.configFile,
+    logDir: path.join(options.workDir, 'logs'),
+    settlers: options.settlers,
+    settlerClockOffsetsS: options.settlerClockOffsetsS,
+    clockMs: sinceStreamMs,
+    log,
+    onStart: (name, pid) => stack.leftovers.recordProcess(pid, name),
+  });
+  let injector: FaultInjector | undefined;
+  const abandon = () => {
+    log.warn('chaos run abandoned: nothing is started again');
+    apps.all.forEach((a) => a.halt());
+    injector?.halt();
+  };
+  options.signal?.addEventListener('abort', abandon, { once: true });
   const watermarks = new WatermarkProbe(config);
   let client: cassandra.Client | undefined;
   try {
@@ -81,7 +96,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const messagesPerFrame = simulator.messages.length / Math.max(1, simulator.schedule.entries.length);
     const settledRate = ring === undefined ? undefined : new SettledRate(simulator.messages, () => watermarks.read(900), () => Math.round(stream.framesSent * messagesPerFrame), sinceStreamMs);
     settledRate?.start();
-    const injector = new FaultInjector({ random, stack, apps, watermarks, sinceStreamMs, log, onFault: options.onFault });
+    injector = new FaultInjector({ random, stack, apps, watermarks, sinceStreamMs, log, onFault: options.onFault });
     await injector.run(plan, expectedSendMs);
     const sendReport = await stream.done;
 
@@ -132,6 +147,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       checkMs,
     });
   } finally {
+    options.signal?.removeEventListener('abort', abandon);
     await Promise.allSettled(apps.all.map((a) => a.stop(20_000)));
     apps.all.forEach((a) => a.app.close());
     await client?.shutdown().catch(() => undefined);

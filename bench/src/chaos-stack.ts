@@ -18,6 +18,7 @@ import type { ChaosOptions } from './chaos-types.js';
 import { sleep } from './chaos-wait.js';
 import { writeConfigYaml } from './config-file.js';
 import { cassandraYamlOverrides, type CommitlogMode } from './commitlog.js';
+import { ChaosLeftovers } from './chaos-leftovers.js';
 import { PrivateRedis, type RedisPersistence } from './private-redis.js';
 
 /** How often BullMQ looks for jobs whose lock expired, in this run (see chaosConfig). */
@@ -42,6 +43,8 @@ export interface PrivateStack {
   readonly deadLetterQueue: Queue;
   /** Logs a start or stop step of a store at info. */
   readonly quiet: (message: string) => void;
+  /** Records every process the run starts, so none outlives it (chaos-leftovers.ts). */
+  readonly leftovers: ChaosLeftovers;
 }
 
 function chaosConfig(options: ChaosOptions, redisUrl: string, cassandraPort: number, scylla?: Record<string, unknown>): Readonly<SettlementConfig> {
@@ -70,8 +73,12 @@ export async function startPrivateStack(options: ChaosOptions): Promise<PrivateS
   const log: Logger = options.logger;
   const commitlog = options.commitlog ?? 'periodic';
   const redisPersistence = options.redisPersistence ?? (commitlog === 'batch' ? 'aof-always' : 'none');
+  const leftovers = new ChaosLeftovers(options.portBase);
+  const killed = await leftovers.reap();
+  if (killed.length > 0) log.warn({ killed, record: leftovers.file }, 'killed processes an earlier chaos run on these ports left running');
   rmSync(options.workDir, { recursive: true, force: true });
-  const redis = new PrivateRedis(options.portBase, path.join(options.workDir, 'redis'), redisPersistence);
+  leftovers.recordFolder(options.workDir);
+  const redis = new PrivateRedis(options.portBase, path.join(options.workDir, 'redis'), redisPersistence, (pid) => leftovers.recordProcess(pid, 'redis-server'));
   const cassandraOptions: LocalCassandraOptions = {
     dir: path.join(options.workDir, 'cassandra'),
     port: options.portBase + 3,
@@ -98,7 +105,7 @@ export async function startPrivateStack(options: ChaosOptions): Promise<PrivateS
   const deadLetterQueue = new Queue(DEAD_LETTER_QUEUE, { connection: harnessRedis, prefix: config.redis.prefix });
   // Redis goes away during the run on purpose: its errors are expected, not the run's end.
   for (const q of [...queues, deadLetterQueue]) q.on('error', () => undefined);
-  return { commitlog, redisPersistence, redis, cassandraOptions, ring, config, configFile, catalog, harnessRedis, queues, deadLetterQueue, quiet };
+  return { commitlog, redisPersistence, redis, cassandraOptions, ring, config, configFile, catalog, harnessRedis, queues, deadLetterQueue, quiet, leftovers };
 }
 
 /** Closes the harness's queues and its Redis connection. */

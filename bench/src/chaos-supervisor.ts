@@ -49,6 +49,11 @@ export class Supervised {
     return this;
   }
 
+  /** Never started again: the run is being abandoned (its processes are killed by the caller). */
+  halt(): void {
+    this.intendedDown = true;
+  }
+
   async kill(): Promise<void> {
     this.intendedDown = true;
     await this.app.stop('SIGKILL');
@@ -96,13 +101,15 @@ export interface StartAppsOptions {
   /** Time on the run's clock, ms (when an unexpected exit happened). */
   readonly clockMs: () => number;
   readonly log: Logger;
+  /** Called with the pid of every process started, restarts included. */
+  readonly onStart?: (name: string, pid: number | undefined) => void;
 }
 
 /** Starts the ingestor, the settlers and the reconciler, each under its supervisor. */
 export function startApps(options: StartAppsOptions): ChaosApps {
   const env = { ...process.env, SETTLEMENT_CONFIG: options.configFile, LOG_LEVEL: 'info' };
   const supervise = (app: string, name: string, extraEnv?: NodeJS.ProcessEnv) =>
-    new Supervised(new ChildApp({ app, name, env: { ...env, ...extraEnv }, logDir: options.logDir }), options.clockMs, options.log).start();
+    new Supervised(new ChildApp({ app, name, env: { ...env, ...extraEnv }, logDir: options.logDir, onStart: (pid) => options.onStart?.(name, pid) }), options.clockMs, options.log).start();
   const ingestor = supervise('ingestor', 'ingestor');
   // Settlers on hosts whose clocks disagree: settler N's wall clock shifted by settlerClockOffsetsS[N-1].
   const settlerClocks: Record<string, number> = {};

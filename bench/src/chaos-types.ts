@@ -46,6 +46,11 @@ export interface ChaosOptions {
   readonly settleTimeoutMs?: number;
   /** The wait ends early when no shard's watermark moved for this long, ms. Default 120 000. */
   readonly stallTimeoutMs?: number;
+  /**
+   * Abandons the run (a test that timed out): from then on no process or store is started again;
+   * the caller kills what runs (ChaosLeftovers.reap).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface FaultRecord {

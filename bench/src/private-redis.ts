@@ -23,6 +23,8 @@ export class PrivateRedis {
     readonly port: number,
     private readonly dir: string,
     readonly persistence: RedisPersistence = 'aof-always',
+    /** Called with the pid of each redis-server started. */
+    private readonly onStart: (pid: number | undefined) => void = () => undefined,
   ) {
     mkdirSync(dir, { recursive: true });
   }
@@ -34,6 +36,7 @@ export class PrivateRedis {
   async start(): Promise<void> {
     const persistence = this.persistence === 'aof-always' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
     this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'notice', '--logfile', path.join(this.dir, 'redis.log')], { stdio: 'ignore' });
+    this.onStart(this.child.pid);
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (await portAnswers(this.port)) return;

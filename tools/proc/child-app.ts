@@ -22,6 +22,8 @@ export interface ChildAppOptions {
   readonly logDir: string;
   /** Also copy the child's output to this stream (e.g. process.stderr). */
   readonly echo?: NodeJS.WritableStream;
+  /** Called with the pid of each process started (the chaos run records them, chaos-leftovers.ts). */
+  readonly onStart?: (pid: number | undefined) => void;
 }
 
 export class ChildApp {
@@ -61,6 +63,7 @@ export class ChildApp {
     }
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
     this.child = child;
+    this.options.onStart?.(child.pid);
     return this;
   }
 
