@@ -64,12 +64,14 @@ export function printReport(o: BenchOutcome, summary: BenchSummary, jsonFile: st
   const shardNames = [...new Set(results.flatMap((r) => Object.keys(r.shards)))].sort();
   process.stdout.write(
     formatTable(
-      ['step', ...shardNames.map((shard) => `${shard} batches · write/job ms · read ms · row loads (ms)`)],
+      ['step', ...shardNames.map((shard) => `${shard} batches/jobs · write/job ms (writes per job) · read ms · row loads (ms)`)],
       results.map((r) => [r.label, ...shardNames.map((shard) => {
         const t = r.shards[shard];
-        return t === undefined ? '' : `${t.batches} · ${t.writeMeanMs}/${t.jobMeanMs} · ${t.readMeanMs} · ${t.rowLoads} (${Number.isNaN(t.rowLoadMeanMs) ? '-' : t.rowLoadMeanMs})`;
+        return t === undefined ? '' : `${t.batches}/${t.jobs} · ${t.writeMeanMs}/${t.jobMeanMs} (${t.writesPerJobMs}) · ${t.readMeanMs} · ${t.rowLoads} (${Number.isNaN(t.rowLoadMeanMs) ? '-' : t.rowLoadMeanMs})`;
       })]),
-    ) + '\n(per shard, from the settlers\' histograms: LOGGED BATCHes written, mean batch write and mean job time, mean read before planning per job, jobs that read uncached balance rows and the mean of those reads, ms)\n\n',
+    ) +
+      '\n(per shard, from the settlers\' histograms: LOGGED BATCHes written and jobs handled, mean batch write and mean job time, the batch writes of a job together ' +
+      '(one after the other: the rest of the job time is reads, planning, and waiting for a core), mean read before planning per job, jobs that read uncached balance rows and the mean of those reads, ms)\n\n',
   );
   const queryRow = (label: string, q: BalanceQueryResult | undefined, rows: string): Array<string | number> => [
     label, q?.service.p50Ms ?? NaN, q?.service.p99Ms ?? NaN, q?.raw.p50Ms ?? NaN, q?.raw.p99Ms ?? NaN,

@@ -156,5 +156,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await replay.close().catch(() => undefined);
     await simulator.close();
     await stopStores(stack);
+    // Whatever did not stop (a store that ignored its stop): killed, and the record cleared.
+    const left = await stack.leftovers.reap();
+    if (left.length > 0) log.warn({ killed: left }, 'killed processes of this run that were still running after its clean-up');
   }
 }

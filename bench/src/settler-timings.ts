@@ -18,7 +18,20 @@ export interface SettlerTimings {
  * Per shard, over an interval: batches written and their mean latency, mean job time, mean read
  * time per job, and row loads (jobs that read uncached rows) with their mean time.
  */
-export type ShardTimings = Record<string, { batches: number; writeMeanMs: number; jobMeanMs: number; readMeanMs: number; rowLoads: number; rowLoadMeanMs: number }>;
+export type ShardTimings = Record<
+  string,
+  {
+    batches: number;
+    writeMeanMs: number;
+    /** Jobs handled, and the mean time per job spent writing its batches (one after the other). */
+    jobs: number;
+    writesPerJobMs: number;
+    jobMeanMs: number;
+    readMeanMs: number;
+    rowLoads: number;
+    rowLoadMeanMs: number;
+  }
+>;
 
 interface MetricJson {
   readonly name: string;
@@ -64,7 +77,19 @@ export function timingsBetween(before: SettlerTimings, after: SettlerTimings): S
   for (const shard of [...after.write.keys()].sort()) {
     const write = mean('write', shard);
     const rowLoad = mean('rowLoad', shard);
-    if (write.count > 0) out[shard] = { batches: write.count, writeMeanMs: write.meanMs, jobMeanMs: mean('job', shard).meanMs, readMeanMs: mean('read', shard).meanMs, rowLoads: rowLoad.count, rowLoadMeanMs: rowLoad.meanMs };
+    const job = mean('job', shard);
+    if (write.count > 0) {
+      out[shard] = {
+        batches: write.count,
+        writeMeanMs: write.meanMs,
+        jobs: job.count,
+        writesPerJobMs: job.count > 0 ? Math.round((write.meanMs * write.count * 10) / job.count) / 10 : Number.NaN,
+        jobMeanMs: job.meanMs,
+        readMeanMs: mean('read', shard).meanMs,
+        rowLoads: rowLoad.count,
+        rowLoadMeanMs: rowLoad.meanMs,
+      };
+    }
   }
   return out;
 }
