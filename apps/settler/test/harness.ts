@@ -3,7 +3,7 @@ import type { Job, Queue } from 'bullmq';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { MarketCatalog, SETTLE_JOB_NAME, encodeSettlementJob, type SettlementMessage } from '@settlement/domain';
-import { createRedisConnection, createSettlementQueue } from '@settlement/runtime';
+import { createRedisConnection, createSettlementQueue, type ChangedUsers } from '@settlement/runtime';
 import { BalanceRepository, CONSISTENCY, DeadLetterRepository, FenceRepository, SettlementWriter, TradeRepository, WatermarkRepository } from '@settlement/scylla';
 import { closeTestQueues, createTestKeyspace, testConfig, waitFor, type TestKeyspace } from '@settlement/testing';
 import { Closing } from '../src/closing.js';
@@ -80,6 +80,8 @@ export function inProcessShardSettler(options: {
   storage?: StorageWatch;
   /** settler.cache_warm_rows_max; default 0 (no warm-up: tests that hold row reads see every read). */
   cacheWarmRowsMax?: number;
+  /** Where the users of acknowledged batches are recorded; default none. */
+  changedUsers?: ChangedUsers;
 }): ShardSettler {
   const { ks, catalog, shard } = options;
   const config = ks.config;
@@ -105,6 +107,7 @@ export function inProcessShardSettler(options: {
     logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),
     metrics: createSettlerMetrics(),
     closing: new Closing(),
+    changedUsers: options.changedUsers,
   });
 }
 
