@@ -36,6 +36,7 @@ import { reapplyWatermarkJob, repairChain, verifyStorage, type ChainRepairContex
 import { applyCorrection } from './correction.js';
 import { HaltedRangePublisher } from './halted-range.js';
 import { deadLetterWholeJob, jobDataJson, type WholeJobDeadLettered } from './job-dead-letter.js';
+import { JobLockCheck } from './job-lock-check.js';
 import { EMPTY_SEQS, NextJobPrefetcher, type Prefetch } from './prefetch.js';
 import { RetainedJobs } from './retained-jobs.js';
 import { classifyError, isBatchTooLarge, isTransient, retryInPlace } from './retry.js';
@@ -50,15 +51,6 @@ import { StorageError } from './storage-error.js';
 
 /** Newest completed jobs a verify job looks at for the highest acknowledged sequence. */
 const VERIFY_COMPLETED_JOBS = 50;
-
-/**
- * Within one job, how long a check that found the job's lock ours stands before the next chunk
- * checks again, ms. The first further chunk of a job always checks (a lock gone with a Redis that
- * came back empty); after that, a lock seen held a moment ago is held still unless this process
- * stalled, which the monotonic clock shows. One GET per chunk was 1.3 % of a settler's CPU at the
- * closed-loop maximum, where a job is written in four or five chunks within ~50 ms.
- */
-const OWNER_CHECK_INTERVAL_MS = 1_000;
 
 type DecodedJob = Extract<SettleJobDecode, { ok: true }>;
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
@@ -80,10 +72,8 @@ export class ShardSettler {
   /** Byte bound the planner uses; halved when Cassandra rejects a batch as too large. */
   private batchBytesMax: number;
   private readonly halt: HaltedRangePublisher;
-  /** The job in hand and its BullMQ lock token, to check ownership before each further chunk. */
-  private lock: { readonly jobId: string; readonly token: string } | undefined;
-  /** When a check last found that lock ours (performance.now()); undefined until the job's first check. */
-  private lockSeenHeldAtMs: number | undefined;
+  /** The job in hand's BullMQ lock, checked before a further chunk. */
+  private readonly lockCheck: JobLockCheck;
   private readonly prefetcher: NextJobPrefetcher;
   /** Completes the row cache in the background after it was reset (see cache-warmer.ts). */
   private readonly warmer: CacheWarmer;
@@ -103,6 +93,7 @@ export class ShardSettler {
     this.fence = new ShardFence(deps.shard, this.knowledge.token, deps.fences, deps.logger, { redis: () => this.knowledge.redis(), key: shardEpochKey(deps.redisPrefix, deps.shard) });
     this.retained = new RetainedJobs(deps.queue, deps.shard, deps.settings.recoveryJobsMax);
     this.halt = new HaltedRangePublisher(deps.shard, { ...deps, redis: () => this.knowledge.redis() });
+    this.lockCheck = new JobLockCheck({ shard: deps.shard, jobKey: (id) => deps.queue.toKey(id), redis: () => this.knowledge.redis(), retryRedis: (op, fn, fields) => this.retryRedis(op, fn, fields) });
   }
 
   get lastSeq(): bigint | undefined {
@@ -152,8 +143,7 @@ export class ShardSettler {
 
   private async processJob(job: Job, lockToken: string | undefined): Promise<JobOutcome | WholeJobDeadLettered> {
     const jobId = job.id ?? 'unknown';
-    this.lock = lockToken === undefined ? undefined : { jobId, token: lockToken };
-    this.lockSeenHeldAtMs = undefined;
+    this.lockCheck.take(jobId, lockToken);
     this.deps.metrics.jobs.inc({ shard: this.shard, name: job.name });
     const prefetched = this.prefetcher.take(jobId);
     if (job.name === SETTLE_JOB_NAME) {
@@ -421,8 +411,7 @@ export class ShardSettler {
       // The ownership check before the next chunk runs while this one is written, off the
       // critical path: it was never what keeps a stale writer out (its batches lose by their
       // older epoch, see fencing.ts), only what stops it early.
-      const checkDue = this.lockSeenHeldAtMs === undefined || performance.now() - this.lockSeenHeldAtMs >= OWNER_CHECK_INTERVAL_MS;
-      ownerChecked = index + 1 < chunks.length && checkDue ? this.checkStillOwner() : undefined;
+      ownerChecked = index + 1 < chunks.length && this.lockCheck.due ? this.lockCheck.check() : undefined;
       ownerChecked?.catch(() => undefined);
       const started = performance.now();
       await this.cassandra('write', () => this.deps.writer.execute(statements), { jobId, lastSeq });
@@ -466,20 +455,6 @@ export class ShardSettler {
       this.invalidateCache();
       throw new ShardMovedError(this.shard, jobId);
     }
-  }
-
-  /**
-   * Before a further chunk (checked while the chunk before it is written; see
-   * OWNER_CHECK_INTERVAL_MS): this process still holds the lock of the job in hand (a writer paused past its lock stops here; one that
-   * writes anyway loses by its older epoch).
-   */
-  private async checkStillOwner(): Promise<void> {
-    const lock = this.lock;
-    if (lock === undefined) return;
-    const holder = await this.retryRedis('lock_check', async () => (await this.knowledge.redis()).get(`${this.deps.queue.toKey(lock.jobId)}:lock`), { jobId: lock.jobId });
-    if (holder !== lock.token) throw new Error(`shard ${this.shard}: the lock of job ${lock.jobId} is held by another settler; stopping mid-job`);
-    // Unless the job ended meanwhile (a failed write does not wait for this check).
-    if (this.lock === lock) this.lockSeenHeldAtMs = performance.now();
   }
 
   /** Reads the rows the messages touch that the cache does not hold (none when the cache is complete). */
