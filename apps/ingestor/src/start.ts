@@ -55,7 +55,6 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   shutdown.add('redis', async () => {
     await redis.quit().catch(() => redis.disconnect());
   });
-  await waitForRedis(redis, config.redis.url, logger, shutdown);
 
   const queueOptions = { connection: redis, prefix: config.redis.prefix, completedJobsRetained: completedJobsRetainedOf(config) };
   const queues = catalog.shards.map((shard) => createSettlementQueue(shard, queueOptions));
@@ -68,7 +67,6 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   for (const queue of queues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
   shutdown.add('queues', () => Promise.allSettled(queues.map((q) => q.close())));
   const writer = new JobWriter(redis, queues, stateKey(config.redis.prefix));
-  await writer.ready();
 
   const scylla = createScyllaClient(scyllaOptionsFromConfig(config));
   shutdown.add('cassandra', () => scylla.shutdown());
@@ -78,28 +76,35 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
 
   const spool = new Spool(path.resolve(config.data_dir, config.backup.spool_file), ing.spool_bytes_max);
   if (spool.tornBytesDropped > 0) logger.error({ file: spool.file, bytes: spool.tornBytesDropped }, 'spool ended with a torn line; cut off');
-  let spooled = spool.pending();
-  const hash = await writer.readState();
   const tradeShards = catalog.shards.filter((shard) => shard !== FUNDING_SHARD);
-  // Redis may have lost writes while nothing ran (restart without persistence, failover): the
-  // settled watermarks are the floor of the position, and the only one when the hash is gone.
-  const watermarks = await loadWatermarks(readWatermarks, Object.keys(hash).length === 0, logger, shutdown);
-  const rebuilt = rebuildState({ hash, watermarks, tradeShards, sequenceScope: config.sequence_scope });
-  if (rebuilt.raised.length > 0) {
-    const absent = Object.keys(hash).length === 0;
-    logger.warn(
-      { state: stateFields(rebuilt.state), watermarks: stateFields(watermarks), raised: rebuilt.raised, spooledUnits: spooled.length },
-      absent ? 'ingest state absent in Redis; starting from the shard watermarks in Cassandra, not from 0' : 'ingest state in Redis is behind the settled watermarks (Redis lost writes); raised to them',
-    );
-    if (absent && replay !== undefined && spooled.length > 0) {
-      // The spool continues a chain Redis no longer has; the replay from the watermarks re-sends it.
-      logger.warn({ units: spool.discardPending() }, 'spooled units dropped: the replay from the watermarks re-sends them');
-      spooled = [];
+  // Redis may go away again while the position is loaded (a restart as this process starts, chaos
+  // run seed 1811: start-up failed, exit 1): then it is loaded again, from the start.
+  let spooled = spool.pending();
+  const rebuilt = await untilRedisHeld(redis, logger, async () => {
+    await waitForRedis(redis, config.redis.url, logger, shutdown);
+    await writer.ready();
+    const hash = await writer.readState();
+    // Redis may have lost writes while nothing ran (restart without persistence, failover): the
+    // settled watermarks are the floor of the position, and the only one when the hash is gone.
+    const watermarks = await loadWatermarks(readWatermarks, Object.keys(hash).length === 0, logger, shutdown);
+    const rebuilt = rebuildState({ hash, watermarks, tradeShards, sequenceScope: config.sequence_scope });
+    if (rebuilt.raised.length > 0) {
+      const absent = Object.keys(hash).length === 0;
+      logger.warn(
+        { state: stateFields(rebuilt.state), watermarks: stateFields(watermarks), raised: rebuilt.raised, spooledUnits: spooled.length },
+        absent ? 'ingest state absent in Redis; starting from the shard watermarks in Cassandra, not from 0' : 'ingest state in Redis is behind the settled watermarks (Redis lost writes); raised to them',
+      );
+      if (absent && replay !== undefined && spooled.length > 0) {
+        // The spool continues a chain Redis no longer has; the replay from the watermarks re-sends it.
+        logger.warn({ units: spool.discardPending() }, 'spooled units dropped: the replay from the watermarks re-sends them');
+        spooled = [];
+      }
+      await writer.resetState(rebuilt.state);
+    } else {
+      writer.setConfirmed(rebuilt.state);
     }
-    await writer.resetState(rebuilt.state);
-  } else {
-    writer.setConfirmed(rebuilt.state);
-  }
+    return rebuilt;
+  });
   const state = mergeState(stateFields(rebuilt.state), spooled);
   logger.info({ state: Object.fromEntries(state), spooledUnits: spooled.length }, 'ingest state loaded');
 
@@ -268,6 +273,22 @@ async function loadWatermarks(
       }
       if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: error, attempt }, 'no position in Redis and the shard watermarks are unreadable; waiting for Cassandra');
       await sleep(WATERMARKS_RETRY_MS);
+    }
+  }
+}
+
+/**
+ * Runs a start-up step that needs Redis throughout; when the connection drops under it (any error
+ * while the connection is not ready), runs it again once Redis is back. Other errors end start-up.
+ */
+async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], step: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await step();
+    } catch (error) {
+      if (redis.status === 'ready' && (error as Error).name !== 'MaxRetriesPerRequestError') throw error;
+      logger.warn({ err: error, status: redis.status }, 'Redis went away during start-up; loading the position again once it is back');
+      await sleep(200);
     }
   }
 }
