@@ -4,13 +4,13 @@
  * exit 1). A private redis-server is killed as the ingestor reads its position and started again
  * (empty): start-up loads the position again once Redis is back, and comes up.
  */
-import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SettlementConfig } from '@settlement/config';
-import { TestRedisServer, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
-import { freePort, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
+import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer } from '@settlement/testing';
+import { freePort, startIngestorProcess, stateKeyOf } from './helpers.js';
+import { startPrivateRedis } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
@@ -18,13 +18,8 @@ let redisServer: TestRedisServer;
 let redis: Redis;
 
 beforeAll(async () => {
-  const redisPort = await freePort();
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
-  redisServer = new TestRedisServer(redisPort, { dir: path.join(ks.config.data_dir, 'private-redis'), appendOnly: false });
-  config = { ...ks.config, redis: { ...ks.config.redis, url: redisServer.url } };
-  redisServer.start();
-  redis = redisClient(config.redis.url);
-  await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
+  ({ server: redisServer, config, redis } = await startPrivateRedis(ks));
 });
 
 afterAll(async () => {

@@ -12,26 +12,21 @@ import type { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { SequenceGapRepository } from '@settlement/scylla';
-import { TestRedisServer, createTestKeyspace, testConfig, type TestKeyspace } from '@settlement/testing';
+import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
-import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, redisClient, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
+import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
+import { startPrivateRedis } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
-let redisPort: number;
 let redisServer: TestRedisServer;
 let redis: Redis;
 
 beforeAll(async () => {
-  redisPort = await freePort();
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
   // With an append-only file (fsync on every write), so its own data survives the restart.
-  redisServer = new TestRedisServer(redisPort, { dir: path.join(ks.config.data_dir, 'private-redis'), appendOnly: true });
-  config = { ...ks.config, redis: { ...ks.config.redis, url: redisServer.url } };
-  redisServer.start();
-  redis = redisClient(config.redis.url);
-  await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
+  ({ server: redisServer, config, redis } = await startPrivateRedis(ks, { appendOnly: true }));
 });
 
 afterAll(async () => {
