@@ -12,6 +12,8 @@ export interface PrivateRedis {
   readonly server: TestRedisServer;
   readonly config: Readonly<SettlementConfig>;
   readonly redis: Redis;
+  /** Disconnects the client and stops the server (SIGTERM). */
+  close(): Promise<void>;
 }
 
 /** `appendOnly`: fsync every write, so its data survives a restart (default: comes back empty). */
@@ -21,5 +23,13 @@ export async function startPrivateRedis(ks: TestKeyspace, options: { appendOnly?
   server.start();
   const redis = redisClient(config.redis.url);
   await waitFor('private Redis', async () => (await redis.ping().catch(() => '')) === 'PONG', 10_000);
-  return { server, config, redis };
+  return {
+    server,
+    config,
+    redis,
+    close: async () => {
+      redis.disconnect();
+      await server.stop('SIGTERM');
+    },
+  };
 }

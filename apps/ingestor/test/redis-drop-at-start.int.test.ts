@@ -10,21 +10,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SettlementConfig } from '@settlement/config';
 import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer } from '@settlement/testing';
 import { freePort, startIngestorProcess, stateKeyOf } from './helpers.js';
-import { startPrivateRedis } from './private-redis.js';
+import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
 let redisServer: TestRedisServer;
+let privateRedis: PrivateRedis | undefined;
 let redis: Redis;
 
 beforeAll(async () => {
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
-  ({ server: redisServer, config, redis } = await startPrivateRedis(ks));
+  privateRedis = await startPrivateRedis(ks);
+  ({ server: redisServer, config, redis } = privateRedis);
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await redisServer?.stop('SIGTERM');
+  await privateRedis?.close();
   await ks?.drop();
 });
 

@@ -16,22 +16,23 @@ import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
-import { startPrivateRedis } from './private-redis.js';
+import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
 let redisServer: TestRedisServer;
+let privateRedis: PrivateRedis | undefined;
 let redis: Redis;
 
 beforeAll(async () => {
   ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
   // With an append-only file (fsync on every write), so its own data survives the restart.
-  ({ server: redisServer, config, redis } = await startPrivateRedis(ks, { appendOnly: true }));
+  privateRedis = await startPrivateRedis(ks, { appendOnly: true });
+  ({ server: redisServer, config, redis } = privateRedis);
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await redisServer?.stop('SIGTERM');
+  await privateRedis?.close();
   await ks?.drop();
 });
 
