@@ -32,6 +32,7 @@ import {
 } from '@settlement/domain';
 import { BalanceCache } from './balance-cache.js';
 import { CacheWarmer } from './cache-warmer.js';
+import { chunkBatch } from './chunk-batch.js';
 import { reapplyWatermarkJob, repairChain, verifyStorage, type ChainRepairContext } from './chain-repair.js';
 import { applyCorrection } from './correction.js';
 import { HaltedRangePublisher } from './halted-range.js';
@@ -54,13 +55,6 @@ const VERIFY_COMPLETED_JOBS = 50;
 
 type DecodedJob = Extract<SettleJobDecode, { ok: true }>;
 const keyOfRow = (row: BalanceRow): BalanceRowKey => balanceRowKey(row.userId, row.assetId);
-const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);
-
-function maxTradeIdOf(trades: readonly { tradeId: bigint }[], prior: bigint | undefined): bigint | undefined {
-  let max = prior;
-  for (const t of trades) if (max === undefined || t.tradeId > max) max = t.tradeId;
-  return max;
-}
 
 export class ShardSettler {
   readonly shard: string;
@@ -392,21 +386,8 @@ export class ShardSettler {
     let ownerChecked: Promise<void> | undefined;
     for (const [index, chunk] of chunks.entries()) {
       if (ownerChecked !== undefined) await ownerChecked;
-      const writeTs = this.fence.issue(state.writeTs);
-      const batchCount = state.batchCount + 1n;
-      // A resumed job's first chunks may end below the watermark its earlier attempt wrote;
-      // the watermark never moves back.
-      const lastSeq = maxBig(chunk.lastSeq, state.lastSeq);
-      const maxTradeId = chunk.trades.length > 0 ? maxTradeIdOf(chunk.trades, state.maxTradeId) : state.maxTradeId;
-      const statements = this.deps.writer.buildStatements({
-        shard,
-        writeTimestampUs: writeTs,
-        trades: chunk.trades,
-        fundingEvents: chunk.funding,
-        balanceRows: chunk.rows,
-        deadLetters: chunk.deadLetters.map((d) => ({ seq: d.seq, reason: d.reason, field: d.field, jobId, raw: d.raw })),
-        watermark: { lastSeq, maxTradeId: chunk.trades.length > 0 ? maxTradeId : undefined, batchCount, jobId, updatedAt: new Date() },
-      });
+      const batch = chunkBatch(shard, jobId, chunk, state, this.fence.issue(state.writeTs), new Date());
+      const statements = this.deps.writer.buildStatements(batch.rows);
       const generation = this.deps.storage.generation;
       // The ownership check before the next chunk runs while this one is written, off the
       // critical path: it was never what keeps a stale writer out (its batches lose by their
@@ -414,18 +395,18 @@ export class ShardSettler {
       ownerChecked = index + 1 < chunks.length && this.lockCheck.due ? this.lockCheck.check() : undefined;
       ownerChecked?.catch(() => undefined);
       const started = performance.now();
-      await this.cassandra('write', () => this.deps.writer.execute(statements), { jobId, lastSeq });
+      await this.cassandra('write', () => this.deps.writer.execute(statements), { jobId, lastSeq: batch.after.lastSeq });
       metrics.writeLatency.observe({ shard }, (performance.now() - started) / 1000);
       metrics.batches.inc({ shard, kind: 'settle' });
       metrics.batchStatements.observe({ shard }, statements.length);
 
-      state = { lastSeq, writeTs, batchCount, exists: true, maxTradeId };
+      state = batch.after;
       this.cache.commit(chunk.rows, keyOfRow, state);
       // A job applied again from its start writes the watermark it found until it passes it: its
       // chunks below that watermark do not make its batch whole yet (chaos run, 4 Dec: a re-sent
       // watermark job stopped after its first chunk, when its lock was found gone, was taken as
       // applied again, and the lost part of its batch stayed lost).
-      this.knowledge.noteWritten(state, generation, jobId, chunk.lastSeq >= lastSeq);
+      this.knowledge.noteWritten(state, generation, jobId, chunk.lastSeq >= state.lastSeq);
       for (const row of chunk.rows) changedUsers.add(row.userId);
       for (const letter of chunk.deadLetters) {
         metrics.deadLetters.inc({ shard, code: letter.code });
