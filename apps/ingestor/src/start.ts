@@ -80,7 +80,7 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   // Redis may go away again while the position is loaded (a restart as this process starts, chaos
   // run seed 1811: start-up failed, exit 1): then it is loaded again, from the start.
   let spooled = spool.pending();
-  const rebuilt = await untilRedisHeld(redis, logger, async () => {
+  const rebuilt = await untilRedisHeld(redis, logger, shutdown, async () => {
     await waitForRedis(redis, config.redis.url, logger, shutdown);
     await writer.ready();
     const hash = await writer.readState();
@@ -281,12 +281,16 @@ async function loadWatermarks(
  * Runs a start-up step that needs Redis throughout; when the connection drops under it (any error
  * while the connection is not ready), runs it again once Redis is back. Other errors end start-up.
  */
-async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], step: () => Promise<T>): Promise<T> {
+async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], shutdown: AppContext['shutdown'], step: () => Promise<T>): Promise<T> {
+  let stopping = false;
+  shutdown.add('load-position', async () => {
+    stopping = true;
+  });
   for (;;) {
     try {
       return await step();
     } catch (error) {
-      if (redis.status === 'ready' && (error as Error).name !== 'MaxRetriesPerRequestError') throw error;
+      if (stopping || (redis.status === 'ready' && (error as Error).name !== 'MaxRetriesPerRequestError')) throw error;
       logger.warn({ err: error, status: redis.status }, 'Redis went away during start-up; loading the position again once it is back');
       await sleep(200);
     }
