@@ -77,16 +77,22 @@ export async function startIngestor(ctx: AppContext): Promise<void> {
   const spool = new Spool(path.resolve(config.data_dir, config.backup.spool_file), ing.spool_bytes_max);
   if (spool.tornBytesDropped > 0) logger.error({ file: spool.file, bytes: spool.tornBytesDropped }, 'spool ended with a torn line; cut off');
   const tradeShards = catalog.shards.filter((shard) => shard !== FUNDING_SHARD);
+  let spooled = spool.pending();
+  // One flag for every wait of start-up: set once the process is told to stop.
+  let stopping = false;
+  shutdown.add('start-up', async () => {
+    stopping = true;
+  });
+  const isStopping = (): boolean => stopping;
   // Redis may go away again while the position is loaded (a restart as this process starts, chaos
   // run seed 1811: start-up failed, exit 1): then it is loaded again, from the start.
-  let spooled = spool.pending();
-  const rebuilt = await untilRedisHeld(redis, logger, shutdown, async () => {
-    await waitForRedis(redis, config.redis.url, logger, shutdown);
+  const rebuilt = await untilRedisHeld(redis, logger, isStopping, async () => {
+    await waitForRedis(redis, config.redis.url, logger, isStopping);
     await writer.ready();
     const hash = await writer.readState();
     // Redis may have lost writes while nothing ran (restart without persistence, failover): the
     // settled watermarks are the floor of the position, and the only one when the hash is gone.
-    const watermarks = await loadWatermarks(readWatermarks, Object.keys(hash).length === 0, logger, shutdown);
+    const watermarks = await loadWatermarks(readWatermarks, Object.keys(hash).length === 0, logger, isStopping);
     const rebuilt = rebuildState({ hash, watermarks, tradeShards, sequenceScope: config.sequence_scope });
     if (rebuilt.raised.length > 0) {
       const absent = Object.keys(hash).length === 0;
@@ -252,12 +258,8 @@ async function loadWatermarks(
   read: () => Promise<Map<string, bigint>>,
   required: boolean,
   logger: AppContext['logger'],
-  shutdown: AppContext['shutdown'],
+  stopping: () => boolean,
 ): Promise<Map<string, bigint>> {
-  let stopping = false;
-  shutdown.add('wait-for-watermarks', async () => {
-    stopping = true;
-  });
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
@@ -266,7 +268,7 @@ async function loadWatermarks(
         logger.warn({ err: error }, 'shard watermarks unreadable at start-up; resuming from the position in Redis as it is');
         return new Map();
       }
-      if (stopping) throw error;
+      if (stopping()) throw error;
       if (attempt * WATERMARKS_RETRY_MS >= WATERMARKS_WAIT_MS) {
         logger.error({ err: error, waitedMs: WATERMARKS_WAIT_MS }, 'no position in Redis and the shard watermarks are unreadable; starting from 0 (if Redis lost its data, the replay re-sends from the start, or the hole is recorded as a gap)');
         return new Map();
@@ -281,16 +283,12 @@ async function loadWatermarks(
  * Runs a start-up step that needs Redis throughout; when the connection drops under it (any error
  * while the connection is not ready), runs it again once Redis is back. Other errors end start-up.
  */
-async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], shutdown: AppContext['shutdown'], step: () => Promise<T>): Promise<T> {
-  let stopping = false;
-  shutdown.add('load-position', async () => {
-    stopping = true;
-  });
+async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], stopping: () => boolean, step: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       return await step();
     } catch (error) {
-      if (stopping || (redis.status === 'ready' && (error as Error).name !== 'MaxRetriesPerRequestError')) throw error;
+      if (stopping() || (redis.status === 'ready' && (error as Error).name !== 'MaxRetriesPerRequestError')) throw error;
       logger.warn({ err: error, status: redis.status }, 'Redis went away during start-up; loading the position again once it is back');
       await sleep(200);
     }
@@ -298,14 +296,10 @@ async function untilRedisHeld<T>(redis: Redis, logger: AppContext['logger'], shu
 }
 
 /** Start-up needs Redis (for the persisted position); wait for it, logging every few seconds. */
-async function waitForRedis(redis: Redis, url: string, logger: AppContext['logger'], shutdown: AppContext['shutdown']): Promise<void> {
-  let stopping = false;
-  shutdown.add('wait-for-redis', async () => {
-    stopping = true;
-  });
+async function waitForRedis(redis: Redis, url: string, logger: AppContext['logger'], stopping: () => boolean): Promise<void> {
   let lastLogMs = 0;
   while (redis.status !== 'ready') {
-    if (stopping) throw new Error('stopped while waiting for Redis');
+    if (stopping()) throw new Error('stopped while waiting for Redis');
     if (Date.now() - lastLogMs > 5_000) {
       lastLogMs = Date.now();
       logger.warn({ url: url.replace(/\/\/[^@]*@/, '//***@'), status: redis.status }, 'waiting for Redis');
