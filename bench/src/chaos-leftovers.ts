@@ -46,12 +46,13 @@ export class ChaosLeftovers {
     if (!existsSync(this.file)) return [];
     const victims: { pid: number; name: string }[] = [];
     for (const line of readFileSync(this.file, 'utf8').split('\n')) {
-      const [kind, a, b, ...rest] = line.split(' ');
-      if (kind === 'pid') {
-        const pid = Number(a);
-        if (Number.isInteger(pid) && processStartTicks(pid) === b) victims.push({ pid, name: rest.join(' ') });
-      } else if (kind === 'dir' && a !== undefined) {
-        const dir = [a, b, ...rest].filter((s) => s !== undefined).join(' ');
+      if (line.startsWith('pid ')) {
+        const [pidText, started, ...name] = line.slice('pid '.length).split(' ');
+        const pid = Number(pidText);
+        if (Number.isInteger(pid) && processStartTicks(pid) === started) victims.push({ pid, name: name.join(' ') });
+      } else if (line.startsWith('dir ')) {
+        // The rest of the line, spaces and all.
+        const dir = line.slice('dir '.length);
         for (const pidFile of findFiles(dir, 'cassandra.pid', PID_FILE_DEPTH)) {
           const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
           if (Number.isInteger(pid) && pid > 0 && commandLine(pid).includes(path.dirname(pidFile))) victims.push({ pid, name: `cassandra (${pidFile})` });
