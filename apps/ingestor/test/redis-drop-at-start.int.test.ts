@@ -8,25 +8,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SettlementConfig } from '@settlement/config';
-import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer } from '@settlement/testing';
-import { freePort, startIngestorProcess, stateKeyOf } from './helpers.js';
-import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
+import type { TestKeyspace, TestRedisServer } from '@settlement/testing';
+import { startIngestorProcess, stateKeyOf } from './helpers.js';
+import { openPrivateRedisBed, type PrivateRedisBed } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
 let redisServer: TestRedisServer;
-let privateRedis: PrivateRedis | undefined;
+let bed: PrivateRedisBed | undefined;
 let redis: Redis;
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
-  privateRedis = await startPrivateRedis(ks);
-  ({ server: redisServer, config, redis } = privateRedis);
+  bed = await openPrivateRedisBed();
+  ({ ks, server: redisServer, config, redis } = bed);
 });
 
 afterAll(async () => {
-  await privateRedis?.close();
-  await ks?.drop();
+  await bed?.close();
 });
 
 describe('ingestor start-up while Redis drops its connection', () => {

@@ -12,28 +12,26 @@ import type { Redis } from 'ioredis';
 import type { SettlementConfig } from '@settlement/config';
 import { MarketCatalog, type SettlementMessage } from '@settlement/domain';
 import { SequenceGapRepository } from '@settlement/scylla';
-import { createTestKeyspace, testConfig, type TestKeyspace, type TestRedisServer } from '@settlement/testing';
+import type { TestKeyspace, TestRedisServer } from '@settlement/testing';
 // The simulator is the engine stand-in these tests drive in-process (an app used as a test fixture).
 import { createSimulator, marketFromConfig } from '@settlement/simulator';
 import { checkAgainstSimulator, checkShardChain, freePort, reachedExpected, readShardJobs, startIngestorProcess, stateKeyOf, waitFor } from './helpers.js';
-import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
+import { openPrivateRedisBed, type PrivateRedisBed } from './private-redis.js';
 
 let ks: TestKeyspace;
 let config: Readonly<SettlementConfig>;
 let redisServer: TestRedisServer;
-let privateRedis: PrivateRedis | undefined;
+let bed: PrivateRedisBed | undefined;
 let redis: Redis;
 
 beforeAll(async () => {
-  ks = await createTestKeyspace(testConfig({ zmq: { settlement_port: await freePort() } }));
   // With an append-only file (fsync on every write), so its own data survives the restart.
-  privateRedis = await startPrivateRedis(ks, { appendOnly: true });
-  ({ server: redisServer, config, redis } = privateRedis);
+  bed = await openPrivateRedisBed({ appendOnly: true });
+  ({ ks, server: redisServer, config, redis } = bed);
 });
 
 afterAll(async () => {
-  await privateRedis?.close();
-  await ks?.drop();
+  await bed?.close();
 });
 
 describe('ingestor with Redis unreachable', () => {
