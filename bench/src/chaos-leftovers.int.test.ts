@@ -1,14 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessAlive } from '@settlement/tools';
+import { isProcessAlive, waitFor } from '@settlement/tools';
 import { ChaosLeftovers } from './chaos-leftovers.js';
 
-/** A long-lived process whose command line ends with `arg`. */
-function idleProcess(arg = 'idle'): ChildProcess {
-  return spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 120000)', arg], { stdio: 'ignore' });
+/**
+ * A long-lived process whose command line ends with `arg` (after `--`, so node does not take a
+ * `-D…` argument for one of its options and exit: the stand-in Cassandra died at once, and a reap
+ * that came after that missed it, CI on 5 Dec), once its command line shows so (until the child
+ * has exec'd, /proc/<pid>/cmdline is still its parent's).
+ */
+async function idleProcess(arg = 'idle'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 120000)', '--', arg], { stdio: 'ignore' });
+  await waitFor(`process ${child.pid} started`, () => {
+    try {
+      return readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').includes(arg);
+    } catch {
+      return false;
+    }
+  }, 10_000, 10);
+  return child;
 }
 
 describe('ChaosLeftovers', () => {
@@ -20,11 +33,11 @@ describe('ChaosLeftovers', () => {
 
   it('kills the recorded processes and the Cassandra named by a pid file under a recorded folder', async () => {
     const registry = new ChaosLeftovers(1, tmp);
-    const app = idleProcess();
+    const app = await idleProcess();
     const workDir = path.join(tmp, 'work');
     const nodeDir = path.join(workDir, 'ring', 'node-2');
     mkdirSync(nodeDir, { recursive: true });
-    const cassandra = idleProcess(`-Dcassandra.storagedir=${nodeDir}`);
+    const cassandra = await idleProcess(`-Dcassandra.storagedir=${nodeDir}`);
     spawned.push(app, cassandra);
     writeFileSync(path.join(nodeDir, 'cassandra.pid'), `${cassandra.pid}\n`);
     registry.recordFolder(workDir);
@@ -41,8 +54,8 @@ describe('ChaosLeftovers', () => {
 
   it('leaves a process that only shares a recorded pid alone', async () => {
     const registry = new ChaosLeftovers(2, tmp);
-    const other = idleProcess();
-    const stranger = idleProcess(path.join(tmp, 'elsewhere'));
+    const other = await idleProcess();
+    const stranger = await idleProcess(path.join(tmp, 'elsewhere'));
     spawned.push(other, stranger);
     // The pid as an earlier process had it (another start time), and a pid file whose process
     // does not name the folder: both as after a reboot or a pid reused.
